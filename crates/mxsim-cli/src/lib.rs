@@ -1,0 +1,50 @@
+//! The `mxsim` command. The only crate that reads files, prints and sets exit codes; all of it
+//! is in functions that return text and a code, so tests call them in-process.
+//!
+//! Module map:
+//! - [`args`]: the command line (clap).
+//! - [`files`]: finding and loading scenario files, with located errors.
+//! - [`commands`]: `run`, `check`, `bench`.
+//!
+//! Exit codes: 0 every expectation holds, 1 an expectation failed, 2 bad input or usage.
+
+pub mod args;
+pub mod commands;
+pub mod files;
+
+use std::ffi::OsString;
+
+use clap::Parser;
+
+/// What a command produced.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Output {
+    /// Text for standard output.
+    pub stdout: String,
+    /// Text for standard error.
+    pub stderr: String,
+    /// The exit code.
+    pub code: u8,
+}
+
+/// Every expectation held.
+pub const EXIT_OK: u8 = 0;
+/// An expectation failed.
+pub const EXIT_FAILED: u8 = 1;
+/// Bad input or usage.
+pub const EXIT_BAD_INPUT: u8 = 2;
+
+/// Parses `arguments` (program name first) and runs the command.
+pub fn main_with(arguments: impl IntoIterator<Item = OsString>) -> Output {
+    match args::Cli::try_parse_from(arguments) {
+        Ok(cli) => commands::dispatch(cli.command),
+        Err(error) => {
+            let text = error.render().to_string();
+            if error.use_stderr() {
+                Output { stdout: String::new(), stderr: text, code: EXIT_BAD_INPUT }
+            } else {
+                Output { stdout: text, stderr: String::new(), code: EXIT_OK }
+            }
+        }
+    }
+}

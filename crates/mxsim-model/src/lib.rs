@@ -1,0 +1,27 @@
+//! The vocabulary of mxsim. Every other crate speaks it; it imports none of them.
+//!
+//! Module map:
+//! - [`yaml`]: the one facade over the YAML library; located nodes under a tight budget.
+//! - [`diag`]: located problems and their rendering with snippets.
+//! - [`schema`]: readers over located nodes that record every problem.
+//! - [`scenario`]: the scenario model and its loader.
+//! - [`time`], [`name`], [`dns`], [`smtp`]: value types.
+//! - [`world`]: the client↔world traits a policy is written against.
+//! - [`trace`]: events and their text form.
+//! - [`outcome`]: per-recipient results.
+//! - [`expect`]: checking a run against a scenario's `expect:`.
+//!
+//! No tokio, no rand, no file system: this crate is data and pure functions.
+
+pub mod diag;
+pub mod dns;
+pub mod expect;
+pub mod name;
+pub mod outcome;
+pub mod scenario;
+pub mod schema;
+pub mod smtp;
+pub mod time;
+pub mod trace;
+pub mod world;
+pub mod yaml;

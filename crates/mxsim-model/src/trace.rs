@@ -1,0 +1,403 @@
+//! The trace: one event per line, each with its virtual time, in fixed columns.
+//!
+//! The text form is a product, not a debug dump: it is what `mxsim run` prints, what insta
+//! snapshots pin, and what people diff. docs/trace-format.md is its legend. Events are recorded
+//! as structured values (cheap to push in the hot path) and only rendered when printed.
+//!
+//! Any source of events can fill a [`Trace`]: the simulator today, real listeners in live mode.
+
+use std::fmt::{self, Write as _};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use crate::dns::{DnsAnswer, RecordType};
+use crate::name::{Mailbox, Name};
+use crate::outcome::Disposition;
+use crate::smtp::{Command, Keyword, Reply};
+use crate::time::{Duration, Instant};
+use crate::world::{MailParameters, Pick};
+
+/// One thing that happened, and when.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    /// Virtual time.
+    pub at: Instant,
+    /// What happened.
+    pub kind: EventKind,
+}
+
+/// A command as sent on the wire, for the trace.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Sent {
+    /// `EHLO name`.
+    Ehlo(Name),
+    /// `HELO name`.
+    Helo(Name),
+    /// `STARTTLS`.
+    Starttls,
+    /// `MAIL FROM:<from> params`.
+    Mail(Mailbox, MailParameters),
+    /// `RCPT TO:<to>`.
+    Rcpt(Mailbox),
+    /// `DATA`.
+    Data,
+    /// The message body and its final dot.
+    EndOfData(usize),
+    /// `QUIT`.
+    Quit,
+}
+
+impl Sent {
+    /// The command this is.
+    pub fn command(&self) -> Command {
+        match self {
+            Sent::Ehlo(_) => Command::Ehlo,
+            Sent::Helo(_) => Command::Helo,
+            Sent::Starttls => Command::Starttls,
+            Sent::Mail(..) => Command::Mail,
+            Sent::Rcpt(_) => Command::Rcpt,
+            Sent::Data => Command::Data,
+            Sent::EndOfData(_) => Command::EndOfData,
+            Sent::Quit => Command::Quit,
+        }
+    }
+}
+
+/// Why a connection ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Closer {
+    /// The client closed it (after QUIT, or by giving up).
+    Client,
+    /// The server closed it after replying to a command (`drop_after`, a 421, QUIT).
+    Server,
+    /// The server closed it because it had been idle too long (`idle_timeout`).
+    ServerIdle,
+}
+
+/// Everything the world can observe.
+#[derive(Clone, Debug, PartialEq)]
+pub enum EventKind {
+    /// A scenario message entered the client's queue.
+    Submitted {
+        /// Message index.
+        message: usize,
+        /// Its recipients.
+        recipients: Arc<[Mailbox]>,
+    },
+    /// A DNS answer reached the client.
+    Dns {
+        /// The name asked about.
+        name: Name,
+        /// The type asked for.
+        record_type: RecordType,
+        /// The answer.
+        answer: DnsAnswer,
+    },
+    /// The client stopped waiting for a DNS answer.
+    DnsGaveUp {
+        /// The name asked about.
+        name: Name,
+        /// The type asked for.
+        record_type: RecordType,
+        /// How long it waited.
+        waited: Duration,
+    },
+    /// The world drew an order for the client.
+    Shuffled {
+        /// What was ordered.
+        label: Arc<str>,
+        /// The order drawn.
+        order: Vec<Pick>,
+    },
+    /// A TCP connection attempt began.
+    Connecting {
+        /// Destination.
+        address: IpAddr,
+        /// The host it belongs to.
+        host: Name,
+    },
+    /// The handshake completed.
+    Connected {
+        /// Destination.
+        address: IpAddr,
+    },
+    /// RST in answer to SYN.
+    Refused {
+        /// Destination.
+        address: IpAddr,
+    },
+    /// Accepted, then closed at once.
+    Reset {
+        /// Destination.
+        address: IpAddr,
+    },
+    /// The client stopped waiting for the handshake.
+    ConnectGaveUp {
+        /// Destination.
+        address: IpAddr,
+        /// How long it waited.
+        waited: Duration,
+    },
+    /// The client sent a command.
+    Sent {
+        /// Server address.
+        address: IpAddr,
+        /// The command.
+        command: Sent,
+    },
+    /// The server replied.
+    Replied {
+        /// Server address.
+        address: IpAddr,
+        /// The reply.
+        reply: Reply,
+        /// EHLO keywords, for a 2yz EHLO reply.
+        keywords: Option<Arc<[Keyword]>>,
+    },
+    /// TLS came up after STARTTLS.
+    TlsEstablished {
+        /// Server address.
+        address: IpAddr,
+    },
+    /// The TLS handshake failed.
+    TlsFailed {
+        /// Server address.
+        address: IpAddr,
+    },
+    /// The client stopped waiting for a reply.
+    ReplyGaveUp {
+        /// Server address.
+        address: IpAddr,
+        /// What it was waiting for.
+        command: Command,
+        /// How long it waited.
+        waited: Duration,
+    },
+    /// The connection ended.
+    Closed {
+        /// Server address.
+        address: IpAddr,
+        /// Who ended it.
+        by: Closer,
+    },
+    /// A server took responsibility for a message: it replied 2yz to the end of data, or
+    /// would have, had the reply not been lost.
+    Accepted {
+        /// Server address.
+        address: IpAddr,
+        /// The server's host name.
+        host: Name,
+        /// Message index.
+        message: usize,
+        /// The recipients this copy is for.
+        recipients: Arc<[Mailbox]>,
+        /// True when the client never saw the 2yz (`end_of_data: lost`).
+        reply_lost: bool,
+    },
+    /// The policy's final word on a recipient.
+    Outcome {
+        /// Message index.
+        message: usize,
+        /// The recipient.
+        recipient: Mailbox,
+        /// The state.
+        disposition: Disposition,
+    },
+    /// The run hit its virtual-time limit with the policy still working: a policy that waits
+    /// forever somewhere.
+    RunLimit {
+        /// The limit.
+        limit: Duration,
+    },
+}
+
+/// The events of one run, in order.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Trace {
+    /// The events.
+    pub events: Vec<Event>,
+}
+
+impl Trace {
+    /// Every connection attempt, in order.
+    pub fn connection_attempts(&self) -> impl Iterator<Item = (Instant, IpAddr, &Name)> {
+        self.events.iter().filter_map(|event| match &event.kind {
+            EventKind::Connecting { address, host } => Some((event.at, *address, host)),
+            _ => None,
+        })
+    }
+
+    /// Every accepted copy of a message.
+    pub fn accepted(&self) -> impl Iterator<Item = (&Name, IpAddr, usize, &Arc<[Mailbox]>)> {
+        self.events.iter().filter_map(|event| match &event.kind {
+            EventKind::Accepted { host, address, message, recipients, .. } => {
+                Some((host, *address, *message, recipients))
+            }
+            _ => None,
+        })
+    }
+}
+
+/// Width of the time column: fits `99d 23:59:59.999`.
+const TIME_WIDTH: usize = 16;
+/// Width of the address column: fits every IPv4 address.
+const ADDRESS_WIDTH: usize = 15;
+
+impl fmt::Display for Trace {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut line = String::with_capacity(128);
+        for event in &self.events {
+            line.clear();
+            render(&mut line, event);
+            formatter.write_str(line.trim_end())?;
+            formatter.write_char('\n')?;
+        }
+        Ok(())
+    }
+}
+
+fn column(line: &mut String, at: Instant, kind: &str) {
+    let time = at.to_string();
+    let _ = write!(line, "{time:>TIME_WIDTH$}  {kind:<5} ");
+}
+
+fn address_column(line: &mut String, address: &IpAddr, arrow: &str) {
+    let address = address.to_string();
+    let _ = write!(line, "{address:<ADDRESS_WIDTH$} {arrow} ");
+}
+
+fn render(line: &mut String, event: &Event) {
+    let at = event.at;
+    match &event.kind {
+        EventKind::Submitted { message, recipients } => {
+            column(line, at, "queue");
+            let _ = write!(line, "message {message} submitted for ");
+            join(line, recipients.iter());
+        }
+        EventKind::Dns { name, record_type, answer } => {
+            column(line, at, "dns");
+            let _ = write!(line, "{record_type} {name} -> {answer}");
+        }
+        EventKind::DnsGaveUp { name, record_type, waited } => {
+            column(line, at, "dns");
+            let _ = write!(line, "{record_type} {name} -> no answer; client gave up after {waited}");
+        }
+        EventKind::Shuffled { label, order } => {
+            column(line, at, "order");
+            let _ = write!(line, "{label}: ");
+            join(line, order.iter());
+        }
+        EventKind::Connecting { address, host } => {
+            column(line, at, "tcp");
+            address_column(line, address, ">");
+            let _ = write!(line, "connect to port 25 ({host})");
+        }
+        EventKind::Connected { address } => tcp(line, at, address, "connected"),
+        EventKind::Refused { address } => tcp(line, at, address, "refused (RST)"),
+        EventKind::Reset { address } => tcp(line, at, address, "reset right after accept"),
+        EventKind::ConnectGaveUp { address, waited } => {
+            tcp(line, at, address, "");
+            let _ = write!(line, "no answer to SYN; client gave up after {waited}");
+        }
+        EventKind::Sent { address, command } => {
+            column(line, at, "smtp");
+            address_column(line, address, ">");
+            render_sent(line, command);
+        }
+        EventKind::Replied { address, reply, keywords } => {
+            column(line, at, "smtp");
+            address_column(line, address, "<");
+            let _ = write!(line, "{reply}");
+            if let Some(keywords) = keywords.as_ref().filter(|keywords| !keywords.is_empty()) {
+                line.push_str(" [");
+                join(line, keywords.iter());
+                line.push(']');
+            }
+        }
+        EventKind::TlsEstablished { address } => tcp(line, at, address, "TLS established"),
+        EventKind::TlsFailed { address } => tcp(line, at, address, "TLS handshake failed"),
+        EventKind::ReplyGaveUp { address, command, waited } => {
+            column(line, at, "smtp");
+            address_column(line, address, "!");
+            let _ = write!(line, "no reply to {}; client gave up after {waited}", command_label(*command));
+        }
+        EventKind::Closed { address, by } => tcp(
+            line,
+            at,
+            address,
+            match by {
+                Closer::Client => "closed by client",
+                Closer::Server => "closed by server",
+                Closer::ServerIdle => "closed by server (idle timeout)",
+            },
+        ),
+        EventKind::Accepted { address, host, message, recipients, reply_lost } => {
+            column(line, at, "store");
+            address_column(line, address, "*");
+            let _ = write!(line, "{host} took message {message} for ");
+            join(line, recipients.iter());
+            if *reply_lost {
+                line.push_str(" (its reply is lost)");
+            }
+        }
+        EventKind::Outcome { message, recipient, disposition } => {
+            column(line, at, "done");
+            let _ = write!(line, "message {message} to {recipient}: {disposition}");
+        }
+        EventKind::RunLimit { limit } => {
+            column(line, at, "limit");
+            let _ = write!(line, "run stopped at its {limit} virtual-time limit with the client still waiting");
+        }
+    }
+}
+
+fn tcp(line: &mut String, at: Instant, address: &IpAddr, text: &str) {
+    column(line, at, "tcp");
+    address_column(line, address, "-");
+    line.push_str(text);
+}
+
+fn command_label(command: Command) -> &'static str {
+    match command {
+        Command::Greeting => "the greeting",
+        Command::Ehlo => "EHLO",
+        Command::Helo => "HELO",
+        Command::Starttls => "STARTTLS",
+        Command::Mail => "MAIL",
+        Command::Rcpt => "RCPT",
+        Command::Data => "DATA",
+        Command::EndOfData => "the end of data",
+        Command::Quit => "QUIT",
+    }
+}
+
+fn render_sent(line: &mut String, command: &Sent) {
+    let _ = match command {
+        Sent::Ehlo(name) => write!(line, "EHLO {name}"),
+        Sent::Helo(name) => write!(line, "HELO {name}"),
+        Sent::Starttls => write!(line, "STARTTLS"),
+        Sent::Mail(from, parameters) => {
+            let _ = write!(line, "MAIL FROM:<{from}>");
+            if let Some(size) = parameters.size {
+                let _ = write!(line, " SIZE={size}");
+            }
+            for extension in &parameters.extensions {
+                let _ = write!(line, " {extension}");
+            }
+            Ok(())
+        }
+        Sent::Rcpt(to) => write!(line, "RCPT TO:<{to}>"),
+        Sent::Data => write!(line, "DATA"),
+        Sent::EndOfData(message) => write!(line, "(message {message}) ."),
+        Sent::Quit => write!(line, "QUIT"),
+    };
+}
+
+fn join<T: fmt::Display>(line: &mut String, items: impl Iterator<Item = T>) {
+    for (index, item) in items.enumerate() {
+        if index > 0 {
+            line.push_str(", ");
+        }
+        let _ = write!(line, "{item}");
+    }
+}

@@ -1,0 +1,172 @@
+//! The client↔world boundary: the traits a client policy is written against.
+//!
+//! A policy sees the world only through [`World`] and [`Session`]. The simulator implements
+//! them over scripted servers in virtual time; a later live mode can implement them over real
+//! sockets. Either way the *world* records the trace: a policy has no way to write to it.
+//!
+//! Failures of the world are values ([`DnsAnswer::ServFail`], [`Connect::Refused`],
+//! [`Response::Closed`], a 421 [`Reply`]). A policy chooses its own timeouts by wrapping these
+//! futures in `tokio::time::timeout`; when it stops waiting, the dropped future tells the world,
+//! which records that the client gave up.
+
+use std::fmt;
+use std::future::Future;
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use crate::dns::{DnsAnswer, RecordType};
+use crate::name::{Mailbox, Name};
+use crate::outcome::RecipientOutcome;
+use crate::scenario::{ClientIdentity, Message};
+use crate::smtp::{Keyword, Reply};
+use crate::time::Instant;
+
+/// The result of opening a TCP connection to port 25.
+pub enum Connect<S> {
+    /// The three-way handshake completed.
+    Connected(S),
+    /// The server answered the SYN with RST.
+    Refused,
+    /// The server accepted, then closed the connection at once.
+    Reset,
+}
+
+/// What comes back after a command: a reply, or a closed connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Response<R = Reply> {
+    /// The server replied.
+    Reply(R),
+    /// The server closed the connection (or it broke) before replying.
+    Closed,
+}
+
+/// A reply to EHLO: the reply line and, for 2yz, the keywords it advertised.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EhloReply {
+    /// Code and first line.
+    pub reply: Reply,
+    /// The advertised keywords; empty unless the reply is 2yz.
+    pub keywords: Arc<[Keyword]>,
+}
+
+/// How a STARTTLS negotiation ended after a 220 reply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Handshake {
+    /// TLS is up; EHLO must be sent again (RFC 3207 §4.2).
+    Established,
+    /// The handshake failed; the connection is unusable.
+    Failed,
+}
+
+/// Parameters of the MAIL command beyond the reverse path.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MailParameters {
+    /// `SIZE=` (RFC 1870), sent only when the server advertised SIZE.
+    pub size: Option<u64>,
+    /// Extensions the client uses for this transaction, written as bare parameters
+    /// (`SMTPUTF8`, `REQUIRETLS`, `FOOBAR`).
+    pub extensions: Vec<Arc<str>>,
+}
+
+/// One SMTP connection. Dropping it closes the connection from the client's side.
+pub trait Session {
+    /// Waits for the greeting.
+    fn greeting(&mut self) -> impl Future<Output = Response>;
+    /// Sends EHLO.
+    fn ehlo(&mut self, name: &Name) -> impl Future<Output = Response<EhloReply>>;
+    /// Sends HELO.
+    fn helo(&mut self, name: &Name) -> impl Future<Output = Response>;
+    /// Sends STARTTLS.
+    fn starttls(&mut self) -> impl Future<Output = Response>;
+    /// Runs the TLS handshake after a 220 to STARTTLS.
+    fn handshake(&mut self) -> impl Future<Output = Handshake>;
+    /// Sends MAIL FROM.
+    fn mail(&mut self, from: &Mailbox, parameters: &MailParameters) -> impl Future<Output = Response>;
+    /// Sends RCPT TO.
+    fn rcpt(&mut self, to: &Mailbox) -> impl Future<Output = Response>;
+    /// Sends DATA.
+    fn data(&mut self) -> impl Future<Output = Response>;
+    /// Sends the message (scenario message index `message`) and the final dot.
+    fn end_of_data(&mut self, message: usize) -> impl Future<Output = Response>;
+    /// Sends QUIT.
+    fn quit(&mut self) -> impl Future<Output = Response>;
+}
+
+/// Something a policy may order at random: a host or an address.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Pick {
+    /// A host name.
+    Host(Name),
+    /// An address.
+    Address(IpAddr),
+}
+
+impl From<Name> for Pick {
+    fn from(name: Name) -> Pick {
+        Pick::Host(name)
+    }
+}
+
+impl From<IpAddr> for Pick {
+    fn from(address: IpAddr) -> Pick {
+        Pick::Address(address)
+    }
+}
+
+impl fmt::Display for Pick {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Pick::Host(name) => write!(formatter, "{name}"),
+            Pick::Address(address) => write!(formatter, "{address}"),
+        }
+    }
+}
+
+/// Everything outside the client: DNS, the network, the servers, time and chance.
+pub trait World {
+    /// An open connection.
+    type Session: Session;
+
+    /// The current virtual time.
+    fn now(&self) -> Instant;
+
+    /// Asks DNS for records of `record_type` at `name`. An answer that never comes stays pending:
+    /// the client decides how long to wait.
+    fn lookup(&self, name: &Name, record_type: RecordType) -> impl Future<Output = DnsAnswer>;
+
+    /// Opens a connection to `address` port 25 on behalf of `host` (for the trace). A SYN that is
+    /// dropped stays pending: the client decides how long to wait.
+    fn connect(&self, address: IpAddr, host: &Name) -> impl Future<Output = Connect<Self::Session>>;
+
+    /// Puts `items` in an order drawn by the world: from the run's seeded RNG, or forced by an
+    /// explorer that enumerates every order. `label` says what is being ordered, for the trace
+    /// (`preference 10`). Equal-preference randomisation (RFC 5321 §5.1) goes through here so
+    /// that it is reproducible and explorable.
+    fn shuffle<T: Clone + Into<Pick>>(&self, label: &str, items: &mut [T]);
+}
+
+/// One message to deliver, and who is sending it.
+#[derive(Clone, Copy, Debug)]
+pub struct Job<'a> {
+    /// The sending MTA's identity.
+    pub client: &'a ClientIdentity,
+    /// The message.
+    pub message: &'a Message,
+    /// Its index in the scenario.
+    pub message_index: usize,
+}
+
+/// A boxed future that need not be `Send`: the simulator runs on one thread.
+pub type LocalFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
+
+/// A client policy: how an MTA picks among MX hosts and falls back from one to another.
+///
+/// One call is one delivery attempt for one message: one pass over the candidate list of each
+/// recipient domain. The result must hold exactly one outcome per recipient.
+pub trait Policy<W: World> {
+    /// The name scenario files use in `expect:`.
+    fn name(&self) -> &str;
+    /// Runs one delivery attempt.
+    fn deliver<'a>(&'a self, world: &'a W, job: Job<'a>) -> LocalFuture<'a, Vec<RecipientOutcome>>;
+}

@@ -1,0 +1,589 @@
+//! The simulated world: DNS from the scenario's zone, the network, and scripted SMTP servers,
+//! all in virtual time. It implements the model's [`World`] and [`Session`] traits and records
+//! every observable event in the trace.
+//!
+//! Waiting is `tokio::time::sleep` on a paused current-thread runtime, so a five-minute
+//! greeting delay costs no real time. Something that never happens (a dropped SYN, a silent
+//! server) is a future that stays pending; the client's own timeout drops it, and a guard in the
+//! dropped future records that the client gave up.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::IpAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use mxsim_model::dns::{DnsAnswer, RecordType};
+use mxsim_model::name::{Mailbox, Name};
+use mxsim_model::scenario::{ConnectMode, EndOfData, Greeting, Scenario, Server, StartTls};
+use mxsim_model::smtp::{Command, Keyword, Reply, ReplyClass, ReplyCode};
+use mxsim_model::time::{Duration, Instant};
+use mxsim_model::trace::{Closer, Event, EventKind, Sent};
+use mxsim_model::world::{Connect, EhloReply, Handshake, MailParameters, Pick, Response, Session, World};
+
+use crate::choice::Chooser;
+
+/// A scenario made ready to simulate: an address→server map and each server's default replies.
+pub struct Prepared {
+    /// The scenario.
+    pub scenario: Arc<Scenario>,
+    servers_by_address: BTreeMap<IpAddr, usize>,
+    defaults: Vec<Defaults>,
+}
+
+/// The replies of a well-behaved server, with texts that name it.
+struct Defaults {
+    greeting: Reply,
+    ehlo: Reply,
+    helo: Reply,
+    starttls: Reply,
+    starttls_missing: Reply,
+    mail: Reply,
+    rcpt: Reply,
+    data: Reply,
+    end_of_data: Reply,
+    quit: Reply,
+}
+
+fn reply(code: u16, text: &str) -> Reply {
+    let code = ReplyCode::new(code).expect("default reply codes are valid");
+    Reply::new(code, text)
+}
+
+impl Defaults {
+    fn new(label: &str) -> Defaults {
+        Defaults {
+            greeting: reply(220, &format!("{label} ESMTP mxsim")),
+            ehlo: reply(250, label),
+            helo: reply(250, label),
+            starttls: reply(220, "2.0.0 ready to start TLS"),
+            starttls_missing: reply(502, "5.5.1 STARTTLS not implemented"),
+            mail: reply(250, "2.1.0 sender ok"),
+            rcpt: reply(250, "2.1.5 recipient ok"),
+            data: reply(354, "end data with <CR><LF>.<CR><LF>"),
+            end_of_data: reply(250, "2.0.0 queued"),
+            quit: reply(221, "2.0.0 bye"),
+        }
+    }
+}
+
+impl Prepared {
+    /// Indexes a loaded scenario. A server keyed by address wins over one keyed by name.
+    pub fn new(scenario: Arc<Scenario>) -> Prepared {
+        let mut servers_by_address = BTreeMap::new();
+        for pass_by_address in [false, true] {
+            for (index, server) in scenario.servers.iter().enumerate() {
+                let by_address = matches!(server.key, mxsim_model::scenario::ServerKey::Address(_));
+                if by_address == pass_by_address {
+                    for address in &server.addresses {
+                        servers_by_address.insert(*address, index);
+                    }
+                }
+            }
+        }
+        let defaults = scenario.servers.iter().map(|server| Defaults::new(&server.label())).collect();
+        Prepared { scenario, servers_by_address, defaults }
+    }
+}
+
+/// Per-connection state the world keeps.
+struct Connection {
+    server: usize,
+    address: IpAddr,
+    host: Name,
+    open: bool,
+    abandoned: bool,
+    tls: bool,
+    recipients: Vec<Mailbox>,
+    idle_since: Instant,
+}
+
+/// Mutable state of one run.
+pub(crate) struct State {
+    pub(crate) events: Vec<Event>,
+    pub(crate) chooser: Chooser,
+    connections: Vec<Connection>,
+}
+
+impl State {
+    /// A state with nothing in it, left behind when a finished run's state is taken out.
+    pub(crate) fn empty() -> State {
+        State { events: Vec::new(), chooser: Chooser::new(&crate::choice::Choices::Forced(Vec::new())), connections: Vec::new() }
+    }
+}
+
+pub(crate) struct Inner {
+    pub(crate) prepared: Arc<Prepared>,
+    origin: tokio::time::Instant,
+    pub(crate) state: RefCell<State>,
+}
+
+impl Inner {
+    fn now(&self) -> Instant {
+        Instant(tokio::time::Instant::now().duration_since(self.origin).as_millis() as u64)
+    }
+
+    pub(crate) fn record(&self, kind: EventKind) {
+        let at = self.now();
+        self.state.borrow_mut().events.push(Event { at, kind });
+    }
+
+    fn server(&self, index: usize) -> &Server {
+        &self.prepared.scenario.servers[index]
+    }
+}
+
+/// The world of one run. Cheap to clone: sessions hold a handle to it.
+#[derive(Clone)]
+pub struct SimWorld {
+    pub(crate) inner: Rc<Inner>,
+}
+
+impl SimWorld {
+    /// A fresh world whose virtual clock starts now.
+    pub(crate) fn new(prepared: Arc<Prepared>, chooser: Chooser) -> SimWorld {
+        let state = State { events: Vec::with_capacity(64), chooser, connections: Vec::new() };
+        SimWorld { inner: Rc::new(Inner { prepared, origin: tokio::time::Instant::now(), state: RefCell::new(state) }) }
+    }
+}
+
+/// Records that the client stopped waiting, if the future holding it is dropped unfinished.
+struct GiveUpGuard<'a> {
+    inner: &'a Inner,
+    since: Instant,
+    what: Waiting,
+    armed: bool,
+}
+
+enum Waiting {
+    Dns(Name, RecordType),
+    Connect(IpAddr),
+    Reply(usize, Command),
+}
+
+impl GiveUpGuard<'_> {
+    fn disarm(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for GiveUpGuard<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let waited = self.inner.now().since(self.since);
+        let kind = match &self.what {
+            Waiting::Dns(name, record_type) => EventKind::DnsGaveUp { name: name.clone(), record_type: *record_type, waited },
+            Waiting::Connect(address) => EventKind::ConnectGaveUp { address: *address, waited },
+            Waiting::Reply(connection, command) => {
+                let mut state = self.inner.state.borrow_mut();
+                let connection = &mut state.connections[*connection];
+                connection.abandoned = true;
+                let address = connection.address;
+                drop(state);
+                EventKind::ReplyGaveUp { address, command: *command, waited }
+            }
+        };
+        self.inner.record(kind);
+    }
+}
+
+async fn sleep(duration: Duration) {
+    if duration > Duration::ZERO {
+        tokio::time::sleep(duration.to_std()).await;
+    }
+}
+
+impl World for SimWorld {
+    type Session = SimSession;
+
+    fn now(&self) -> Instant {
+        self.inner.now()
+    }
+
+    fn lookup(&self, name: &Name, record_type: RecordType) -> impl Future<Output = DnsAnswer> {
+        let inner = &*self.inner;
+        async move {
+            let since = inner.now();
+            let guard = GiveUpGuard { inner, since, what: Waiting::Dns(name.clone(), record_type), armed: true };
+            let (answer, latency) = inner.prepared.scenario.zone.answer(name, record_type, since);
+            if answer == DnsAnswer::Timeout {
+                std::future::pending::<()>().await;
+            }
+            sleep(latency).await;
+            guard.disarm();
+            inner.record(EventKind::Dns { name: name.clone(), record_type, answer: answer.clone() });
+            answer
+        }
+    }
+
+    fn connect(&self, address: IpAddr, host: &Name) -> impl Future<Output = Connect<SimSession>> {
+        let world = self.clone();
+        let host = host.clone();
+        async move {
+            let inner = &*world.inner;
+            inner.record(EventKind::Connecting { address, host: host.clone() });
+            let since = inner.now();
+            let Some(&index) = inner.prepared.servers_by_address.get(&address) else {
+                // Nothing listens on port 25 at an address no server entry covers.
+                inner.record(EventKind::Refused { address });
+                return Connect::Refused;
+            };
+            let server = inner.server(index);
+            let mode = server.field(since, |b| b.connect.as_ref()).copied().unwrap_or(ConnectMode::Accept);
+            let latency = server.field(since, |b| b.latency.as_ref()).copied().unwrap_or_default();
+            let guard = GiveUpGuard { inner, since, what: Waiting::Connect(address), armed: true };
+            if mode == ConnectMode::Timeout {
+                std::future::pending::<()>().await;
+            }
+            sleep(latency).await;
+            guard.disarm();
+            match mode {
+                ConnectMode::Refuse => {
+                    inner.record(EventKind::Refused { address });
+                    Connect::Refused
+                }
+                ConnectMode::Reset => {
+                    inner.record(EventKind::Reset { address });
+                    Connect::Reset
+                }
+                _ => {
+                    inner.record(EventKind::Connected { address });
+                    let now = inner.now();
+                    let mut state = inner.state.borrow_mut();
+                    let id = state.connections.len();
+                    state.connections.push(Connection {
+                        server: index,
+                        address,
+                        host,
+                        open: true,
+                        abandoned: false,
+                        tls: false,
+                        recipients: Vec::new(),
+                        idle_since: now,
+                    });
+                    drop(state);
+                    Connect::Connected(SimSession { world: world.clone(), id })
+                }
+            }
+        }
+    }
+
+    fn shuffle<T: Clone + Into<Pick>>(&self, label: &str, items: &mut [T]) {
+        if items.len() < 2 {
+            return;
+        }
+        self.inner.state.borrow_mut().chooser.shuffle(items);
+        let order = items.iter().cloned().map(Into::into).collect();
+        self.inner.record(EventKind::Shuffled { label: Arc::from(label), order });
+    }
+}
+
+/// One simulated SMTP connection. Dropping it closes the connection from the client's side.
+pub struct SimSession {
+    world: SimWorld,
+    id: usize,
+}
+
+/// What the script says to do after the delay.
+enum Scripted {
+    Reply(Reply),
+    Silent,
+}
+
+impl SimSession {
+    fn inner(&self) -> &Inner {
+        &self.world.inner
+    }
+
+    fn usable(&self) -> bool {
+        let state = self.inner().state.borrow();
+        let connection = &state.connections[self.id];
+        connection.open && !connection.abandoned
+    }
+
+    /// Closes the connection if the server's idle timer ran out before `now`.
+    fn check_idle(&self, now: Instant) {
+        let inner = self.inner();
+        let mut state = inner.state.borrow_mut();
+        let connection = &mut state.connections[self.id];
+        let server = &inner.prepared.scenario.servers[connection.server];
+        let idle = server.field(now, |b| b.idle_timeout.as_ref()).copied();
+        if let Some(idle) = idle {
+            if connection.open && now.since(connection.idle_since) >= idle {
+                connection.open = false;
+                let address = connection.address;
+                drop(state);
+                inner.record(EventKind::Closed { address, by: Closer::ServerIdle });
+            }
+        }
+    }
+
+    /// One exchange: send `sent` (if any), wait the server's delay, run the script, reply.
+    async fn exchange(&mut self, command: Command, sent: Option<Sent>, script: impl FnOnce(&SimSession, Instant) -> Scripted) -> Response {
+        let inner = &*self.world.inner;
+        let now = inner.now();
+        self.check_idle(now);
+        if !self.usable() {
+            return Response::Closed;
+        }
+        let (address, server_index) = {
+            let state = inner.state.borrow();
+            let connection = &state.connections[self.id];
+            (connection.address, connection.server)
+        };
+        if let Some(sent) = sent {
+            inner.record(EventKind::Sent { address, command: sent });
+        }
+        let server = inner.server(server_index);
+        let delay = Duration(server.field(now, |b| b.latency.as_ref()).copied().unwrap_or_default().as_millis() + server.delay(now, command).as_millis());
+        let guard = GiveUpGuard { inner, since: now, what: Waiting::Reply(self.id, command), armed: true };
+        sleep(delay).await;
+        let outcome = script(self, now);
+        let reply = match outcome {
+            Scripted::Reply(reply) => reply,
+            Scripted::Silent => {
+                let idle = server.field(now, |b| b.idle_timeout.as_ref()).copied();
+                match idle {
+                    Some(idle) => {
+                        sleep(idle).await;
+                        guard.disarm();
+                        self.close(Closer::ServerIdle);
+                        return Response::Closed;
+                    }
+                    None => std::future::pending().await,
+                }
+            }
+        };
+        guard.disarm();
+        inner.record(EventKind::Replied { address, reply: reply.clone(), keywords: None });
+        self.after_reply(command, &reply, now);
+        Response::Reply(reply)
+    }
+
+    fn after_reply(&mut self, command: Command, reply: &Reply, received: Instant) {
+        let now = self.inner().now();
+        let drop_after = {
+            let state = self.inner().state.borrow();
+            let server = self.inner().server(state.connections[self.id].server);
+            server.field(received, |b| b.drop_after.as_ref()).copied()
+        };
+        self.inner().state.borrow_mut().connections[self.id].idle_since = now;
+        if command == Command::Quit && reply.class() == ReplyClass::Positive {
+            self.close(Closer::Client);
+        } else if reply.code.get() == 421 || drop_after == Some(command) {
+            self.close(Closer::Server);
+        }
+    }
+
+    fn close(&mut self, by: Closer) {
+        let inner = self.inner();
+        let mut state = inner.state.borrow_mut();
+        let connection = &mut state.connections[self.id];
+        if !connection.open {
+            return;
+        }
+        connection.open = false;
+        let address = connection.address;
+        drop(state);
+        inner.record(EventKind::Closed { address, by });
+    }
+
+    fn server(&self) -> (&Server, &Defaults, bool) {
+        let inner = self.inner();
+        let state = inner.state.borrow();
+        let connection = &state.connections[self.id];
+        let index = connection.server;
+        let tls = connection.tls;
+        (&inner.prepared.scenario.servers[index], &inner.prepared.defaults[index], tls)
+    }
+}
+
+impl Drop for SimSession {
+    fn drop(&mut self) {
+        self.close(Closer::Client);
+    }
+}
+
+impl Session for SimSession {
+    async fn greeting(&mut self) -> Response {
+        self.exchange(Command::Greeting, None, |session, now| {
+            let (server, defaults, _) = session.server();
+            match server.field(now, |b| b.greeting.as_ref()) {
+                Some(Greeting::Silent) => Scripted::Silent,
+                Some(Greeting::Reply(reply)) => Scripted::Reply(reply.clone()),
+                None => Scripted::Reply(defaults.greeting.clone()),
+            }
+        })
+        .await
+    }
+
+    async fn ehlo(&mut self, name: &Name) -> Response<EhloReply> {
+        let response = self
+            .exchange(Command::Ehlo, Some(Sent::Ehlo(name.clone())), |session, now| {
+                let (server, defaults, _) = session.server();
+                Scripted::Reply(server.field(now, |b| b.ehlo_reply.as_ref()).unwrap_or(&defaults.ehlo).clone())
+            })
+            .await;
+        let Response::Reply(reply) = response else { return Response::Closed };
+        let keywords = if reply.class() == ReplyClass::Positive { self.keywords() } else { Arc::from([]) };
+        // The reply event was recorded without keywords; attach them, since they are part of it.
+        if let Some(Event { kind: EventKind::Replied { keywords: slot, .. }, .. }) = self.inner().state.borrow_mut().events.last_mut() {
+            *slot = Some(keywords.clone());
+        }
+        Response::Reply(EhloReply { reply, keywords })
+    }
+
+    async fn helo(&mut self, name: &Name) -> Response {
+        self.exchange(Command::Helo, Some(Sent::Helo(name.clone())), |session, now| {
+            let (server, defaults, _) = session.server();
+            Scripted::Reply(server.field(now, |b| b.helo_reply.as_ref()).unwrap_or(&defaults.helo).clone())
+        })
+        .await
+    }
+
+    async fn starttls(&mut self) -> Response {
+        self.exchange(Command::Starttls, Some(Sent::Starttls), |session, now| {
+            let (_, defaults, _) = session.server();
+            Scripted::Reply(match session.starttls_mode(now) {
+                Some(StartTls::Reply(reply)) => reply.clone(),
+                Some(_) => defaults.starttls.clone(),
+                None => defaults.starttls_missing.clone(),
+            })
+        })
+        .await
+    }
+
+    async fn handshake(&mut self) -> Handshake {
+        let now = self.inner().now();
+        if !self.usable() {
+            return Handshake::Failed;
+        }
+        let (server, _, _) = self.server();
+        let latency = server.field(now, |b| b.latency.as_ref()).copied().unwrap_or_default();
+        let fails = matches!(self.starttls_mode(now), Some(StartTls::HandshakeFail));
+        sleep(latency).await;
+        let address = self.inner().state.borrow().connections[self.id].address;
+        if fails {
+            self.inner().record(EventKind::TlsFailed { address });
+            self.close(Closer::Server);
+            return Handshake::Failed;
+        }
+        let mut state = self.inner().state.borrow_mut();
+        state.connections[self.id].tls = true;
+        state.connections[self.id].recipients.clear();
+        drop(state);
+        self.inner().record(EventKind::TlsEstablished { address });
+        Handshake::Established
+    }
+
+    async fn mail(&mut self, from: &Mailbox, parameters: &MailParameters) -> Response {
+        let sent = Sent::Mail(from.clone(), parameters.clone());
+        self.inner().state.borrow_mut().connections[self.id].recipients.clear();
+        self.exchange(Command::Mail, Some(sent), |session, now| {
+            let (server, defaults, _) = session.server();
+            Scripted::Reply(server.field(now, |b| b.mail.as_ref()).unwrap_or(&defaults.mail).clone())
+        })
+        .await
+    }
+
+    async fn rcpt(&mut self, to: &Mailbox) -> Response {
+        let response = self
+            .exchange(Command::Rcpt, Some(Sent::Rcpt(to.clone())), |session, now| {
+                let (server, defaults, _) = session.server();
+                let scripted = server.field(now, |b| b.rcpt.as_ref()).and_then(|rcpt| {
+                    rcpt.by_recipient.iter().find(|(mailbox, _)| mailbox == to).map(|(_, reply)| reply).or(rcpt.default.as_ref())
+                });
+                Scripted::Reply(scripted.unwrap_or(&defaults.rcpt).clone())
+            })
+            .await;
+        if let Response::Reply(reply) = &response {
+            if reply.class() == ReplyClass::Positive {
+                self.inner().state.borrow_mut().connections[self.id].recipients.push(to.clone());
+            }
+        }
+        response
+    }
+
+    async fn data(&mut self) -> Response {
+        self.exchange(Command::Data, Some(Sent::Data), |session, now| {
+            let (server, defaults, _) = session.server();
+            Scripted::Reply(server.field(now, |b| b.data.as_ref()).unwrap_or(&defaults.data).clone())
+        })
+        .await
+    }
+
+    async fn end_of_data(&mut self, message: usize) -> Response {
+        self.exchange(Command::EndOfData, Some(Sent::EndOfData(message)), |session, now| {
+            let (server, defaults, _) = session.server();
+            let scripted = server.field(now, |b| b.end_of_data.as_ref());
+            let (result, accepted, lost) = match scripted {
+                None => (Scripted::Reply(defaults.end_of_data.clone()), true, false),
+                Some(EndOfData::Reply(reply)) => (Scripted::Reply(reply.clone()), reply.class() == ReplyClass::Positive, false),
+                Some(EndOfData::Silent) => (Scripted::Silent, false, false),
+                Some(EndOfData::Lost) => (Scripted::Silent, true, true),
+            };
+            if accepted {
+                session.accept(message, lost);
+            }
+            result
+        })
+        .await
+    }
+
+    async fn quit(&mut self) -> Response {
+        self.exchange(Command::Quit, Some(Sent::Quit), |session, now| {
+            let (server, defaults, _) = session.server();
+            Scripted::Reply(server.field(now, |b| b.quit.as_ref()).unwrap_or(&defaults.quit).clone())
+        })
+        .await
+    }
+}
+
+impl SimSession {
+    /// The EHLO keywords in force: after TLS, `ehlo_after_tls` or `ehlo` without STARTTLS.
+    fn keywords(&self) -> Arc<[Keyword]> {
+        let now = self.inner().now();
+        let (server, _, tls) = self.server();
+        let plain = server.field(now, |b| b.ehlo.as_ref()).cloned().unwrap_or_else(|| Arc::from([]));
+        if !tls {
+            return plain;
+        }
+        match server.field(now, |b| b.ehlo_after_tls.as_ref()) {
+            Some(keywords) => keywords.clone(),
+            None => plain.iter().filter(|keyword| !keyword.is("STARTTLS")).cloned().collect(),
+        }
+    }
+
+    /// How STARTTLS is answered: the script, else `ok` when advertised, else `None` (502).
+    fn starttls_mode(&self, now: Instant) -> Option<&StartTls> {
+        const OK: &StartTls = &StartTls::Ok;
+        let (server, _, _) = self.server();
+        match server.field(now, |b| b.starttls.as_ref()) {
+            Some(mode) => Some(mode),
+            None => {
+                let advertised = server.field(now, |b| b.ehlo.as_ref()).is_some_and(|keywords| keywords.iter().any(|k| k.is("STARTTLS")));
+                advertised.then_some(OK)
+            }
+        }
+    }
+
+    /// Records that the server took responsibility for `message`.
+    fn accept(&self, message: usize, reply_lost: bool) {
+        let inner = self.inner();
+        let state = inner.state.borrow();
+        let connection = &state.connections[self.id];
+        let kind = EventKind::Accepted {
+            address: connection.address,
+            host: connection.host.clone(),
+            message,
+            recipients: Arc::from(connection.recipients.as_slice()),
+            reply_lost,
+        };
+        drop(state);
+        inner.record(kind);
+    }
+}
+
