@@ -1,1 +1,17 @@
-//! Integration tests.
+//! The one integration-test binary of mxsim (matklad's "one binary" rule: one link step, one
+//! process, shared fixtures).
+//!
+//! - `corpus`: every shipped scenario: its trace pinned by insta, its `expect:` checked over
+//!   every explored order.
+//! - `properties`: proptest properties over generated worlds (determinism, equal-preference
+//!   coverage, preference order, one outcome per recipient).
+//! - `bad_input`: every bad file in `bad/` is rejected with a located error and exit code 2;
+//!   hostile files are rejected within a second.
+//! - `cli`: the command line, called in-process.
+//! - `tidy`: the project's own rules (file headers, scenario comments, banned test tricks).
+
+mod bad_input;
+mod cli;
+mod corpus;
+mod properties;
+mod tidy;

@@ -17,9 +17,18 @@ use crate::{EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, Output};
 /// Runs one parsed command.
 pub fn dispatch(command: Command) -> Output {
     match command {
-        Command::Run { file, policy, seed, all_orders } => run(&file, &policy, seed, all_orders),
+        Command::Run {
+            file,
+            policy,
+            seed,
+            all_orders,
+        } => run(&file, &policy, seed, all_orders),
         Command::Check { paths } => {
-            let paths = if paths.is_empty() { vec![PathBuf::from("scenarios")] } else { paths };
+            let paths = if paths.is_empty() {
+                vec![PathBuf::from("scenarios")]
+            } else {
+                paths
+            };
             check(&paths)
         }
         Command::Bench { file, policy, runs } => bench(&file, &policy, runs),
@@ -27,11 +36,20 @@ pub fn dispatch(command: Command) -> Output {
 }
 
 fn bad(text: String) -> Output {
-    Output { stdout: String::new(), stderr: text, code: EXIT_BAD_INPUT }
+    Output {
+        stdout: String::new(),
+        stderr: text,
+        code: EXIT_BAD_INPUT,
+    }
 }
 
 fn policy_named(name: &str) -> Result<Box<dyn Policy<SimWorld>>, String> {
-    registry::get::<SimWorld>(name).ok_or_else(|| format!("unknown policy `{name}`; known: {}\n", registry::names().join(", ")))
+    registry::get::<SimWorld>(name).ok_or_else(|| {
+        format!(
+            "unknown policy `{name}`; known: {}\n",
+            registry::names().join(", ")
+        )
+    })
 }
 
 /// A one-line label for how a run's orders were chosen.
@@ -63,10 +81,18 @@ fn run(file: &Path, policy_name: &str, seed: Option<u64>, all_orders: bool) -> O
         let seed = seed.or(scenario.seed).unwrap_or(0);
         vec![runner.run(&prepared, policy.as_ref(), Choices::Seed(seed))]
     };
-    let expectation = scenario.expectations.iter().find(|expectation| expectation.policy == policy_name);
+    let expectation = scenario
+        .expectations
+        .iter()
+        .find(|expectation| expectation.policy == policy_name);
     let mut out = String::new();
     let mut failed = false;
-    let _ = writeln!(out, "# {}\n# {} · policy {policy_name}", scenario.title, file.display());
+    let _ = writeln!(
+        out,
+        "# {}\n# {} · policy {policy_name}",
+        scenario.title,
+        file.display()
+    );
     for run in &runs {
         let _ = writeln!(out, "\n## {}", choices_label(run));
         out.push_str(&run.trace.to_string());
@@ -82,7 +108,11 @@ fn run(file: &Path, policy_name: &str, seed: Option<u64>, all_orders: bool) -> O
             }
         }
     }
-    Output { stdout: out, stderr: String::new(), code: if failed { EXIT_FAILED } else { EXIT_OK } }
+    Output {
+        stdout: out,
+        stderr: String::new(),
+        code: if failed { EXIT_FAILED } else { EXIT_OK },
+    }
 }
 
 /// The result of checking one policy's expectation on one scenario over every explored order.
@@ -103,7 +133,8 @@ pub fn check_scenario(runner: &Runner, scenario: &Arc<Scenario>) -> Vec<PolicyCh
     let prepared = Arc::new(Prepared::new(scenario.clone()));
     let mut checks = Vec::with_capacity(scenario.expectations.len());
     for expectation in &scenario.expectations {
-        let policy = registry::get::<SimWorld>(&expectation.policy).expect("the loader accepts only registered policy names");
+        let policy = registry::get::<SimWorld>(&expectation.policy)
+            .expect("the loader accepts only registered policy names");
         let exploration = runner.explore(&prepared, policy.as_ref());
         let failures = exploration
             .runs
@@ -113,7 +144,12 @@ pub fn check_scenario(runner: &Runner, scenario: &Arc<Scenario>) -> Vec<PolicyCh
                 (!broken.is_empty()).then(|| (choices_label(run), broken))
             })
             .collect();
-        checks.push(PolicyCheck { policy: expectation.policy.clone(), runs: exploration.runs.len(), exhaustive: exploration.exhaustive, failures });
+        checks.push(PolicyCheck {
+            policy: expectation.policy.clone(),
+            runs: exploration.runs.len(),
+            exhaustive: exploration.exhaustive,
+            failures,
+        });
     }
     checks
 }
@@ -133,7 +169,11 @@ fn check(paths: &[PathBuf]) -> Output {
             Err(BadInput { text }) => {
                 bad_files += 1;
                 err.push_str(&text);
-                let _ = writeln!(out, "error {}: cannot be loaded (see above)", file.display());
+                let _ = writeln!(
+                    out,
+                    "error {}: cannot be loaded (see above)",
+                    file.display()
+                );
                 continue;
             }
         };
@@ -142,19 +182,38 @@ fn check(paths: &[PathBuf]) -> Output {
             let _ = writeln!(out, "none  {}: no expectations", file.display());
         }
         for result in check_scenario(&runner, &scenario) {
-            let orders = format!("{} {}", result.runs, if result.exhaustive { "orders" } else { "sampled seeds" });
+            let orders = format!(
+                "{} {}",
+                result.runs,
+                if result.exhaustive {
+                    "orders"
+                } else {
+                    "sampled seeds"
+                }
+            );
             if result.failures.is_empty() {
                 held += 1;
                 let _ = writeln!(out, "ok    {} {} ({orders})", file.display(), result.policy);
             } else {
                 broken += 1;
-                let _ = writeln!(out, "FAIL  {} {} ({} of {orders} break it)", file.display(), result.policy, result.failures.len());
+                let _ = writeln!(
+                    out,
+                    "FAIL  {} {} ({} of {orders} break it)",
+                    file.display(),
+                    result.policy,
+                    result.failures.len()
+                );
                 for (label, problems) in result.failures.iter().take(3) {
                     for problem in problems {
                         let _ = writeln!(out, "        {label}: {problem}");
                     }
                 }
-                let _ = writeln!(out, "        reproduce: mxsim run {} --policy {} --all-orders", file.display(), result.policy);
+                let _ = writeln!(
+                    out,
+                    "        reproduce: mxsim run {} --policy {} --all-orders",
+                    file.display(),
+                    result.policy
+                );
             }
         }
     }
@@ -173,10 +232,17 @@ fn check(paths: &[PathBuf]) -> Output {
     } else {
         EXIT_OK
     };
-    Output { stdout: out, stderr: err, code }
+    Output {
+        stdout: out,
+        stderr: err,
+        code,
+    }
 }
 
-#[allow(clippy::disallowed_methods, reason = "bench measures real time on purpose; it never feeds a trace")]
+#[allow(
+    clippy::disallowed_methods,
+    reason = "bench measures real time on purpose; it never feeds a trace"
+)]
 fn bench(file: &Path, policy_name: &str, runs: u64) -> Output {
     let scenario = match files::load(file, &registry::is_known) {
         Ok(scenario) => scenario,
@@ -205,5 +271,9 @@ fn bench(file: &Path, policy_name: &str, runs: u64) -> Output {
         elapsed * 1e6 / runs as f64,
         events as f64 / runs as f64
     );
-    Output { stdout, stderr: String::new(), code: EXIT_OK }
+    Output {
+        stdout,
+        stderr: String::new(),
+        code: EXIT_OK,
+    }
 }

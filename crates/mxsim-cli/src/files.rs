@@ -20,23 +20,32 @@ pub fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>, BadInput> {
     let mut files = Vec::new();
     for path in paths {
         if path.is_dir() {
-            walk(path, &mut files).map_err(|error| BadInput { text: format!("{}: {error}\n", path.display()) })?;
+            walk(path, &mut files).map_err(|error| BadInput {
+                text: format!("{}: {error}\n", path.display()),
+            })?;
         } else if path.exists() {
             files.push(path.clone());
         } else {
-            return Err(BadInput { text: format!("{}: no such file or folder\n", path.display()) });
+            return Err(BadInput {
+                text: format!("{}: no such file or folder\n", path.display()),
+            });
         }
     }
     Ok(files)
 }
 
 fn walk(folder: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(folder)?.map(|entry| entry.map(|entry| entry.path())).collect::<Result<_, _>>()?;
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(folder)?
+        .map(|entry| entry.map(|entry| entry.path()))
+        .collect::<Result<_, _>>()?;
     entries.sort();
     for entry in entries {
         if entry.is_dir() {
             walk(&entry, files)?;
-        } else if matches!(entry.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
+        } else if matches!(
+            entry.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml")
+        ) {
             files.push(entry);
         }
     }
@@ -46,18 +55,33 @@ fn walk(folder: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
 /// Reads and loads one scenario; `is_policy` says which `expect:` names are known.
 pub fn load(path: &Path, is_policy: &dyn Fn(&str) -> bool) -> Result<Arc<Scenario>, BadInput> {
     let shown = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|error| BadInput { text: format!("{shown}: cannot read: {error}\n") })?;
+    let bytes = std::fs::read(path).map_err(|error| BadInput {
+        text: format!("{shown}: cannot read: {error}\n"),
+    })?;
     let source = match String::from_utf8(bytes) {
         Ok(source) => source,
         Err(error) => {
             let valid = &error.as_bytes()[..error.utf8_error().valid_up_to()];
             let text = String::from_utf8_lossy(valid);
             let line = text.matches('\n').count() as u32 + 1;
-            let column = text.rsplit('\n').next().map_or(0, |last| last.chars().count()) as u32 + 1;
+            let column = text
+                .rsplit('\n')
+                .next()
+                .map_or(0, |last| last.chars().count()) as u32
+                + 1;
             let mut diagnostics = Diagnostics::default();
-            diagnostics.error(Position { line, column }, format!("not UTF-8 text (invalid byte at offset {})", valid.len()));
-            return Err(BadInput { text: diagnostics.render(&shown, &text) });
+            diagnostics.error(
+                Position { line, column },
+                format!("not UTF-8 text (invalid byte at offset {})", valid.len()),
+            );
+            return Err(BadInput {
+                text: diagnostics.render(&shown, &text),
+            });
         }
     };
-    scenario::load(&source, is_policy).map(Arc::new).map_err(|diagnostics| BadInput { text: diagnostics.render(&shown, &source) })
+    scenario::load(&source, is_policy)
+        .map(Arc::new)
+        .map_err(|diagnostics| BadInput {
+            text: diagnostics.render(&shown, &source),
+        })
 }

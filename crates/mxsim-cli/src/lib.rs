@@ -41,9 +41,17 @@ pub fn main_with(arguments: impl IntoIterator<Item = OsString>) -> Output {
         Err(error) => {
             let text = error.render().to_string();
             if error.use_stderr() {
-                Output { stdout: String::new(), stderr: text, code: EXIT_BAD_INPUT }
+                Output {
+                    stdout: String::new(),
+                    stderr: text,
+                    code: EXIT_BAD_INPUT,
+                }
             } else {
-                Output { stdout: text, stderr: String::new(), code: EXIT_OK }
+                Output {
+                    stdout: text,
+                    stderr: String::new(),
+                    code: EXIT_OK,
+                }
             }
         }
     }

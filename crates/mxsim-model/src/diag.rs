@@ -21,7 +21,11 @@ pub struct Diagnostic {
 impl Diagnostic {
     /// A problem at a position.
     pub fn new(at: Position, message: impl Into<String>) -> Diagnostic {
-        Diagnostic { at, message: message.into(), help: None }
+        Diagnostic {
+            at,
+            message: message.into(),
+            help: None,
+        }
     }
 
     /// The same problem with a hint.
@@ -56,7 +60,8 @@ impl Diagnostics {
 
     /// Sorts by position and drops exact repeats, so output is stable and readable.
     pub fn finish(&mut self) {
-        self.items.sort_by(|a, b| (a.at, &a.message).cmp(&(b.at, &b.message)));
+        self.items
+            .sort_by(|a, b| (a.at, &a.message).cmp(&(b.at, &b.message)));
         self.items.dedup();
     }
 
@@ -89,20 +94,20 @@ impl fmt::Display for Diagnostics {
 fn render_one(out: &mut String, file: &str, source: &str, diagnostic: &Diagnostic) {
     let Position { line, column } = diagnostic.at;
     let _ = writeln!(out, "{file}:{line}:{column}: error: {}", diagnostic.message);
-    if line >= 1 {
-        if let Some(text) = source.lines().nth(line as usize - 1) {
-            let gutter = line.to_string().len();
-            let shown: String = text.chars().take(120).collect();
-            let _ = writeln!(out, "{:gutter$} |", "");
-            let _ = writeln!(out, "{line} | {shown}");
-            let caret_at = (column.max(1) as usize - 1).min(shown.chars().count());
-            let pad: String = shown
-                .chars()
-                .take(caret_at)
-                .map(|c| if c == '\t' { '\t' } else { ' ' })
-                .collect();
-            let _ = writeln!(out, "{:gutter$} | {pad}^", "");
-        }
+    if line >= 1
+        && let Some(text) = source.lines().nth(line as usize - 1)
+    {
+        let gutter = line.to_string().len();
+        let shown: String = text.chars().take(120).collect();
+        let _ = writeln!(out, "{:gutter$} |", "");
+        let _ = writeln!(out, "{line} | {shown}");
+        let caret_at = (column.max(1) as usize - 1).min(shown.chars().count());
+        let pad: String = shown
+            .chars()
+            .take(caret_at)
+            .map(|c| if c == '\t' { '\t' } else { ' ' })
+            .collect();
+        let _ = writeln!(out, "{:gutter$} | {pad}^", "");
     }
     if let Some(help) = &diagnostic.help {
         let _ = writeln!(out, "  = help: {help}");
@@ -159,7 +164,10 @@ mod tests {
     #[test]
     fn render_points_at_the_column() {
         let mut diagnostics = Diagnostics::default();
-        diagnostics.push(Diagnostic::new(Position { line: 2, column: 3 }, "unknown key `mxx`").with_help("did you mean `mx`?"));
+        diagnostics.push(
+            Diagnostic::new(Position { line: 2, column: 3 }, "unknown key `mxx`")
+                .with_help("did you mean `mx`?"),
+        );
         let text = diagnostics.render("a.yaml", "dns:\n  mxx: []\n");
         assert_eq!(
             text,

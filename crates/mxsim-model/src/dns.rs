@@ -40,14 +40,20 @@ impl Mx {
     /// Parses `10 smtp1.foo.example` or `0 .`.
     pub fn parse(text: &str) -> Result<Mx, String> {
         let mut words = text.split_whitespace();
-        let (Some(preference), Some(exchange), None) = (words.next(), words.next(), words.next()) else {
-            return Err(format!("`{text}` is not an MX record: expected `<preference> <host>`"));
+        let (Some(preference), Some(exchange), None) = (words.next(), words.next(), words.next())
+        else {
+            return Err(format!(
+                "`{text}` is not an MX record: expected `<preference> <host>`"
+            ));
         };
         let preference: u16 = preference
             .parse()
             .map_err(|_| format!("MX preference `{preference}` is not a number in 0–65535"))?;
         let exchange = Name::parse(exchange)?;
-        Ok(Mx { preference, exchange })
+        Ok(Mx {
+            preference,
+            exchange,
+        })
     }
 
     /// True for `0 .`, the null MX of RFC 7505.
@@ -88,9 +94,14 @@ impl DnsFailure {
 
     /// The failure a scenario-file word names.
     pub fn from_key(word: &str) -> Option<DnsFailure> {
-        [DnsFailure::ServFail, DnsFailure::Timeout, DnsFailure::NxDomain, DnsFailure::NoData]
-            .into_iter()
-            .find(|failure| failure.key() == word)
+        [
+            DnsFailure::ServFail,
+            DnsFailure::Timeout,
+            DnsFailure::NxDomain,
+            DnsFailure::NoData,
+        ]
+        .into_iter()
+        .find(|failure| failure.key() == word)
     }
 }
 
@@ -127,7 +138,10 @@ impl fmt::Display for DnsAnswer {
     }
 }
 
-fn write_list<T: fmt::Display>(formatter: &mut fmt::Formatter<'_>, items: impl Iterator<Item = T>) -> fmt::Result {
+fn write_list<T: fmt::Display>(
+    formatter: &mut fmt::Formatter<'_>,
+    items: impl Iterator<Item = T>,
+) -> fmt::Result {
     for (index, item) in items.enumerate() {
         if index > 0 {
             formatter.write_str(", ")?;

@@ -5,11 +5,15 @@ use std::collections::BTreeMap;
 
 use crate::name::Mailbox;
 use crate::outcome::{Disposition, DispositionKind, RecipientOutcome};
-use crate::scenario::{ExpectedOutcome, Expectation, HostRef};
+use crate::scenario::{Expectation, ExpectedOutcome, HostRef};
 use crate::trace::Trace;
 
 /// Every way the run breaks the expectation; empty when it holds.
-pub fn violations(expectation: &Expectation, trace: &Trace, outcomes: &[RecipientOutcome]) -> Vec<String> {
+pub fn violations(
+    expectation: &Expectation,
+    trace: &Trace,
+    outcomes: &[RecipientOutcome],
+) -> Vec<String> {
     let mut broken = Vec::new();
     if let Some(expected) = &expectation.outcome {
         check_outcome(&mut broken, expected, outcomes);
@@ -18,29 +22,43 @@ pub fn violations(expectation: &Expectation, trace: &Trace, outcomes: &[Recipien
         check_via(&mut broken, via, outcomes);
     }
     for host in &expectation.never {
-        let touched = trace.connection_attempts().find(|(_, address, name)| match host {
-            HostRef::Name(expected) => *name == expected,
-            HostRef::Address(expected) => address == expected,
-        });
+        let touched = trace
+            .connection_attempts()
+            .find(|(_, address, name)| match host {
+                HostRef::Name(expected) => *name == expected,
+                HostRef::Address(expected) => address == expected,
+            });
         if let Some((at, address, name)) = touched {
-            broken.push(format!("connected to {name} [{address}] at {at}, which `never` forbids"));
+            broken.push(format!(
+                "connected to {name} [{address}] at {at}, which `never` forbids"
+            ));
         }
     }
     if let Some(expected) = expectation.connections {
         let count = trace.connection_attempts().count() as u64;
         if count != expected {
-            broken.push(format!("made {count} connection attempts, expected {expected}"));
+            broken.push(format!(
+                "made {count} connection attempts, expected {expected}"
+            ));
         }
     }
-    if let Some(within) = expectation.within {
-        if let Some(late) = outcomes.iter().filter(|outcome| outcome.at.since_start() > within).max_by_key(|outcome| outcome.at) {
-            broken.push(format!("{} reached its outcome at {}, after the `within` limit of {within}", late.recipient, late.at));
-        }
+    if let Some(within) = expectation.within
+        && let Some(late) = outcomes
+            .iter()
+            .filter(|outcome| outcome.at.since_start() > within)
+            .max_by_key(|outcome| outcome.at)
+    {
+        broken.push(format!(
+            "{} reached its outcome at {}, after the `within` limit of {within}",
+            late.recipient, late.at
+        ));
     }
     if let Some(expected) = expectation.duplicates {
         let count = duplicates(trace);
         if count != expected {
-            broken.push(format!("servers accepted {count} duplicate copies, expected {expected}"));
+            broken.push(format!(
+                "servers accepted {count} duplicate copies, expected {expected}"
+            ));
         }
     }
     broken
@@ -57,17 +75,29 @@ pub fn duplicates(trace: &Trace) -> u64 {
     copies.values().map(|count| count.saturating_sub(1)).sum()
 }
 
-fn check_outcome(broken: &mut Vec<String>, expected: &ExpectedOutcome, outcomes: &[RecipientOutcome]) {
+fn check_outcome(
+    broken: &mut Vec<String>,
+    expected: &ExpectedOutcome,
+    outcomes: &[RecipientOutcome],
+) {
     let expect_for = |recipient: &Mailbox| -> Option<DispositionKind> {
         match expected {
             ExpectedOutcome::All(kind) => Some(*kind),
-            ExpectedOutcome::PerRecipient(per) => per.iter().find(|(mailbox, _)| mailbox == recipient).map(|(_, kind)| *kind),
+            ExpectedOutcome::PerRecipient(per) => per
+                .iter()
+                .find(|(mailbox, _)| mailbox == recipient)
+                .map(|(_, kind)| *kind),
         }
     };
     for outcome in outcomes {
-        let Some(kind) = expect_for(&outcome.recipient) else { continue };
+        let Some(kind) = expect_for(&outcome.recipient) else {
+            continue;
+        };
         if outcome.disposition.kind() != kind {
-            broken.push(format!("{} was {}, expected {kind}", outcome.recipient, outcome.disposition));
+            broken.push(format!(
+                "{} was {}, expected {kind}",
+                outcome.recipient, outcome.disposition
+            ));
         }
     }
 }
@@ -81,10 +111,17 @@ fn check_via(broken: &mut Vec<String>, via: &[HostRef], outcomes: &[RecipientOut
                     HostRef::Address(expected) => expected == address,
                 });
                 if !allowed {
-                    broken.push(format!("{} was delivered via {host} [{address}], which `via` does not list", outcome.recipient));
+                    broken.push(format!(
+                        "{} was delivered via {host} [{address}], which `via` does not list",
+                        outcome.recipient
+                    ));
                 }
             }
-            other => broken.push(format!("{} was {}, but `via` expects a delivery", outcome.recipient, other.kind())),
+            other => broken.push(format!(
+                "{} was {}, but `via` expects a delivery",
+                outcome.recipient,
+                other.kind()
+            )),
         }
     }
 }

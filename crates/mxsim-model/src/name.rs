@@ -20,7 +20,9 @@ impl Name {
             return Err("empty host name".to_owned());
         }
         if !trimmed.is_ascii() {
-            return Err(format!("`{text}` is not ASCII: write the A-label form (xn--...)"));
+            return Err(format!(
+                "`{text}` is not ASCII: write the A-label form (xn--...)"
+            ));
         }
         if trimmed.len() > 253 {
             return Err(format!("`{text}` is longer than 253 characters"));
@@ -32,8 +34,13 @@ impl Name {
             if label.len() > 63 {
                 return Err(format!("`{text}` has a label longer than 63 characters"));
             }
-            if let Some(bad) = label.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_')) {
-                return Err(format!("`{text}` contains `{bad}`, which a host name cannot"));
+            if let Some(bad) = label
+                .chars()
+                .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
+            {
+                return Err(format!(
+                    "`{text}` contains `{bad}`, which a host name cannot"
+                ));
             }
             if label.starts_with('-') || label.ends_with('-') {
                 return Err(format!("`{text}` has a label that starts or ends with `-`"));
@@ -87,15 +94,25 @@ impl Mailbox {
         if local.len() > 64 {
             return Err(format!("`{text}` has a local part longer than 64 octets"));
         }
-        if let Some(bad) = local.chars().find(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | '@')) {
-            return Err(format!("`{text}` has `{}` in its local part", bad.escape_default()));
+        if let Some(bad) = local
+            .chars()
+            .find(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | '@'))
+        {
+            return Err(format!(
+                "`{text}` has `{}` in its local part",
+                bad.escape_default()
+            ));
         }
         let domain = Name::parse(&text[at + 1..]).map_err(|error| format!("`{text}`: {error}"))?;
         if domain.is_root() {
             return Err(format!("`{text}` has no domain"));
         }
         let canonical = format!("{local}@{domain}");
-        Ok(Mailbox { text: Arc::from(canonical), at, domain })
+        Ok(Mailbox {
+            text: Arc::from(canonical),
+            at,
+            domain,
+        })
     }
 
     /// The part after the `@`.
@@ -137,7 +154,10 @@ mod tests {
 
     #[test]
     fn names() {
-        assert_eq!(Name::parse("SMTP1.Foo.Example.").map(|n| n.to_string()), Ok("smtp1.foo.example".to_owned()));
+        assert_eq!(
+            Name::parse("SMTP1.Foo.Example.").map(|n| n.to_string()),
+            Ok("smtp1.foo.example".to_owned())
+        );
         assert!(Name::parse("a..b").is_err());
         assert!(Name::parse("a b.example").is_err());
         assert!(Name::parse("-a.example").is_err());

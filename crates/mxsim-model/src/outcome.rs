@@ -30,9 +30,13 @@ impl DispositionKind {
 
     /// The kind a scenario-file word names.
     pub fn from_key(word: &str) -> Option<DispositionKind> {
-        [DispositionKind::Delivered, DispositionKind::Bounced, DispositionKind::Deferred]
-            .into_iter()
-            .find(|kind| kind.key() == word)
+        [
+            DispositionKind::Delivered,
+            DispositionKind::Bounced,
+            DispositionKind::Deferred,
+        ]
+        .into_iter()
+        .find(|kind| kind.key() == word)
     }
 }
 
@@ -82,11 +86,21 @@ impl Disposition {
 impl fmt::Display for Disposition {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Disposition::Delivered { host, address, reply } => {
+            Disposition::Delivered {
+                host,
+                address,
+                reply,
+            } => {
                 write!(formatter, "delivered via {host} [{address}] ({reply})")
             }
-            Disposition::Bounced { reason, reply: Some(reply) } => write!(formatter, "bounced: {reason} ({reply})"),
-            Disposition::Bounced { reason, reply: None } => write!(formatter, "bounced: {reason}"),
+            Disposition::Bounced {
+                reason,
+                reply: Some(reply),
+            } => write!(formatter, "bounced: {reason} ({reply})"),
+            Disposition::Bounced {
+                reason,
+                reply: None,
+            } => write!(formatter, "bounced: {reason}"),
             Disposition::Deferred { reason } => write!(formatter, "deferred: {reason}"),
         }
     }

@@ -138,11 +138,19 @@ impl<T> Window<T> {
 impl Zone {
     /// The answer to `record_type` at `name` at virtual time `now`, and its latency.
     /// [`DnsAnswer::Timeout`] means the answer never comes.
-    pub fn answer(&self, name: &Name, record_type: RecordType, now: Instant) -> (DnsAnswer, Duration) {
+    pub fn answer(
+        &self,
+        name: &Name,
+        record_type: RecordType,
+        now: Instant,
+    ) -> (DnsAnswer, Duration) {
         let Some(ZoneName::Records(records)) = self.names.get(name) else {
             return (DnsAnswer::NxDomain, Duration::ZERO);
         };
-        let latency = records.field(now, |sets| sets.latency.as_ref()).copied().unwrap_or_default();
+        let latency = records
+            .field(now, |sets| sets.latency.as_ref())
+            .copied()
+            .unwrap_or_default();
         if let Some(cname) = records.field(now, |sets| sets.cname.as_ref()) {
             return (
                 match cname {
@@ -188,7 +196,11 @@ fn failure_answer(failure: DnsFailure) -> DnsAnswer {
 
 impl NameRecords {
     /// A field's value at `now`: the last window containing `now` that sets it, else the base.
-    pub fn field<'s, T>(&'s self, now: Instant, get: impl Fn(&'s RecordSets) -> Option<&'s T>) -> Option<&'s T> {
+    pub fn field<'s, T>(
+        &'s self,
+        now: Instant,
+        get: impl Fn(&'s RecordSets) -> Option<&'s T>,
+    ) -> Option<&'s T> {
         self.during
             .iter()
             .rev()
@@ -228,7 +240,11 @@ pub struct Server {
 
 impl Server {
     /// A behaviour field at `now`: the last window containing `now` that sets it, else the base.
-    pub fn field<'s, T>(&'s self, now: Instant, get: impl Fn(&'s Behaviour) -> Option<&'s T>) -> Option<&'s T> {
+    pub fn field<'s, T>(
+        &'s self,
+        now: Instant,
+        get: impl Fn(&'s Behaviour) -> Option<&'s T>,
+    ) -> Option<&'s T> {
         self.during
             .iter()
             .rev()
@@ -240,7 +256,9 @@ impl Server {
     /// The delay before replying to `command` at `now`.
     pub fn delay(&self, now: Instant, command: Command) -> Duration {
         let index = command as usize;
-        self.field(now, |behaviour| behaviour.delays[index].as_ref()).copied().unwrap_or_default()
+        self.field(now, |behaviour| behaviour.delays[index].as_ref())
+            .copied()
+            .unwrap_or_default()
     }
 
     /// The name used in default reply texts.
@@ -395,20 +413,62 @@ pub const DEFAULT_FROM: &str = "sender@sender.example";
 /// The default EHLO name when `client.name` is left out.
 pub const DEFAULT_CLIENT_NAME: &str = "mta.sender.example";
 
-const TOP_KEYS: &[&str] =
-    &["title", "refs", "description", "seed", "client", "message", "messages", "dns", "servers", "expect"];
+const TOP_KEYS: &[&str] = &[
+    "title",
+    "refs",
+    "description",
+    "seed",
+    "client",
+    "message",
+    "messages",
+    "dns",
+    "servers",
+    "expect",
+];
 const CLIENT_KEYS: &[&str] = &["name", "addresses"];
 const MESSAGE_KEYS: &[&str] = &["from", "to", "size", "requires", "wants"];
 const QUEUED_MESSAGE_KEYS: &[&str] = &["at", "from", "to", "size", "requires", "wants"];
 const NAME_KEYS: &[&str] = &["mx", "a", "aaaa", "cname", "latency", "during"];
 const NAME_WINDOW_KEYS: &[&str] = &["from", "until", "mx", "a", "aaaa", "cname", "latency"];
 const SERVER_KEYS: &[&str] = &[
-    "connect", "latency", "greeting", "greeting_delay", "ehlo", "ehlo_reply", "helo_reply", "starttls",
-    "ehlo_after_tls", "mail", "rcpt", "data", "end_of_data", "quit", "delays", "drop_after", "idle_timeout",
+    "connect",
+    "latency",
+    "greeting",
+    "greeting_delay",
+    "ehlo",
+    "ehlo_reply",
+    "helo_reply",
+    "starttls",
+    "ehlo_after_tls",
+    "mail",
+    "rcpt",
+    "data",
+    "end_of_data",
+    "quit",
+    "delays",
+    "drop_after",
+    "idle_timeout",
     "during",
 ];
-const DELAY_KEYS: &[&str] = &["greeting", "ehlo", "helo", "starttls", "mail", "rcpt", "data", "end_of_data", "quit"];
-const EXPECT_KEYS: &[&str] = &["outcome", "via", "never", "connections", "within", "duplicates"];
+const DELAY_KEYS: &[&str] = &[
+    "greeting",
+    "ehlo",
+    "helo",
+    "starttls",
+    "mail",
+    "rcpt",
+    "data",
+    "end_of_data",
+    "quit",
+];
+const EXPECT_KEYS: &[&str] = &[
+    "outcome",
+    "via",
+    "never",
+    "connections",
+    "within",
+    "duplicates",
+];
 const FAILURE_WORDS: &[&str] = &["servfail", "timeout", "nxdomain", "nodata"];
 const OUTCOME_WORDS: &[&str] = &["delivered", "bounced", "deferred"];
 
@@ -422,7 +482,12 @@ pub fn load(source: &str, is_policy: &dyn Fn(&str) -> bool) -> Result<Scenario, 
             return Err(diagnostics);
         }
     };
-    let scenario = Loader { reader: Reader { diagnostics: &mut diagnostics } }.scenario(&root, is_policy);
+    let scenario = Loader {
+        reader: Reader {
+            diagnostics: &mut diagnostics,
+        },
+    }
+    .scenario(&root, is_policy);
     diagnostics.finish();
     match scenario {
         Some(scenario) if diagnostics.is_empty() => Ok(scenario),
@@ -442,44 +507,77 @@ struct Loader<'d> {
 impl Loader<'_> {
     fn scenario(&mut self, root: &Node, is_policy: &dyn Fn(&str) -> bool) -> Option<Scenario> {
         if matches!(root.value, Value::Null) {
-            self.reader.error(root.at, "empty scenario: a file needs at least `title`, a message and `dns`");
+            self.reader.error(
+                root.at,
+                "empty scenario: a file needs at least `title`, a message and `dns`",
+            );
             return None;
         }
         let fields = self.reader.fields(root, "the scenario", TOP_KEYS)?;
         let title = self.title(&fields);
         let refs = self.strings(fields.get("refs"), "refs");
-        let description = fields.get("description").and_then(|node| self.reader.string(node, "description")).map(str::to_owned);
-        let seed = fields.get("seed").and_then(|node| self.reader.unsigned(node, "seed"));
+        let description = fields
+            .get("description")
+            .and_then(|node| self.reader.string(node, "description"))
+            .map(str::to_owned);
+        let seed = fields
+            .get("seed")
+            .and_then(|node| self.reader.unsigned(node, "seed"));
         let client = self.client(fields.get("client"));
         let (messages, queue) = self.messages(&fields);
         let mut zone = match fields.get("dns") {
             Some(node) => self.zone(node),
             None => {
-                self.reader.error(fields.at, "missing key `dns`: a scenario needs a zone");
+                self.reader
+                    .error(fields.at, "missing key `dns`: a scenario needs a zone");
                 Zone::default()
             }
         };
-        let mut servers = fields.get("servers").map(|node| self.servers(node)).unwrap_or_default();
+        let mut servers = fields
+            .get("servers")
+            .map(|node| self.servers(node))
+            .unwrap_or_default();
         let messages = messages.unwrap_or_default();
-        self.check_servers(&mut zone, &mut servers, &messages, client.as_ref());
+        // Cross-reference checks on a file that already has errors only repeat them in other
+        // words (an MX list that failed to parse makes every server look unreachable).
+        let clean = self.reader.diagnostics.is_empty();
+        self.check_servers(clean, &mut zone, &mut servers, &messages, client.as_ref());
         self.check_rcpt_keys(fields.get("servers"), &servers, &messages);
         let known = Known::new(&zone, &servers, &messages);
-        let expectations = fields.get("expect").map(|node| self.expectations(node, is_policy, &known)).unwrap_or_default();
+        let expectations = fields
+            .get("expect")
+            .map(|node| self.expectations(node, is_policy, &known))
+            .unwrap_or_default();
         if messages.is_empty() {
             return None;
         }
         let client = client?;
-        Some(Scenario { title: title?, refs, description, seed, client, messages, queue, zone, servers, expectations })
+        Some(Scenario {
+            title: title?,
+            refs,
+            description,
+            seed,
+            client,
+            messages,
+            queue,
+            zone,
+            servers,
+            expectations,
+        })
     }
 
     fn title(&mut self, fields: &Fields<'_>) -> Option<String> {
         let Some(node) = fields.get("title") else {
-            self.reader.error(fields.at, "missing key `title`: every scenario has a one-line title");
+            self.reader.error(
+                fields.at,
+                "missing key `title`: every scenario has a one-line title",
+            );
             return None;
         };
         let title = self.reader.string(node, "title")?;
         if title.contains('\n') || title.trim().is_empty() {
-            self.reader.error(node.at, "title must be one non-empty line");
+            self.reader
+                .error(node.at, "title must be one non-empty line");
             return None;
         }
         Some(title.to_owned())
@@ -489,41 +587,69 @@ impl Loader<'_> {
         let Some(items) = node.and_then(|node| self.reader.list(node, what)) else {
             return Vec::new();
         };
-        items.iter().filter_map(|item| self.reader.string(item, what).map(str::to_owned)).collect()
+        items
+            .iter()
+            .filter_map(|item| self.reader.string(item, what).map(str::to_owned))
+            .collect()
     }
 
     fn client(&mut self, node: Option<&Node>) -> Option<ClientIdentity> {
-        let mut client = ClientIdentity { name: Name::parse(DEFAULT_CLIENT_NAME).ok()?, addresses: Vec::new() };
-        let Some(node) = node else { return Some(client) };
+        let mut client = ClientIdentity {
+            name: Name::parse(DEFAULT_CLIENT_NAME).ok()?,
+            addresses: Vec::new(),
+        };
+        let Some(node) = node else {
+            return Some(client);
+        };
         let fields = self.reader.fields(node, "client", CLIENT_KEYS)?;
         if let Some(name) = fields.get("name") {
             client.name = self.reader.name(name, "client.name")?;
         }
-        if let Some(list) = fields.get("addresses").and_then(|node| self.reader.list(node, "client.addresses")) {
-            client.addresses = list.iter().filter_map(|item| self.reader.address(item, "client.addresses")).collect();
+        if let Some(list) = fields
+            .get("addresses")
+            .and_then(|node| self.reader.list(node, "client.addresses"))
+        {
+            client.addresses = list
+                .iter()
+                .filter_map(|item| self.reader.address(item, "client.addresses"))
+                .collect();
         }
         Some(client)
     }
 
     fn messages(&mut self, fields: &Fields<'_>) -> (Option<Vec<Message>>, bool) {
         match (fields.entry("message"), fields.entry("messages")) {
-            (Some((_, one)), None) => (self.message(one, "message", MESSAGE_KEYS).map(|m| vec![m]), false),
+            (Some((_, one)), None) => (
+                self.message(one, "message", MESSAGE_KEYS).map(|m| vec![m]),
+                false,
+            ),
             (None, Some((_, many))) => {
-                let Some(items) = self.reader.list(many, "messages") else { return (None, true) };
+                let Some(items) = self.reader.list(many, "messages") else {
+                    return (None, true);
+                };
                 if items.is_empty() {
-                    self.reader.error(many.at, "messages must list at least one message");
+                    self.reader
+                        .error(many.at, "messages must list at least one message");
                     return (None, true);
                 }
-                let messages: Vec<Option<Message>> =
-                    items.iter().map(|item| self.message(item, "messages[]", QUEUED_MESSAGE_KEYS)).collect();
+                let messages: Vec<Option<Message>> = items
+                    .iter()
+                    .map(|item| self.message(item, "messages[]", QUEUED_MESSAGE_KEYS))
+                    .collect();
                 (messages.into_iter().collect(), true)
             }
             (Some(_), Some((key, _))) => {
-                self.reader.error(key.at, "`message` and `messages` cannot both be given: use one");
+                self.reader.error(
+                    key.at,
+                    "`message` and `messages` cannot both be given: use one",
+                );
                 (None, false)
             }
             (None, None) => {
-                self.reader.error(fields.at, "missing key `message` (or `messages` for a queue scenario)");
+                self.reader.error(
+                    fields.at,
+                    "missing key `message` (or `messages` for a queue scenario)",
+                );
                 (None, false)
             }
         }
@@ -540,35 +666,67 @@ impl Loader<'_> {
             None => Mailbox::parse(DEFAULT_FROM).ok(),
         };
         let Some(to_node) = fields.get("to") else {
-            self.reader.error(fields.at, format!("{what} is missing `to`: list at least one recipient"));
+            self.reader.error(
+                fields.at,
+                format!("{what} is missing `to`: list at least one recipient"),
+            );
             return None;
         };
         let items = self.reader.list(to_node, "to")?;
         if items.is_empty() {
-            self.reader.error(to_node.at, "to must list at least one recipient");
+            self.reader
+                .error(to_node.at, "to must list at least one recipient");
         }
         let mut to = Vec::with_capacity(items.len());
         let mut seen = BTreeSet::new();
         for item in items {
-            let Some(mailbox) = self.reader.mailbox(item, "recipient") else { continue };
+            let Some(mailbox) = self.reader.mailbox(item, "recipient") else {
+                continue;
+            };
             if !seen.insert(mailbox.clone()) {
-                self.reader.error(item.at, format!("recipient {mailbox} is listed twice"));
+                self.reader
+                    .error(item.at, format!("recipient {mailbox} is listed twice"));
             }
             to.push(mailbox);
         }
-        let size = fields.get("size").and_then(|node| self.reader.unsigned(node, "size"));
-        let requires = fields.get("requires").and_then(|node| self.reader.keyword_names(node, "requires")).unwrap_or_default();
-        let wants = fields.get("wants").and_then(|node| self.reader.keyword_names(node, "wants")).unwrap_or_default();
-        Some(Message { at, from: from?, to: Arc::from(to), size, requires, wants })
+        let size = fields
+            .get("size")
+            .and_then(|node| self.reader.unsigned(node, "size"));
+        let requires = fields
+            .get("requires")
+            .and_then(|node| self.reader.keyword_names(node, "requires"))
+            .unwrap_or_default();
+        let wants = fields
+            .get("wants")
+            .and_then(|node| self.reader.keyword_names(node, "wants"))
+            .unwrap_or_default();
+        Some(Message {
+            at,
+            from: from?,
+            to: Arc::from(to),
+            size,
+            requires,
+            wants,
+        })
     }
 
     fn zone(&mut self, node: &Node) -> Zone {
         let mut zone = Zone::default();
-        let Some(entries) = self.reader.mapping(node, "dns") else { return zone };
+        let Some(entries) = self.reader.mapping(node, "dns") else {
+            return zone;
+        };
         for (key, value) in entries {
-            let Some(name) = self.reader.convert(key.at, "dns name", Name::parse(&key.text)) else { continue };
+            let Some(name) = self
+                .reader
+                .convert(key.at, "dns name", Name::parse(&key.text))
+            else {
+                continue;
+            };
             if zone.names.contains_key(&name) {
-                self.reader.error(key.at, format!("name {name} appears twice in dns (names are case-insensitive)"));
+                self.reader.error(
+                    key.at,
+                    format!("name {name} appears twice in dns (names are case-insensitive)"),
+                );
                 continue;
             }
             let entry = match &value.value {
@@ -582,7 +740,9 @@ impl Loader<'_> {
                     continue;
                 }
                 _ => {
-                    let Some(records) = self.name_records(value, &name) else { continue };
+                    let Some(records) = self.name_records(value, &name) else {
+                        continue;
+                    };
                     ZoneName::Records(records)
                 }
             };
@@ -596,11 +756,19 @@ impl Loader<'_> {
         let fields = self.reader.fields(node, &what, NAME_KEYS)?;
         let base = self.record_sets(&fields, &what);
         let mut during = Vec::new();
-        if let Some(list) = fields.get("during").and_then(|node| self.reader.list(node, "during")) {
+        if let Some(list) = fields
+            .get("during")
+            .and_then(|node| self.reader.list(node, "during"))
+        {
             for item in list {
                 let window_what = format!("a `during` window of {name}");
-                let Some(window_fields) = self.reader.fields(item, &window_what, NAME_WINDOW_KEYS) else { continue };
-                let Some((from, until)) = self.window_bounds(&window_fields) else { continue };
+                let Some(window_fields) = self.reader.fields(item, &window_what, NAME_WINDOW_KEYS)
+                else {
+                    continue;
+                };
+                let Some((from, until)) = self.window_bounds(&window_fields) else {
+                    continue;
+                };
                 let patch = self.record_sets(&window_fields, &window_what);
                 during.push(Window { from, until, patch });
             }
@@ -619,7 +787,8 @@ impl Loader<'_> {
         let from = match fields.get("from") {
             Some(node) => Instant(self.reader.duration(node, "from")?.as_millis()),
             None => {
-                self.reader.error(fields.at, "a `during` window needs `from`");
+                self.reader
+                    .error(fields.at, "a `during` window needs `from`");
                 return None;
             }
         };
@@ -627,11 +796,18 @@ impl Loader<'_> {
             Some(node) => Some(Instant(self.reader.duration(node, "until")?.as_millis())),
             None => None,
         };
-        if let (Some(until), Some(node)) = (until, fields.get("until")) {
-            if until <= from {
-                self.reader.error(node.at, format!("window ends ({}) before it starts ({})", until.since_start(), from.since_start()));
-                return None;
-            }
+        if let (Some(until), Some(node)) = (until, fields.get("until"))
+            && until <= from
+        {
+            self.reader.error(
+                node.at,
+                format!(
+                    "window ends ({}) before it starts ({})",
+                    until.since_start(),
+                    from.since_start()
+                ),
+            );
+            return None;
         }
         Some((from, until))
     }
@@ -639,31 +815,40 @@ impl Loader<'_> {
     fn record_sets(&mut self, fields: &Fields<'_>, what: &str) -> RecordSets {
         let mut sets = RecordSets::default();
         if let Some(node) = fields.get("mx") {
-            sets.mx = self.record_set(node, &format!("{what}: mx"), |text| Mx::parse(text));
+            sets.mx = self.record_set(node, &format!("{what}: mx"), Mx::parse);
             if let Some(RecordSet::Records(records)) = &sets.mx {
                 let mut seen = BTreeSet::new();
                 for record in records.iter() {
                     if !seen.insert(record.exchange.clone()) {
-                        self.reader.error(node.at, format!("{what}: MX target {} is listed twice", record.exchange));
+                        self.reader.error(
+                            node.at,
+                            format!("{what}: MX target {} is listed twice", record.exchange),
+                        );
                     }
                 }
             }
         }
         if let Some(node) = fields.get("a") {
-            sets.a = self.record_set(node, &format!("{what}: a"), |text| match text.parse::<IpAddr>() {
-                Ok(address @ IpAddr::V4(_)) => Ok(address),
-                _ => Err(format!("`{text}` is not an IPv4 address")),
+            sets.a = self.record_set(node, &format!("{what}: a"), |text| {
+                match text.parse::<IpAddr>() {
+                    Ok(address @ IpAddr::V4(_)) => Ok(address),
+                    _ => Err(format!("`{text}` is not an IPv4 address")),
+                }
             });
         }
         if let Some(node) = fields.get("aaaa") {
-            sets.aaaa = self.record_set(node, &format!("{what}: aaaa"), |text| match text.parse::<IpAddr>() {
-                Ok(address @ IpAddr::V6(_)) => Ok(address),
-                _ => Err(format!("`{text}` is not an IPv6 address")),
+            sets.aaaa = self.record_set(node, &format!("{what}: aaaa"), |text| {
+                match text.parse::<IpAddr>() {
+                    Ok(address @ IpAddr::V6(_)) => Ok(address),
+                    _ => Err(format!("`{text}` is not an IPv6 address")),
+                }
             });
         }
         if let Some(node) = fields.get("cname") {
             sets.cname = match &node.value {
-                Value::String(word) if FAILURE_WORDS.contains(&word.as_str()) => DnsFailure::from_key(word).map(Err),
+                Value::String(word) if FAILURE_WORDS.contains(&word.as_str()) => {
+                    DnsFailure::from_key(word).map(Err)
+                }
                 _ => self.reader.name(node, &format!("{what}: cname")).map(Ok),
             };
         }
@@ -673,7 +858,12 @@ impl Loader<'_> {
         sets
     }
 
-    fn record_set<T>(&mut self, node: &Node, what: &str, parse: impl Fn(&str) -> Result<T, String>) -> Option<RecordSet<T>> {
+    fn record_set<T>(
+        &mut self,
+        node: &Node,
+        what: &str,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Option<RecordSet<T>> {
         match &node.value {
             Value::String(word) => match DnsFailure::from_key(word) {
                 Some(failure) => Some(RecordSet::Failure(failure)),
@@ -681,7 +871,10 @@ impl Loader<'_> {
                     self.reader.error_with_help(
                         node.at,
                         format!("{what}: `{word}` is neither a list of records nor a failure word"),
-                        format!("write a list (`[{word}]`) or one of {}", FAILURE_WORDS.join(", ")),
+                        format!(
+                            "write a list (`[{word}]`) or one of {}",
+                            FAILURE_WORDS.join(", ")
+                        ),
                     );
                     None
                 }
@@ -690,10 +883,10 @@ impl Loader<'_> {
                 let items = self.reader.list(node, what)?;
                 let mut records = Vec::with_capacity(items.len());
                 for item in items {
-                    if let Some(text) = self.reader.scalar_text(item, what) {
-                        if let Some(record) = self.reader.convert(item.at, what, parse(&text)) {
-                            records.push(record);
-                        }
+                    if let Some(text) = self.reader.scalar_text(item, what)
+                        && let Some(record) = self.reader.convert(item.at, what, parse(&text))
+                    {
+                        records.push(record);
                     }
                 }
                 Some(RecordSet::Records(Arc::from(records)))
@@ -703,17 +896,28 @@ impl Loader<'_> {
 
     fn servers(&mut self, node: &Node) -> Vec<Server> {
         let mut servers: Vec<Server> = Vec::new();
-        let Some(entries) = self.reader.mapping(node, "servers") else { return servers };
+        let Some(entries) = self.reader.mapping(node, "servers") else {
+            return servers;
+        };
         for (key, value) in entries {
             let server_key = match key.text.parse::<IpAddr>() {
                 Ok(address) => ServerKey::Address(address),
-                Err(_) => match self.reader.convert(key.at, "server", Name::parse(&key.text)) {
+                Err(_) => match self
+                    .reader
+                    .convert(key.at, "server", Name::parse(&key.text))
+                {
                     Some(name) => ServerKey::Name(name),
                     None => continue,
                 },
             };
             if servers.iter().any(|server| server.key == server_key) {
-                self.reader.error(key.at, format!("server {} appears twice (names are case-insensitive)", key.text));
+                self.reader.error(
+                    key.at,
+                    format!(
+                        "server {} appears twice (names are case-insensitive)",
+                        key.text
+                    ),
+                );
                 continue;
             }
             let what = format!("server {}", key.text);
@@ -722,7 +926,13 @@ impl Loader<'_> {
                 _ => self.server(value, &what),
             };
             if let Some((base, during)) = base {
-                servers.push(Server { key: server_key, at: key.at, addresses: Vec::new(), base, during });
+                servers.push(Server {
+                    key: server_key,
+                    at: key.at,
+                    addresses: Vec::new(),
+                    base,
+                    during,
+                });
             }
         }
         servers
@@ -732,13 +942,21 @@ impl Loader<'_> {
         let fields = self.reader.fields(node, what, SERVER_KEYS)?;
         let base = self.behaviour(&fields, what);
         let mut during = Vec::new();
-        if let Some(list) = fields.get("during").and_then(|node| self.reader.list(node, "during")) {
+        if let Some(list) = fields
+            .get("during")
+            .and_then(|node| self.reader.list(node, "during"))
+        {
             let mut window_keys: Vec<&str> = vec!["from", "until"];
             window_keys.extend(SERVER_KEYS.iter().filter(|key| **key != "during"));
             for item in list {
                 let window_what = format!("a `during` window of {what}");
-                let Some(window_fields) = self.reader.fields(item, &window_what, &window_keys) else { continue };
-                let Some((from, until)) = self.window_bounds(&window_fields) else { continue };
+                let Some(window_fields) = self.reader.fields(item, &window_what, &window_keys)
+                else {
+                    continue;
+                };
+                let Some((from, until)) = self.window_bounds(&window_fields) else {
+                    continue;
+                };
                 let patch = self.behaviour(&window_fields, &window_what);
                 during.push(Window { from, until, patch });
             }
@@ -750,12 +968,14 @@ impl Loader<'_> {
         let mut behaviour = Behaviour::default();
         let reader = &mut self.reader;
         if let Some(node) = fields.get("connect") {
-            behaviour.connect = reader.choice(node, "connect", &["accept", "refuse", "timeout", "reset"]).map(|word| match word {
-                "accept" => ConnectMode::Accept,
-                "refuse" => ConnectMode::Refuse,
-                "timeout" => ConnectMode::Timeout,
-                _ => ConnectMode::Reset,
-            });
+            behaviour.connect = reader
+                .choice(node, "connect", &["accept", "refuse", "timeout", "reset"])
+                .map(|word| match word {
+                    "accept" => ConnectMode::Accept,
+                    "refuse" => ConnectMode::Refuse,
+                    "timeout" => ConnectMode::Timeout,
+                    _ => ConnectMode::Reset,
+                });
         }
         if let Some(node) = fields.get("latency") {
             behaviour.latency = reader.duration(node, "latency");
@@ -790,10 +1010,17 @@ impl Loader<'_> {
             behaviour.starttls = match &node.value {
                 Value::String(word) if word == "ok" => Some(StartTls::Ok),
                 Value::String(word) if word == "handshake-fail" => Some(StartTls::HandshakeFail),
-                _ => match reader.scalar_text(node, "starttls").map(|text| Reply::parse(&text)) {
+                _ => match reader
+                    .scalar_text(node, "starttls")
+                    .map(|text| Reply::parse(&text))
+                {
                     Some(Ok(reply)) => Some(StartTls::Reply(reply)),
                     Some(Err(message)) => {
-                        reader.error_with_help(node.at, format!("starttls: {message}"), "use `ok`, `handshake-fail` or a reply code such as 454");
+                        reader.error_with_help(
+                            node.at,
+                            format!("starttls: {message}"),
+                            "use `ok`, `handshake-fail` or a reply code such as 454",
+                        );
                         None
                     }
                     None => None,
@@ -811,11 +1038,18 @@ impl Loader<'_> {
             behaviour.rcpt = self.rcpt(node);
         }
         if let Some(node) = fields.get("delays") {
-            self.delays(node, what, &mut behaviour.delays, fields.has("greeting_delay"));
+            self.delays(
+                node,
+                what,
+                &mut behaviour.delays,
+                fields.has("greeting_delay"),
+            );
         }
         let reader = &mut self.reader;
         if let Some(node) = fields.get("drop_after") {
-            behaviour.drop_after = reader.choice(node, "drop_after", DELAY_KEYS).and_then(Command::from_key);
+            behaviour.drop_after = reader
+                .choice(node, "drop_after", DELAY_KEYS)
+                .and_then(Command::from_key);
         }
         if let Some(node) = fields.get("idle_timeout") {
             behaviour.idle_timeout = reader.duration(node, "idle_timeout");
@@ -825,19 +1059,34 @@ impl Loader<'_> {
 
     fn rcpt(&mut self, node: &Node) -> Option<RcptReplies> {
         if !matches!(node.value, Value::Mapping(_)) {
-            return self.reader.reply(node, "rcpt").map(|reply| RcptReplies { by_recipient: Vec::new(), default: Some(reply) });
+            return self.reader.reply(node, "rcpt").map(|reply| RcptReplies {
+                by_recipient: Vec::new(),
+                default: Some(reply),
+            });
         }
         let entries = self.reader.mapping(node, "rcpt")?;
         let mut replies = RcptReplies::default();
         for (key, value) in entries {
-            let Some(reply) = self.reader.reply(value, "rcpt") else { continue };
+            let Some(reply) = self.reader.reply(value, "rcpt") else {
+                continue;
+            };
             if key.text == "*" {
                 replies.default = Some(reply);
                 continue;
             }
-            let Some(mailbox) = self.reader.convert(key.at, "rcpt", Mailbox::parse(&key.text)) else { continue };
-            if replies.by_recipient.iter().any(|(existing, _)| *existing == mailbox) {
-                self.reader.error(key.at, format!("rcpt lists {mailbox} twice"));
+            let Some(mailbox) = self
+                .reader
+                .convert(key.at, "rcpt", Mailbox::parse(&key.text))
+            else {
+                continue;
+            };
+            if replies
+                .by_recipient
+                .iter()
+                .any(|(existing, _)| *existing == mailbox)
+            {
+                self.reader
+                    .error(key.at, format!("rcpt lists {mailbox} twice"));
                 continue;
             }
             replies.by_recipient.push((mailbox, reply));
@@ -845,12 +1094,28 @@ impl Loader<'_> {
         Some(replies)
     }
 
-    fn delays(&mut self, node: &Node, what: &str, delays: &mut [Option<Duration>; 9], has_greeting_delay: bool) {
-        let Some(fields) = self.reader.fields(node, &format!("delays of {what}"), DELAY_KEYS) else { return };
+    fn delays(
+        &mut self,
+        node: &Node,
+        what: &str,
+        delays: &mut [Option<Duration>; 9],
+        has_greeting_delay: bool,
+    ) {
+        let Some(fields) = self
+            .reader
+            .fields(node, &format!("delays of {what}"), DELAY_KEYS)
+        else {
+            return;
+        };
         for key in DELAY_KEYS {
-            let Some((key_node, value)) = fields.entry(key) else { continue };
+            let Some((key_node, value)) = fields.entry(key) else {
+                continue;
+            };
             if *key == "greeting" && has_greeting_delay {
-                self.reader.error(key_node.at, "give the greeting delay once: `greeting_delay` or `delays: {greeting: ..}`");
+                self.reader.error(
+                    key_node.at,
+                    "give the greeting delay once: `greeting_delay` or `delays: {greeting: ..}`",
+                );
                 continue;
             }
             if let Some(command) = Command::from_key(key) {
@@ -859,14 +1124,30 @@ impl Loader<'_> {
         }
     }
 
-    fn expectations(&mut self, node: &Node, is_policy: &dyn Fn(&str) -> bool, known: &Known) -> Vec<Expectation> {
+    fn expectations(
+        &mut self,
+        node: &Node,
+        is_policy: &dyn Fn(&str) -> bool,
+        known: &Known,
+    ) -> Vec<Expectation> {
         let mut expectations = Vec::new();
-        let Some(entries) = self.reader.mapping(node, "expect") else { return expectations };
+        let Some(entries) = self.reader.mapping(node, "expect") else {
+            return expectations;
+        };
         for (key, value) in entries {
             if !is_policy(&key.text) {
-                self.reader.error_with_help(key.at, format!("expect names unknown policy `{}`", key.text), "`mxsim policies` lists the known policies");
+                self.reader.error_with_help(
+                    key.at,
+                    format!("expect names unknown policy `{}`", key.text),
+                    "`mxsim policies` lists the known policies",
+                );
             }
-            let Some(fields) = self.reader.fields(value, &format!("expect.{}", key.text), EXPECT_KEYS) else { continue };
+            let Some(fields) =
+                self.reader
+                    .fields(value, &format!("expect.{}", key.text), EXPECT_KEYS)
+            else {
+                continue;
+            };
             let mut expectation = Expectation {
                 policy: key.text.clone(),
                 at: key.at,
@@ -908,13 +1189,21 @@ impl Loader<'_> {
         let entries = self.reader.mapping(node, "outcome")?;
         let mut per = Vec::new();
         for (key, value) in entries {
-            let mailbox = self.reader.convert(key.at, "outcome", Mailbox::parse(&key.text));
-            if let Some(mailbox) = &mailbox {
-                if !known.recipients.contains(mailbox) {
-                    self.reader.error(key.at, format!("outcome names {mailbox}, who is not a recipient of any message"));
-                }
+            let mailbox = self
+                .reader
+                .convert(key.at, "outcome", Mailbox::parse(&key.text));
+            if let Some(mailbox) = &mailbox
+                && !known.recipients.contains(mailbox)
+            {
+                self.reader.error(
+                    key.at,
+                    format!("outcome names {mailbox}, who is not a recipient of any message"),
+                );
             }
-            let kind = self.reader.choice(value, "outcome", OUTCOME_WORDS).and_then(DispositionKind::from_key);
+            let kind = self
+                .reader
+                .choice(value, "outcome", OUTCOME_WORDS)
+                .and_then(DispositionKind::from_key);
             if let (Some(mailbox), Some(kind)) = (mailbox, kind) {
                 per.push((mailbox, kind));
             }
@@ -923,13 +1212,20 @@ impl Loader<'_> {
     }
 
     fn host_refs(&mut self, node: &Node, what: &str, known: &Known) -> Vec<HostRef> {
-        let Some(items) = self.reader.list(node, what) else { return Vec::new() };
+        let Some(items) = self.reader.list(node, what) else {
+            return Vec::new();
+        };
         let mut hosts = Vec::with_capacity(items.len());
         for item in items {
-            let Some(text) = self.reader.string(item, what) else { continue };
+            let Some(text) = self.reader.string(item, what) else {
+                continue;
+            };
             let host = match text.parse::<IpAddr>() {
                 Ok(address) => Some(HostRef::Address(address)),
-                Err(_) => self.reader.convert(item.at, what, Name::parse(text)).map(HostRef::Name),
+                Err(_) => self
+                    .reader
+                    .convert(item.at, what, Name::parse(text))
+                    .map(HostRef::Name),
             };
             if let Some(host) = &host {
                 known.check_host(&mut self.reader, item.at, what, host);

@@ -21,12 +21,18 @@ pub struct Fields<'n> {
 impl<'n> Fields<'n> {
     /// The value of `key`, if present.
     pub fn get(&self, key: &str) -> Option<&'n Node> {
-        self.entries.iter().find(|(k, _)| k.text == key).map(|(_, value)| value)
+        self.entries
+            .iter()
+            .find(|(k, _)| k.text == key)
+            .map(|(_, value)| value)
     }
 
     /// The key and value of `key`, if present.
     pub fn entry(&self, key: &str) -> Option<(&'n Key, &'n Node)> {
-        self.entries.iter().find(|(k, _)| k.text == key).map(|(k, value)| (k, value))
+        self.entries
+            .iter()
+            .find(|(k, _)| k.text == key)
+            .map(|(k, value)| (k, value))
     }
 
     /// True when `key` is present.
@@ -48,8 +54,14 @@ impl Reader<'_> {
     }
 
     /// Records a problem with a hint.
-    pub fn error_with_help(&mut self, at: Position, message: impl Into<String>, help: impl Into<String>) {
-        self.diagnostics.push(Diagnostic::new(at, message).with_help(help));
+    pub fn error_with_help(
+        &mut self,
+        at: Position,
+        message: impl Into<String>,
+        help: impl Into<String>,
+    ) {
+        self.diagnostics
+            .push(Diagnostic::new(at, message).with_help(help));
     }
 
     /// Reads a mapping whose keys must all be in `known`; unknown keys are reported with the
@@ -61,15 +73,22 @@ impl Reader<'_> {
                 self.unknown_key(key, what, known);
             }
         }
-        Some(Fields { entries, at: node.at })
+        Some(Fields {
+            entries,
+            at: node.at,
+        })
     }
 
     /// Reports `key` as unknown in `what`.
     pub fn unknown_key(&mut self, key: &Key, what: &str, known: &[&str]) {
         let message = format!("unknown key `{}` in {what}", key.text);
         match nearest(&key.text, known) {
-            Some(suggestion) => self.error_with_help(key.at, message, format!("did you mean `{suggestion}`?")),
-            None => self.error_with_help(key.at, message, format!("known keys: {}", known.join(", "))),
+            Some(suggestion) => {
+                self.error_with_help(key.at, message, format!("did you mean `{suggestion}`?"))
+            }
+            None => {
+                self.error_with_help(key.at, message, format!("known keys: {}", known.join(", ")))
+            }
         }
     }
 
@@ -78,7 +97,10 @@ impl Reader<'_> {
         match &node.value {
             Value::Mapping(entries) => Some(entries),
             other => {
-                self.error(node.at, format!("{what} must be a mapping, found {}", other.kind()));
+                self.error(
+                    node.at,
+                    format!("{what} must be a mapping, found {}", other.kind()),
+                );
                 None
             }
         }
@@ -104,7 +126,10 @@ impl Reader<'_> {
         match &node.value {
             Value::String(text) => Some(text),
             other => {
-                self.error(node.at, format!("{what} must be a string, found {}", other.kind()));
+                self.error(
+                    node.at,
+                    format!("{what} must be a string, found {}", other.kind()),
+                );
                 None
             }
         }
@@ -117,7 +142,10 @@ impl Reader<'_> {
             Value::String(text) => Some(text.clone()),
             Value::Integer(number) => Some(number.to_string()),
             other => {
-                self.error(node.at, format!("{what} must be a scalar, found {}", other.kind()));
+                self.error(
+                    node.at,
+                    format!("{what} must be a scalar, found {}", other.kind()),
+                );
                 None
             }
         }
@@ -129,7 +157,13 @@ impl Reader<'_> {
             Value::Integer(number) if *number >= 0 => Some(*number as u64),
             Value::String(text) if text.parse::<u64>().is_ok() => text.parse().ok(),
             other => {
-                self.error(node.at, format!("{what} must be a non-negative integer, found {}", describe(other)));
+                self.error(
+                    node.at,
+                    format!(
+                        "{what} must be a non-negative integer, found {}",
+                        describe(other)
+                    ),
+                );
                 None
             }
         }
@@ -140,7 +174,10 @@ impl Reader<'_> {
         match &node.value {
             Value::Bool(value) => Some(*value),
             other => {
-                self.error(node.at, format!("{what} must be true or false, found {}", describe(other)));
+                self.error(
+                    node.at,
+                    format!("{what} must be true or false, found {}", describe(other)),
+                );
                 None
             }
         }
@@ -178,7 +215,9 @@ impl Reader<'_> {
     /// Reads an IP address.
     pub fn address(&mut self, node: &Node, what: &str) -> Option<IpAddr> {
         let text = self.string(node, what)?;
-        let parsed = text.parse::<IpAddr>().map_err(|_| format!("`{text}` is not an IPv4 or IPv6 address"));
+        let parsed = text
+            .parse::<IpAddr>()
+            .map_err(|_| format!("`{text}` is not an IPv4 or IPv6 address"));
         self.convert(node.at, what, parsed)
     }
 
@@ -194,7 +233,10 @@ impl Reader<'_> {
         let mut keywords = Vec::with_capacity(items.len());
         let mut ok = true;
         for item in items {
-            match self.scalar_text(item, what).map(|text| Keyword::parse(&text)) {
+            match self
+                .scalar_text(item, what)
+                .map(|text| Keyword::parse(&text))
+            {
                 Some(Ok(keyword)) => keywords.push(keyword),
                 Some(Err(message)) => {
                     self.error(item.at, format!("{what}: {message}"));
@@ -212,7 +254,10 @@ impl Reader<'_> {
         let mut names = Vec::with_capacity(keywords.len());
         for (keyword, item) in keywords.into_iter().zip(self.list_nodes(node)) {
             if keyword.parameter.is_some() {
-                self.error(item.at, format!("{what} lists keyword names only, without parameters"));
+                self.error(
+                    item.at,
+                    format!("{what} lists keyword names only, without parameters"),
+                );
                 continue;
             }
             names.push(keyword.name);
@@ -246,7 +291,9 @@ impl Reader<'_> {
         }
         let message = format!("{what}: `{text}` is not one of {}", choices.join(", "));
         match nearest(&text, choices) {
-            Some(suggestion) => self.error_with_help(node.at, message, format!("did you mean `{suggestion}`?")),
+            Some(suggestion) => {
+                self.error_with_help(node.at, message, format!("did you mean `{suggestion}`?"))
+            }
             None => self.error(node.at, message),
         }
         None

@@ -23,7 +23,11 @@ pub enum ReplyClass {
 impl ReplyCode {
     /// A code, if it lies in 200–599.
     pub const fn new(code: u16) -> Option<ReplyCode> {
-        if code >= 200 && code <= 599 { Some(ReplyCode(code)) } else { None }
+        if code >= 200 && code <= 599 {
+            Some(ReplyCode(code))
+        } else {
+            None
+        }
     }
 
     /// The number.
@@ -63,16 +67,31 @@ impl Reply {
         let text = text.trim();
         let (digits, rest) = text.split_at(text.find(' ').unwrap_or(text.len()));
         if digits.len() != 3 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(format!("`{text}` does not start with a three-digit reply code"));
+            return Err(format!(
+                "`{text}` does not start with a three-digit reply code"
+            ));
         }
-        let number: u16 = digits.parse().map_err(|_| format!("`{text}` is not a reply"))?;
-        let code = ReplyCode::new(number).ok_or_else(|| format!("reply code {number} is outside 200–599"))?;
-        Ok(Reply { code, text: Arc::from(rest.trim()) })
+        let number: u16 = digits
+            .parse()
+            .map_err(|_| format!("`{text}` is not a reply"))?;
+        let code = ReplyCode::new(number)
+            .ok_or_else(|| format!("reply code {number} is outside 200–599"))?;
+        let text = match rest.trim() {
+            "" => standard_text(number),
+            text => text,
+        };
+        Ok(Reply {
+            code,
+            text: Arc::from(text),
+        })
     }
 
     /// A reply from a code and text.
     pub fn new(code: ReplyCode, text: &str) -> Reply {
-        Reply { code, text: Arc::from(text) }
+        Reply {
+            code,
+            text: Arc::from(text),
+        }
     }
 
     /// The reply's class.
@@ -88,6 +107,41 @@ impl fmt::Display for Reply {
         } else {
             write!(formatter, "{} {}", self.code, self.text)
         }
+    }
+}
+
+/// The text a reply written as a bare code gets, so traces stay readable (`550` becomes
+/// `550 5.1.1 mailbox unavailable`). Texts follow RFC 5321 §4.2.2 and RFC 3463 status codes.
+pub fn standard_text(code: u16) -> &'static str {
+    match code {
+        211 => "system status",
+        214 => "help",
+        220 => "service ready",
+        221 => "2.0.0 closing connection",
+        250 => "2.0.0 ok",
+        251 => "2.1.5 user not local; will forward",
+        252 => "2.1.5 cannot verify user; will attempt delivery",
+        354 => "start mail input; end with <CR><LF>.<CR><LF>",
+        421 => "4.3.2 service not available, closing transmission channel",
+        450 => "4.2.1 mailbox unavailable",
+        451 => "4.3.0 local error in processing",
+        452 => "4.3.1 insufficient system storage",
+        454 => "4.7.0 TLS not available due to temporary reason",
+        455 => "4.5.0 server unable to accommodate parameters",
+        500 => "5.5.2 syntax error, command unrecognized",
+        501 => "5.5.4 syntax error in parameters or arguments",
+        502 => "5.5.1 command not implemented",
+        503 => "5.5.1 bad sequence of commands",
+        504 => "5.5.4 command parameter not implemented",
+        521 => "5.3.2 host does not accept mail",
+        550 => "5.1.1 mailbox unavailable",
+        551 => "5.1.6 user not local",
+        552 => "5.3.4 exceeded storage allocation",
+        553 => "5.1.3 mailbox name not allowed",
+        554 => "5.0.0 transaction failed",
+        555 => "5.5.4 MAIL FROM/RCPT TO parameters not recognized or not implemented",
+        556 => "5.1.10 domain does not accept mail",
+        _ => "",
     }
 }
 
@@ -112,8 +166,12 @@ impl Keyword {
         if name.is_empty() {
             return Err("empty EHLO keyword".to_owned());
         }
-        if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') || !name.as_bytes()[0].is_ascii_alphanumeric() {
-            return Err(format!("`{name}` is not an EHLO keyword (letters, digits and `-`, RFC 5321 §4.1.1.1)"));
+        if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            || !name.as_bytes()[0].is_ascii_alphanumeric()
+        {
+            return Err(format!(
+                "`{name}` is not an EHLO keyword (letters, digits and `-`, RFC 5321 §4.1.1.1)"
+            ));
         }
         Ok(Keyword {
             name: Arc::from(name.to_ascii_uppercase()),
@@ -195,7 +253,9 @@ impl Command {
 
     /// The command for a scenario-file key.
     pub fn from_key(key: &str) -> Option<Command> {
-        Command::ALL.into_iter().find(|command| command.key() == key)
+        Command::ALL
+            .into_iter()
+            .find(|command| command.key() == key)
     }
 
     /// The reply a well-behaved server gives.
@@ -219,7 +279,10 @@ mod tests {
         let reply = Reply::parse("421 4.3.2 busy").unwrap();
         assert_eq!((reply.code.get(), &*reply.text), (421, "4.3.2 busy"));
         assert_eq!(reply.class(), ReplyClass::Transient);
-        assert_eq!(Reply::parse("599").map(|r| r.class()), Ok(ReplyClass::Permanent));
+        assert_eq!(
+            Reply::parse("599").map(|r| r.class()),
+            Ok(ReplyClass::Permanent)
+        );
         assert!(Reply::parse("600").is_err());
         assert!(Reply::parse("199").is_err());
         assert!(Reply::parse("25").is_err());

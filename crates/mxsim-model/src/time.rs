@@ -55,13 +55,19 @@ impl Duration {
         let mut total: u64 = 0;
         let mut rest = text;
         while !rest.is_empty() {
-            let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+            let digits = rest
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(rest.len());
             if digits == 0 {
                 return Err(format!("`{text}` is not a duration"));
             }
-            let number: u64 = rest[..digits].parse().map_err(|_| format!("`{text}` is too large"))?;
+            let number: u64 = rest[..digits]
+                .parse()
+                .map_err(|_| format!("`{text}` is too large"))?;
             rest = &rest[digits..];
-            let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+            let unit_len = rest
+                .find(|c: char| c.is_ascii_digit())
+                .unwrap_or(rest.len());
             let factor = match &rest[..unit_len] {
                 "ms" => 1,
                 "s" => 1_000,
@@ -69,7 +75,11 @@ impl Duration {
                 "h" => 3_600_000,
                 "d" => 86_400_000,
                 "" => return Err(format!("`{text}` needs a unit: ms, s, m, h or d")),
-                other => return Err(format!("unknown unit `{other}` in `{text}`: use ms, s, m, h or d")),
+                other => {
+                    return Err(format!(
+                        "unknown unit `{other}` in `{text}`: use ms, s, m, h or d"
+                    ));
+                }
             };
             rest = &rest[unit_len..];
             total = number
@@ -88,7 +98,13 @@ impl fmt::Display for Duration {
             return formatter.write_str("0s");
         }
         let mut rest = self.0;
-        for (unit, size) in [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)] {
+        for (unit, size) in [
+            ("d", 86_400_000),
+            ("h", 3_600_000),
+            ("m", 60_000),
+            ("s", 1_000),
+            ("ms", 1),
+        ] {
             if rest >= size {
                 write!(formatter, "{}{unit}", rest / size)?;
                 rest %= size;
@@ -131,9 +147,15 @@ impl fmt::Display for Instant {
         let hours = (self.0 / 3_600_000) % 24;
         let days = self.0 / 86_400_000;
         if days > 0 {
-            write!(formatter, "{days}d {hours:02}:{minutes:02}:{seconds:02}.{millis:03}")
+            write!(
+                formatter,
+                "{days}d {hours:02}:{minutes:02}:{seconds:02}.{millis:03}"
+            )
         } else {
-            write!(formatter, "{hours:02}:{minutes:02}:{seconds:02}.{millis:03}")
+            write!(
+                formatter,
+                "{hours:02}:{minutes:02}:{seconds:02}.{millis:03}"
+            )
         }
     }
 }
@@ -143,7 +165,11 @@ mod tests {
     use super::*;
 
     fn check(text: &str, expected: Result<u64, &str>) {
-        assert_eq!(Duration::parse(text).map(|d| d.0), expected.map_err(str::to_owned), "{text}");
+        assert_eq!(
+            Duration::parse(text).map(|d| d.0),
+            expected.map_err(str::to_owned),
+            "{text}"
+        );
     }
 
     #[test]
@@ -157,15 +183,24 @@ mod tests {
         check("1h30m", Ok(5_400_000));
         check("0", Ok(0));
         check("10", Err("`10` needs a unit: ms, s, m, h or d"));
-        check("5min", Err("unknown unit `min` in `5min`: use ms, s, m, h or d"));
+        check(
+            "5min",
+            Err("unknown unit `min` in `5min`: use ms, s, m, h or d"),
+        );
         check("s", Err("`s` is not a duration"));
-        check("99999999999999999999d", Err("`99999999999999999999d` is too large"));
+        check(
+            "99999999999999999999d",
+            Err("`99999999999999999999d` is too large"),
+        );
     }
 
     #[test]
     fn display_round_trips() {
         for text in ["0s", "250ms", "4m59s", "1d2h", "10m", "1h1ms"] {
-            assert_eq!(Duration::parse(text).map(|d| d.to_string()), Ok(text.to_owned()));
+            assert_eq!(
+                Duration::parse(text).map(|d| d.to_string()),
+                Ok(text.to_owned())
+            );
         }
         assert_eq!(Instant(0).to_string(), "00:00:00.000");
         assert_eq!(Instant(299_250).to_string(), "00:04:59.250");

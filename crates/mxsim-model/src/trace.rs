@@ -230,9 +230,13 @@ impl Trace {
     /// Every accepted copy of a message.
     pub fn accepted(&self) -> impl Iterator<Item = (&Name, IpAddr, usize, &Arc<[Mailbox]>)> {
         self.events.iter().filter_map(|event| match &event.kind {
-            EventKind::Accepted { host, address, message, recipients, .. } => {
-                Some((host, *address, *message, recipients))
-            }
+            EventKind::Accepted {
+                host,
+                address,
+                message,
+                recipients,
+                ..
+            } => Some((host, *address, *message, recipients)),
             _ => None,
         })
     }
@@ -269,18 +273,32 @@ fn address_column(line: &mut String, address: &IpAddr, arrow: &str) {
 fn render(line: &mut String, event: &Event) {
     let at = event.at;
     match &event.kind {
-        EventKind::Submitted { message, recipients } => {
+        EventKind::Submitted {
+            message,
+            recipients,
+        } => {
             column(line, at, "queue");
             let _ = write!(line, "message {message} submitted for ");
             join(line, recipients.iter());
         }
-        EventKind::Dns { name, record_type, answer } => {
+        EventKind::Dns {
+            name,
+            record_type,
+            answer,
+        } => {
             column(line, at, "dns");
             let _ = write!(line, "{record_type} {name} -> {answer}");
         }
-        EventKind::DnsGaveUp { name, record_type, waited } => {
+        EventKind::DnsGaveUp {
+            name,
+            record_type,
+            waited,
+        } => {
             column(line, at, "dns");
-            let _ = write!(line, "{record_type} {name} -> no answer; client gave up after {waited}");
+            let _ = write!(
+                line,
+                "{record_type} {name} -> no answer; client gave up after {waited}"
+            );
         }
         EventKind::Shuffled { label, order } => {
             column(line, at, "order");
@@ -304,7 +322,11 @@ fn render(line: &mut String, event: &Event) {
             address_column(line, address, ">");
             render_sent(line, command);
         }
-        EventKind::Replied { address, reply, keywords } => {
+        EventKind::Replied {
+            address,
+            reply,
+            keywords,
+        } => {
             column(line, at, "smtp");
             address_column(line, address, "<");
             let _ = write!(line, "{reply}");
@@ -316,10 +338,18 @@ fn render(line: &mut String, event: &Event) {
         }
         EventKind::TlsEstablished { address } => tcp(line, at, address, "TLS established"),
         EventKind::TlsFailed { address } => tcp(line, at, address, "TLS handshake failed"),
-        EventKind::ReplyGaveUp { address, command, waited } => {
+        EventKind::ReplyGaveUp {
+            address,
+            command,
+            waited,
+        } => {
             column(line, at, "smtp");
             address_column(line, address, "!");
-            let _ = write!(line, "no reply to {}; client gave up after {waited}", command_label(*command));
+            let _ = write!(
+                line,
+                "no reply to {}; client gave up after {waited}",
+                command_label(*command)
+            );
         }
         EventKind::Closed { address, by } => tcp(
             line,
@@ -331,7 +361,13 @@ fn render(line: &mut String, event: &Event) {
                 Closer::ServerIdle => "closed by server (idle timeout)",
             },
         ),
-        EventKind::Accepted { address, host, message, recipients, reply_lost } => {
+        EventKind::Accepted {
+            address,
+            host,
+            message,
+            recipients,
+            reply_lost,
+        } => {
             column(line, at, "store");
             address_column(line, address, "*");
             let _ = write!(line, "{host} took message {message} for ");
@@ -340,13 +376,20 @@ fn render(line: &mut String, event: &Event) {
                 line.push_str(" (its reply is lost)");
             }
         }
-        EventKind::Outcome { message, recipient, disposition } => {
+        EventKind::Outcome {
+            message,
+            recipient,
+            disposition,
+        } => {
             column(line, at, "done");
             let _ = write!(line, "message {message} to {recipient}: {disposition}");
         }
         EventKind::RunLimit { limit } => {
             column(line, at, "limit");
-            let _ = write!(line, "run stopped at its {limit} virtual-time limit with the client still waiting");
+            let _ = write!(
+                line,
+                "run stopped at its {limit} virtual-time limit with the client still waiting"
+            );
         }
     }
 }

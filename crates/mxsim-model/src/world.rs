@@ -82,7 +82,11 @@ pub trait Session {
     /// Runs the TLS handshake after a 220 to STARTTLS.
     fn handshake(&mut self) -> impl Future<Output = Handshake>;
     /// Sends MAIL FROM.
-    fn mail(&mut self, from: &Mailbox, parameters: &MailParameters) -> impl Future<Output = Response>;
+    fn mail(
+        &mut self,
+        from: &Mailbox,
+        parameters: &MailParameters,
+    ) -> impl Future<Output = Response>;
     /// Sends RCPT TO.
     fn rcpt(&mut self, to: &Mailbox) -> impl Future<Output = Response>;
     /// Sends DATA.
@@ -137,7 +141,8 @@ pub trait World {
 
     /// Opens a connection to `address` port 25 on behalf of `host` (for the trace). A SYN that is
     /// dropped stays pending: the client decides how long to wait.
-    fn connect(&self, address: IpAddr, host: &Name) -> impl Future<Output = Connect<Self::Session>>;
+    fn connect(&self, address: IpAddr, host: &Name)
+    -> impl Future<Output = Connect<Self::Session>>;
 
     /// Puts `items` in an order drawn by the world: from the run's seeded RNG, or forced by an
     /// explorer that enumerates every order. `label` says what is being ordered, for the trace

@@ -118,7 +118,10 @@ pub fn parse(source: &str) -> Result<Node, SyntaxError> {
     };
     match serde_saphyr::from_str_with_options::<Option<Spanned<RawNode>>>(source, options) {
         Ok(Some(root)) => Ok(convert(root)),
-        Ok(None) => Ok(Node { at: Position { line: 1, column: 1 }, value: Value::Null }),
+        Ok(None) => Ok(Node {
+            at: Position { line: 1, column: 1 },
+            value: Value::Null,
+        }),
         Err(error) => Err(syntax_error(&error)),
     }
 }
@@ -126,7 +129,10 @@ pub fn parse(source: &str) -> Result<Node, SyntaxError> {
 fn syntax_error(error: &serde_saphyr::Error) -> SyntaxError {
     let at = error
         .location()
-        .map(|location| Position { line: location.line() as u32, column: location.column() as u32 })
+        .map(|location| Position {
+            line: location.line() as u32,
+            column: location.column() as u32,
+        })
         .unwrap_or(Position { line: 1, column: 1 });
     // The library's Display repeats the position and renders its own snippet; mxsim renders
     // snippets itself, so keep only the first line and drop the "line N column M: " prefix.
@@ -150,7 +156,10 @@ fn syntax_error(error: &serde_saphyr::Error) -> SyntaxError {
 }
 
 fn position(location: &serde_saphyr::Location) -> Position {
-    Position { line: location.line() as u32, column: location.column() as u32 }
+    Position {
+        line: location.line() as u32,
+        column: location.column() as u32,
+    }
 }
 
 fn convert(raw: Spanned<RawNode>) -> Node {
@@ -166,7 +175,13 @@ fn convert(raw: Spanned<RawNode>) -> Node {
             entries
                 .into_iter()
                 .map(|(key, value)| {
-                    (Key { at: position(&key.referenced), text: key.value }, convert(value))
+                    (
+                        Key {
+                            at: position(&key.referenced),
+                            text: key.value,
+                        },
+                        convert(value),
+                    )
                 })
                 .collect(),
         ),

@@ -14,9 +14,14 @@ use mxsim_model::outcome::{Disposition, RecipientOutcome};
 use mxsim_model::scenario::Message;
 use mxsim_model::smtp::{Command, Keyword, Reply, ReplyClass, find_keyword};
 use mxsim_model::time::Duration;
-use mxsim_model::world::{Connect, Handshake, Job, LocalFuture, MailParameters, Policy, Response, Session, World};
+use mxsim_model::world::{
+    Connect, Handshake, Job, LocalFuture, MailParameters, Policy, Response, Session, World,
+};
 
-use crate::settings::{Action, AddressOrder, EqualOrder, Failure, MissingRequired, MissingWanted, Settings, Stage, TlsUse};
+use crate::settings::{
+    Action, AddressOrder, EqualOrder, Failure, MissingRequired, MissingWanted, Settings, Stage,
+    TlsUse,
+};
 
 /// A policy run by the engine.
 #[derive(Clone, Debug)]
@@ -59,7 +64,12 @@ struct Ledger {
 impl Ledger {
     fn settle<W: World>(&mut self, world: &W, index: usize, disposition: Disposition) {
         if self.results[index].is_none() {
-            let outcome = RecipientOutcome { message: self.message, recipient: self.recipients[index].clone(), at: world.now(), disposition };
+            let outcome = RecipientOutcome {
+                message: self.message,
+                recipient: self.recipients[index].clone(),
+                at: world.now(),
+                disposition,
+            };
             self.results[index] = Some(outcome);
         }
     }
@@ -67,7 +77,11 @@ impl Ledger {
 
 async fn deliver<W: World>(settings: &Settings, world: &W, job: Job<'_>) -> Vec<RecipientOutcome> {
     let message = job.message;
-    let mut ledger = Ledger { message: job.message_index, recipients: message.to.clone(), results: vec![None; message.to.len()] };
+    let mut ledger = Ledger {
+        message: job.message_index,
+        recipients: message.to.clone(),
+        results: vec![None; message.to.len()],
+    };
     let mut domains: Vec<&Name> = Vec::new();
     for recipient in message.to.iter() {
         if !domains.contains(&recipient.domain()) {
@@ -75,11 +89,24 @@ async fn deliver<W: World>(settings: &Settings, world: &W, job: Job<'_>) -> Vec<
         }
     }
     for domain in domains {
-        let pending: Vec<usize> = (0..message.to.len()).filter(|&index| message.to[index].domain() == domain).collect();
-        let mut attempt = Attempt { settings, world, job, ledger: &mut ledger, pending, last_error: String::new() };
+        let pending: Vec<usize> = (0..message.to.len())
+            .filter(|&index| message.to[index].domain() == domain)
+            .collect();
+        let mut attempt = Attempt {
+            settings,
+            world,
+            job,
+            ledger: &mut ledger,
+            pending,
+            last_error: String::new(),
+        };
         attempt.run(domain).await;
     }
-    ledger.results.into_iter().map(|outcome| outcome.expect("every recipient is settled by its domain's attempt")).collect()
+    ledger
+        .results
+        .into_iter()
+        .map(|outcome| outcome.expect("every recipient is settled by its domain's attempt"))
+        .collect()
 }
 
 /// What a failed lookup means for the attempt.
@@ -125,14 +152,31 @@ impl<W: World> Attempt<'_, '_, W> {
     async fn run(&mut self, domain: &Name) {
         let hosts = match self.candidates(domain).await {
             Ok(hosts) => hosts,
-            Err(Stop::Bounce(reason)) => return self.settle_pending(|| Disposition::Bounced { reason: reason.clone(), reply: None }),
-            Err(Stop::Defer(reason)) => return self.settle_pending(|| Disposition::Deferred { reason: reason.clone() }),
+            Err(Stop::Bounce(reason)) => {
+                return self.settle_pending(|| Disposition::Bounced {
+                    reason: reason.clone(),
+                    reply: None,
+                });
+            }
+            Err(Stop::Defer(reason)) => {
+                return self.settle_pending(|| Disposition::Deferred {
+                    reason: reason.clone(),
+                });
+            }
         };
         let candidates: Vec<Candidate> = hosts
             .iter()
-            .flat_map(|host| host.addresses.iter().map(|address| Candidate { host: host.name.clone(), address: *address }))
+            .flat_map(|host| {
+                host.addresses.iter().map(|address| Candidate {
+                    host: host.name.clone(),
+                    address: *address,
+                })
+            })
             .collect();
-        let limit = self.settings.addresses_max.map_or(candidates.len(), |max| (max as usize).min(candidates.len()));
+        let limit = self
+            .settings
+            .addresses_max
+            .map_or(candidates.len(), |max| (max as usize).min(candidates.len()));
         let mut index = 0;
         while index < limit && !self.pending.is_empty() {
             let candidate = &candidates[index];
@@ -147,12 +191,20 @@ impl<W: World> Attempt<'_, '_, W> {
                 }
                 Flow::Stop => {
                     let reason = format!("attempt stopped: {}", self.last_error);
-                    return self.settle_pending(|| Disposition::Deferred { reason: reason.clone() });
+                    return self.settle_pending(|| Disposition::Deferred {
+                        reason: reason.clone(),
+                    });
                 }
             }
         }
-        let reason = format!("tried {index} of {} addresses; last error: {}", candidates.len(), self.last_error);
-        self.settle_pending(|| Disposition::Deferred { reason: reason.clone() });
+        let reason = format!(
+            "tried {index} of {} addresses; last error: {}",
+            candidates.len(),
+            self.last_error
+        );
+        self.settle_pending(|| Disposition::Deferred {
+            reason: reason.clone(),
+        });
     }
 
     fn settle_pending(&mut self, disposition: impl Fn() -> Disposition) {
@@ -169,7 +221,12 @@ impl<W: World> Attempt<'_, '_, W> {
     }
 
     async fn lookup(&self, name: &Name, record_type: RecordType) -> DnsAnswer {
-        match tokio::time::timeout(self.settings.timeouts.dns.to_std(), self.world.lookup(name, record_type)).await {
+        match tokio::time::timeout(
+            self.settings.timeouts.dns.to_std(),
+            self.world.lookup(name, record_type),
+        )
+        .await
+        {
             Ok(answer) => answer,
             Err(_) => DnsAnswer::Timeout,
         }
@@ -197,19 +254,50 @@ impl<W: World> Attempt<'_, '_, W> {
                     chain += 1;
                     current = target;
                 }
-                DnsAnswer::Cname(_) => return Err(Stop::Defer(format!("CNAME chain from {domain} is longer than {}", self.settings.cname_chain_max))),
-                DnsAnswer::NxDomain => return Err(Stop::Bounce(format!("{domain} does not exist (NXDOMAIN)"))),
-                DnsAnswer::ServFail => return Err(Stop::Defer(format!("MX lookup for {current} failed (SERVFAIL)"))),
-                DnsAnswer::Timeout => return Err(Stop::Defer(format!("MX lookup for {current} timed out"))),
-                DnsAnswer::NoData => break vec![Mx { preference: 0, exchange: current.clone() }],
-                DnsAnswer::Addresses(_) => return Err(Stop::Defer(format!("MX lookup for {current} returned addresses"))),
+                DnsAnswer::Cname(_) => {
+                    return Err(Stop::Defer(format!(
+                        "CNAME chain from {domain} is longer than {}",
+                        self.settings.cname_chain_max
+                    )));
+                }
+                DnsAnswer::NxDomain => {
+                    return Err(Stop::Bounce(format!("{domain} does not exist (NXDOMAIN)")));
+                }
+                DnsAnswer::ServFail => {
+                    return Err(Stop::Defer(format!(
+                        "MX lookup for {current} failed (SERVFAIL)"
+                    )));
+                }
+                DnsAnswer::Timeout => {
+                    return Err(Stop::Defer(format!("MX lookup for {current} timed out")));
+                }
+                DnsAnswer::NoData => {
+                    break vec![Mx {
+                        preference: 0,
+                        exchange: current.clone(),
+                    }];
+                }
+                DnsAnswer::Addresses(_) => {
+                    return Err(Stop::Defer(format!(
+                        "MX lookup for {current} returned addresses"
+                    )));
+                }
                 DnsAnswer::Mx(records) => {
                     if records.len() == 1 && records[0].is_null() {
-                        return Err(Stop::Bounce(format!("{domain} accepts no mail (null MX, RFC 7505)")));
+                        return Err(Stop::Bounce(format!(
+                            "{domain} accepts no mail (null MX, RFC 7505)"
+                        )));
                     }
-                    let usable: Vec<Mx> = records.iter().filter(|record| !record.is_null()).cloned().collect();
-                    if usable.len() < records.len() && !self.settings.null_mx_beside_others_ignored {
-                        return Err(Stop::Bounce(format!("{domain} publishes a null MX (RFC 7505)")));
+                    let usable: Vec<Mx> = records
+                        .iter()
+                        .filter(|record| !record.is_null())
+                        .cloned()
+                        .collect();
+                    if usable.len() < records.len() && !self.settings.null_mx_beside_others_ignored
+                    {
+                        return Err(Stop::Bounce(format!(
+                            "{domain} publishes a null MX (RFC 7505)"
+                        )));
                     }
                     break usable;
                 }
@@ -221,13 +309,23 @@ impl<W: World> Attempt<'_, '_, W> {
         for record in ordered {
             let (addresses, temporary) = self.addresses(&record.exchange).await;
             temporary_failure |= temporary;
-            hosts.push(Host { name: record.exchange, preference: record.preference, addresses });
+            hosts.push(Host {
+                name: record.exchange,
+                preference: record.preference,
+                addresses,
+            });
         }
         self.drop_self(&mut hosts)?;
         hosts.retain(|host| !host.addresses.is_empty());
         if hosts.is_empty() {
             let reason = format!("no MX host of {domain} has an address");
-            return Err(if self.settings.no_address_bounces_if_permanent && !temporary_failure { Stop::Bounce(reason) } else { Stop::Defer(reason) });
+            return Err(
+                if self.settings.no_address_bounces_if_permanent && !temporary_failure {
+                    Stop::Bounce(reason)
+                } else {
+                    Stop::Defer(reason)
+                },
+            );
         }
         Ok(hosts)
     }
@@ -239,10 +337,18 @@ impl<W: World> Attempt<'_, '_, W> {
             let mut start = 0;
             while start < records.len() {
                 let preference = records[start].preference;
-                let end = start + records[start..].iter().take_while(|record| record.preference == preference).count();
+                let end = start
+                    + records[start..]
+                        .iter()
+                        .take_while(|record| record.preference == preference)
+                        .count();
                 if end - start > 1 {
-                    let mut group: Vec<Name> = records[start..end].iter().map(|record| record.exchange.clone()).collect();
-                    self.world.shuffle(&format!("preference {preference}"), &mut group);
+                    let mut group: Vec<Name> = records[start..end]
+                        .iter()
+                        .map(|record| record.exchange.clone())
+                        .collect();
+                    self.world
+                        .shuffle(&format!("preference {preference}"), &mut group);
                     for (record, name) in records[start..end].iter_mut().zip(group) {
                         record.exchange = name;
                     }
@@ -275,20 +381,49 @@ impl<W: World> Attempt<'_, '_, W> {
     /// Step 8: drop every host at or above the preference at which the client finds itself.
     fn drop_self(&self, hosts: &mut Vec<Host>) -> Result<(), Stop> {
         let client = self.job.client;
-        let is_self = |host: &Host| host.name == client.name || host.addresses.iter().any(|address| client.addresses.contains(address));
-        let Some(own) = hosts.iter().filter(|host| is_self(host)).map(|host| host.preference).min() else { return Ok(()) };
+        let is_self = |host: &Host| {
+            host.name == client.name
+                || host
+                    .addresses
+                    .iter()
+                    .any(|address| client.addresses.contains(address))
+        };
+        let Some(own) = hosts
+            .iter()
+            .filter(|host| is_self(host))
+            .map(|host| host.preference)
+            .min()
+        else {
+            return Ok(());
+        };
         hosts.retain(|host| host.preference < own);
         if hosts.is_empty() {
-            return Err(Stop::Bounce(format!("{} is itself the best MX: mail would loop (RFC 5321 §5.1)", client.name)));
+            return Err(Stop::Bounce(format!(
+                "{} is itself the best MX: mail would loop (RFC 5321 §5.1)",
+                client.name
+            )));
         }
         Ok(())
     }
 
     /// Applies the action for a failure to `affected` and says what the loop does next.
-    fn fail(&mut self, stage: Stage, failure: Failure, affected: &[usize], last: bool, reason: String, reply: Option<&Reply>) -> Flow {
+    fn fail(
+        &mut self,
+        stage: Stage,
+        failure: Failure,
+        affected: &[usize],
+        last: bool,
+        reason: String,
+        reply: Option<&Reply>,
+    ) -> Flow {
         let action = self.settings.actions.action(stage, failure);
         self.last_error = reason.clone();
-        let bounce = |this: &mut Self| this.settle(affected, || Disposition::Bounced { reason: reason.clone(), reply: reply.cloned() });
+        let bounce = |this: &mut Self| {
+            this.settle(affected, || Disposition::Bounced {
+                reason: reason.clone(),
+                reply: reply.cloned(),
+            })
+        };
         match action {
             Action::NextAddress => Flow::NextAddress,
             Action::NextHost => Flow::NextHost,
@@ -302,7 +437,9 @@ impl<W: World> Attempt<'_, '_, W> {
                 Flow::NextAddress
             }
             Action::Defer => {
-                self.settle(affected, || Disposition::Deferred { reason: reason.clone() });
+                self.settle(affected, || Disposition::Deferred {
+                    reason: reason.clone(),
+                });
                 Flow::Stop
             }
         }
@@ -331,22 +468,59 @@ impl<W: World> Attempt<'_, '_, W> {
     async fn session(&mut self, candidate: &Candidate, last: bool) -> Flow {
         let timeouts = self.settings.timeouts;
         let everyone = self.pending.clone();
-        let mut session = match tokio::time::timeout(timeouts.connect.to_std(), self.world.connect(candidate.address, &candidate.host)).await {
+        let mut session = match tokio::time::timeout(
+            timeouts.connect.to_std(),
+            self.world.connect(candidate.address, &candidate.host),
+        )
+        .await
+        {
             Ok(Connect::Connected(session)) => session,
-            Ok(_) => return self.fail(Stage::Connect, Failure::Dropped, &everyone, last, format!("{}: connection refused or reset", describe(candidate)), None),
-            Err(_) => return self.fail(Stage::Connect, Failure::Timeout, &everyone, last, format!("{}: connection timed out", describe(candidate)), None),
+            Ok(_) => {
+                return self.fail(
+                    Stage::Connect,
+                    Failure::Dropped,
+                    &everyone,
+                    last,
+                    format!("{}: connection refused or reset", describe(candidate)),
+                    None,
+                );
+            }
+            Err(_) => {
+                return self.fail(
+                    Stage::Connect,
+                    Failure::Timeout,
+                    &everyone,
+                    last,
+                    format!("{}: connection timed out", describe(candidate)),
+                    None,
+                );
+            }
         };
-        if let Err(flow) = self.step(&mut session, candidate, last, Command::Greeting, ReplyClass::Positive, &everyone).await {
+        if let Err(flow) = self
+            .step(
+                &mut session,
+                candidate,
+                last,
+                Command::Greeting,
+                ReplyClass::Positive,
+                &everyone,
+            )
+            .await
+        {
             return flow;
         }
         let keywords = match self.hello(&mut session, candidate, last).await {
             Ok(keywords) => keywords,
             Err(flow) => return flow,
         };
-        if let Err(flow) = self.check_extensions(&mut session, candidate, &keywords).await {
+        if let Err(flow) = self
+            .check_extensions(&mut session, candidate, &keywords)
+            .await
+        {
             return flow;
         }
-        self.transaction(&mut session, candidate, last, &keywords).await
+        self.transaction(&mut session, candidate, last, &keywords)
+            .await
     }
 
     /// Sends a simple command (or waits for the greeting) under its timeout.
@@ -359,20 +533,43 @@ impl<W: World> Attempt<'_, '_, W> {
             Command::Data => ask(limit, session.data()).await,
             Command::EndOfData => ask(limit, session.end_of_data(self.job.message_index)).await,
             Command::Quit => ask(limit, session.quit()).await,
-            Command::Ehlo | Command::Mail | Command::Rcpt => unreachable!("EHLO, MAIL and RCPT carry arguments and have their own steps"),
+            Command::Ehlo | Command::Mail | Command::Rcpt => {
+                unreachable!("EHLO, MAIL and RCPT carry arguments and have their own steps")
+            }
         }
     }
 
     /// Sends a simple command and applies the action map to a failure, for `affected`.
     /// QUIT follows a refusal where the connection is still there.
-    async fn step<S: Session>(&mut self, session: &mut S, candidate: &Candidate, last: bool, command: Command, expected: ReplyClass, affected: &[usize]) -> Result<Reply, Flow> {
+    async fn step<S: Session>(
+        &mut self,
+        session: &mut S,
+        candidate: &Candidate,
+        last: bool,
+        command: Command,
+        expected: ReplyClass,
+        affected: &[usize],
+    ) -> Result<Reply, Flow> {
         let got = self.send(session, command).await;
-        self.judge(session, candidate, last, command, expected, got, affected).await
+        self.judge(session, candidate, last, command, expected, got, affected)
+            .await
     }
 
     /// Turns a step's result into a reply or a flow, for the recipients `affected`.
-    #[allow(clippy::too_many_arguments, reason = "one call site per step kind; a struct would only rename them")]
-    async fn judge<S: Session>(&mut self, session: &mut S, candidate: &Candidate, last: bool, command: Command, expected: ReplyClass, got: Got<Reply>, affected: &[usize]) -> Result<Reply, Flow> {
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one call site per step kind; a struct would only rename them"
+    )]
+    async fn judge<S: Session>(
+        &mut self,
+        session: &mut S,
+        candidate: &Candidate,
+        last: bool,
+        command: Command,
+        expected: ReplyClass,
+        got: Got<Reply>,
+        affected: &[usize],
+    ) -> Result<Reply, Flow> {
         let stage = Stage::Command(command);
         let what = command_name(command);
         match got {
@@ -382,35 +579,89 @@ impl<W: World> Attempt<'_, '_, W> {
                     if reply.code.get() != 421 {
                         quit(session, self.settings.timeouts.quit).await;
                     }
-                    Err(self.fail(stage, failure, affected, last, format!("{}: {what} answered {reply}", describe(candidate)), Some(&reply)))
+                    Err(self.fail(
+                        stage,
+                        failure,
+                        affected,
+                        last,
+                        format!("{}: {what} answered {reply}", describe(candidate)),
+                        Some(&reply),
+                    ))
                 }
             },
-            Got::Timeout => Err(self.fail(stage, Failure::Timeout, affected, last, format!("{}: no reply to {what}", describe(candidate)), None)),
-            Got::Closed => Err(self.fail(stage, Failure::Dropped, affected, last, format!("{}: connection lost at {what}", describe(candidate)), None)),
+            Got::Timeout => Err(self.fail(
+                stage,
+                Failure::Timeout,
+                affected,
+                last,
+                format!("{}: no reply to {what}", describe(candidate)),
+                None,
+            )),
+            Got::Closed => Err(self.fail(
+                stage,
+                Failure::Dropped,
+                affected,
+                last,
+                format!("{}: connection lost at {what}", describe(candidate)),
+                None,
+            )),
         }
     }
 
     /// EHLO, or HELO after a 500/502 to EHLO; then STARTTLS when required. Returns the
     /// keywords in force.
-    async fn hello<S: Session>(&mut self, session: &mut S, candidate: &Candidate, last: bool) -> Result<Arc<[Keyword]>, Flow> {
+    async fn hello<S: Session>(
+        &mut self,
+        session: &mut S,
+        candidate: &Candidate,
+        last: bool,
+    ) -> Result<Arc<[Keyword]>, Flow> {
         let keywords = self.ehlo(session, candidate, last).await?;
         let needs_tls = self.settings.tls == TlsUse::WhenRequired
-            && self.job.message.requires.iter().any(|keyword| matches!(&**keyword, "STARTTLS" | "REQUIRETLS"));
+            && self
+                .job
+                .message
+                .requires
+                .iter()
+                .any(|keyword| matches!(&**keyword, "STARTTLS" | "REQUIRETLS"));
         if !needs_tls || find_keyword(&keywords, "STARTTLS").is_none() {
             return Ok(keywords);
         }
         let everyone = self.pending.clone();
-        self.step(session, candidate, last, Command::Starttls, ReplyClass::Positive, &everyone).await?;
-        let handshake = tokio::time::timeout(self.settings.timeouts.tls.to_std(), session.handshake()).await;
+        self.step(
+            session,
+            candidate,
+            last,
+            Command::Starttls,
+            ReplyClass::Positive,
+            &everyone,
+        )
+        .await?;
+        let handshake =
+            tokio::time::timeout(self.settings.timeouts.tls.to_std(), session.handshake()).await;
         match handshake {
             Ok(Handshake::Established) => {}
             Ok(Handshake::Failed) => {
                 let everyone = self.pending.clone();
-                return Err(self.fail(Stage::Tls, Failure::Dropped, &everyone, last, format!("{}: TLS handshake failed", describe(candidate)), None));
+                return Err(self.fail(
+                    Stage::Tls,
+                    Failure::Dropped,
+                    &everyone,
+                    last,
+                    format!("{}: TLS handshake failed", describe(candidate)),
+                    None,
+                ));
             }
             Err(_) => {
                 let everyone = self.pending.clone();
-                return Err(self.fail(Stage::Tls, Failure::Timeout, &everyone, last, format!("{}: TLS handshake timed out", describe(candidate)), None));
+                return Err(self.fail(
+                    Stage::Tls,
+                    Failure::Timeout,
+                    &everyone,
+                    last,
+                    format!("{}: TLS handshake timed out", describe(candidate)),
+                    None,
+                ));
             }
         }
         let mut keywords = self.ehlo(session, candidate, last).await?;
@@ -421,54 +672,132 @@ impl<W: World> Attempt<'_, '_, W> {
         Ok(keywords)
     }
 
-    async fn ehlo<S: Session>(&mut self, session: &mut S, candidate: &Candidate, last: bool) -> Result<Arc<[Keyword]>, Flow> {
-        let got = ask(self.settings.timeouts.ehlo, session.ehlo(&self.job.client.name)).await;
+    async fn ehlo<S: Session>(
+        &mut self,
+        session: &mut S,
+        candidate: &Candidate,
+        last: bool,
+    ) -> Result<Arc<[Keyword]>, Flow> {
+        let got = ask(
+            self.settings.timeouts.ehlo,
+            session.ehlo(&self.job.client.name),
+        )
+        .await;
         let everyone = self.pending.clone();
         let got = match got {
-            Got::Reply(ehlo) if ehlo.reply.class() == ReplyClass::Positive => return Ok(ehlo.keywords),
-            Got::Reply(ehlo) if self.settings.helo_fallback_codes.contains(&ehlo.reply.code.get()) => {
-                self.step(session, candidate, last, Command::Helo, ReplyClass::Positive, &everyone).await?;
+            Got::Reply(ehlo) if ehlo.reply.class() == ReplyClass::Positive => {
+                return Ok(ehlo.keywords);
+            }
+            Got::Reply(ehlo)
+                if self
+                    .settings
+                    .helo_fallback_codes
+                    .contains(&ehlo.reply.code.get()) =>
+            {
+                self.step(
+                    session,
+                    candidate,
+                    last,
+                    Command::Helo,
+                    ReplyClass::Positive,
+                    &everyone,
+                )
+                .await?;
                 return Ok(Arc::from([]));
             }
             Got::Reply(ehlo) => Got::Reply(ehlo.reply),
             Got::Timeout => Got::Timeout,
             Got::Closed => Got::Closed,
         };
-        self.judge(session, candidate, last, Command::Ehlo, ReplyClass::Positive, got, &everyone).await.map(|_| Arc::from([]))
+        self.judge(
+            session,
+            candidate,
+            last,
+            Command::Ehlo,
+            ReplyClass::Positive,
+            got,
+            &everyone,
+        )
+        .await
+        .map(|_| Arc::from([]))
     }
 
     /// Required keywords and SIZE.
-    async fn check_extensions<S: Session>(&mut self, session: &mut S, candidate: &Candidate, keywords: &[Keyword]) -> Result<(), Flow> {
+    async fn check_extensions<S: Session>(
+        &mut self,
+        session: &mut S,
+        candidate: &Candidate,
+        keywords: &[Keyword],
+    ) -> Result<(), Flow> {
         let message = self.job.message;
-        let missing: Vec<&str> = message.requires.iter().filter(|keyword| find_keyword(keywords, keyword).is_none()).map(|keyword| &**keyword).collect();
+        let missing: Vec<&str> = message
+            .requires
+            .iter()
+            .filter(|keyword| find_keyword(keywords, keyword).is_none())
+            .map(|keyword| &**keyword)
+            .collect();
         let size_limit = size_limit(keywords);
-        let too_big = matches!((message.size, size_limit), (Some(size), Some(limit)) if size > limit);
+        let too_big =
+            matches!((message.size, size_limit), (Some(size), Some(limit)) if size > limit);
         if missing.is_empty() && !too_big {
             return Ok(());
         }
         quit(session, self.settings.timeouts.quit).await;
         let reason = if !missing.is_empty() {
-            format!("{} does not offer required {}", describe(candidate), missing.join(", "))
+            format!(
+                "{} does not offer required {}",
+                describe(candidate),
+                missing.join(", ")
+            )
         } else {
-            format!("message of {} bytes exceeds the SIZE limit {} of {} (RFC 1870)", message.size.unwrap_or(0), size_limit.unwrap_or(0), describe(candidate))
+            format!(
+                "message of {} bytes exceeds the SIZE limit {} of {} (RFC 1870)",
+                message.size.unwrap_or(0),
+                size_limit.unwrap_or(0),
+                describe(candidate)
+            )
         };
         match self.settings.missing_required {
             MissingRequired::Bounce => {
                 self.last_error = reason.clone();
                 let everyone = self.pending.clone();
-                self.settle(&everyone, || Disposition::Bounced { reason: reason.clone(), reply: None });
+                self.settle(&everyone, || Disposition::Bounced {
+                    reason: reason.clone(),
+                    reply: None,
+                });
                 Err(Flow::Stop)
             }
         }
     }
 
     /// MAIL, RCPT for each pending recipient, DATA, the message, QUIT.
-    async fn transaction<S: Session>(&mut self, session: &mut S, candidate: &Candidate, last: bool, keywords: &[Keyword]) -> Flow {
+    async fn transaction<S: Session>(
+        &mut self,
+        session: &mut S,
+        candidate: &Candidate,
+        last: bool,
+        keywords: &[Keyword],
+    ) -> Flow {
         let limits = self.settings.timeouts;
         let parameters = mail_parameters(self.job.message, keywords, self.settings.missing_wanted);
-        let got = ask(limits.mail, session.mail(&self.job.message.from, &parameters)).await;
+        let got = ask(
+            limits.mail,
+            session.mail(&self.job.message.from, &parameters),
+        )
+        .await;
         let everyone = self.pending.clone();
-        if let Err(flow) = self.judge(session, candidate, last, Command::Mail, ReplyClass::Positive, got, &everyone).await {
+        if let Err(flow) = self
+            .judge(
+                session,
+                candidate,
+                last,
+                Command::Mail,
+                ReplyClass::Positive,
+                got,
+                &everyone,
+            )
+            .await
+        {
             return flow;
         }
         let mut accepted = Vec::with_capacity(everyone.len());
@@ -477,7 +806,11 @@ impl<W: World> Attempt<'_, '_, W> {
             let recipient = self.job.message.to[index].clone();
             let got = ask(limits.rcpt, session.rcpt(&recipient)).await;
             let broken = matches!(got, Got::Timeout | Got::Closed);
-            let affected: Vec<usize> = if broken { everyone[position..].to_vec() } else { vec![index] };
+            let affected: Vec<usize> = if broken {
+                everyone[position..].to_vec()
+            } else {
+                vec![index]
+            };
             match self.judge_rcpt(candidate, last, got, &affected) {
                 Ok(()) => accepted.push(index),
                 Err(next) if broken => return next,
@@ -488,14 +821,38 @@ impl<W: World> Attempt<'_, '_, W> {
             quit(session, limits.quit).await;
             return flow;
         }
-        if let Err(flow) = self.step(session, candidate, last, Command::Data, ReplyClass::Intermediate, &accepted).await {
+        if let Err(flow) = self
+            .step(
+                session,
+                candidate,
+                last,
+                Command::Data,
+                ReplyClass::Intermediate,
+                &accepted,
+            )
+            .await
+        {
             return flow;
         }
-        match self.step(session, candidate, last, Command::EndOfData, ReplyClass::Positive, &accepted).await {
+        match self
+            .step(
+                session,
+                candidate,
+                last,
+                Command::EndOfData,
+                ReplyClass::Positive,
+                &accepted,
+            )
+            .await
+        {
             Ok(reply) => {
                 let host = candidate.host.clone();
                 let address = candidate.address;
-                self.settle(&accepted, || Disposition::Delivered { host: host.clone(), address, reply: reply.clone() });
+                self.settle(&accepted, || Disposition::Delivered {
+                    host: host.clone(),
+                    address,
+                    reply: reply.clone(),
+                });
             }
             Err(flow) => return flow,
         }
@@ -503,7 +860,13 @@ impl<W: World> Attempt<'_, '_, W> {
         flow
     }
 
-    fn judge_rcpt(&mut self, candidate: &Candidate, last: bool, got: Got<Reply>, affected: &[usize]) -> Result<(), Flow> {
+    fn judge_rcpt(
+        &mut self,
+        candidate: &Candidate,
+        last: bool,
+        got: Got<Reply>,
+        affected: &[usize],
+    ) -> Result<(), Flow> {
         let stage = Stage::Command(Command::Rcpt);
         match got {
             Got::Reply(reply) => match classify(&reply, ReplyClass::Positive) {
@@ -513,11 +876,24 @@ impl<W: World> Attempt<'_, '_, W> {
                     Err(self.fail(stage, failure, affected, last, reason, Some(&reply)))
                 }
             },
-            Got::Timeout => Err(self.fail(stage, Failure::Timeout, affected, last, format!("{}: no reply to RCPT", describe(candidate)), None)),
-            Got::Closed => Err(self.fail(stage, Failure::Dropped, affected, last, format!("{}: connection lost at RCPT", describe(candidate)), None)),
+            Got::Timeout => Err(self.fail(
+                stage,
+                Failure::Timeout,
+                affected,
+                last,
+                format!("{}: no reply to RCPT", describe(candidate)),
+                None,
+            )),
+            Got::Closed => Err(self.fail(
+                stage,
+                Failure::Dropped,
+                affected,
+                last,
+                format!("{}: connection lost at RCPT", describe(candidate)),
+                None,
+            )),
         }
     }
-
 }
 
 fn command_name(command: Command) -> &'static str {
@@ -542,8 +918,14 @@ fn size_limit(keywords: &[Keyword]) -> Option<u64> {
 
 /// MAIL parameters: SIZE when advertised, and every required or wanted keyword the server
 /// offers (a used extension is shown as a bare parameter).
-fn mail_parameters(message: &Message, keywords: &[Keyword], _wanted: MissingWanted) -> MailParameters {
-    let size = message.size.filter(|_| find_keyword(keywords, "SIZE").is_some());
+fn mail_parameters(
+    message: &Message,
+    keywords: &[Keyword],
+    _wanted: MissingWanted,
+) -> MailParameters {
+    let size = message
+        .size
+        .filter(|_| find_keyword(keywords, "SIZE").is_some());
     let extensions = message
         .requires
         .iter()

@@ -19,7 +19,9 @@ pub fn is_known(name: &str) -> bool {
 /// The policy called `name`, ready to run in any world.
 pub fn get<W: World + 'static>(name: &str) -> Option<Box<dyn Policy<W>>> {
     match name {
-        "rfc5321" => Some(Box::new(Engine { settings: Settings::rfc5321() })),
+        "rfc5321" => Some(Box::new(Engine {
+            settings: Settings::rfc5321(),
+        })),
         _ => None,
     }
 }

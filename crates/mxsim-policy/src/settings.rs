@@ -182,10 +182,20 @@ pub struct Settings {
 }
 
 fn map(rows: &[(Stage, [Action; 4])]) -> ActionMap {
-    let failures = [Failure::Transient, Failure::Permanent, Failure::Timeout, Failure::Dropped];
+    let failures = [
+        Failure::Transient,
+        Failure::Permanent,
+        Failure::Timeout,
+        Failure::Dropped,
+    ];
     let entries = rows
         .iter()
-        .flat_map(|(stage, actions)| failures.iter().zip(actions).map(move |(failure, action)| (*stage, *failure, *action)))
+        .flat_map(|(stage, actions)| {
+            failures
+                .iter()
+                .zip(actions)
+                .map(move |(failure, action)| (*stage, *failure, *action))
+        })
         .collect();
     ActionMap { entries }
 }

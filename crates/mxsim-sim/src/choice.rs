@@ -40,11 +40,19 @@ impl Chooser {
             Choices::Seed(seed) => {
                 let mut rng = ChaCha8Rng::seed_from_u64(*seed);
                 rng.set_stream(STREAM_CHOICES);
-                Chooser { rng: Some(rng), forced: Vec::new(), taken: Vec::new(), arities: Vec::new() }
+                Chooser {
+                    rng: Some(rng),
+                    forced: Vec::new(),
+                    taken: Vec::new(),
+                    arities: Vec::new(),
+                }
             }
-            Choices::Forced(values) => {
-                Chooser { rng: None, forced: values.clone(), taken: Vec::new(), arities: Vec::new() }
-            }
+            Choices::Forced(values) => Chooser {
+                rng: None,
+                forced: values.clone(),
+                taken: Vec::new(),
+                arities: Vec::new(),
+            },
         }
     }
 
@@ -55,7 +63,10 @@ impl Chooser {
         let value = match (&mut self.rng, self.forced.get(index)) {
             (Some(rng), _) => bounded(rng, arity),
             (None, Some(value)) => {
-                assert!(*value < arity, "forced choice {value} at point {index} is outside 0..{arity}");
+                assert!(
+                    *value < arity,
+                    "forced choice {value} at point {index} is outside 0..{arity}"
+                );
                 *value
             }
             (None, None) => 0,
@@ -93,7 +104,9 @@ fn bounded(rng: &mut ChaCha8Rng, bound: u64) -> u64 {
 /// The next leaf after `taken` (with `arities`) in lexicographic order, or `None` when the
 /// walk is complete.
 pub fn next_leaf(taken: &[u64], arities: &[u64]) -> Option<Vec<u64>> {
-    let last = (0..taken.len()).rev().find(|&index| taken[index] + 1 < arities[index])?;
+    let last = (0..taken.len())
+        .rev()
+        .find(|&index| taken[index] + 1 < arities[index])?;
     let mut next = taken[..last].to_vec();
     next.push(taken[last] + 1);
     Some(next)

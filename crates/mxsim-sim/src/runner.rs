@@ -11,7 +11,7 @@ use mxsim_model::time::Duration;
 use mxsim_model::trace::{EventKind, Trace};
 use mxsim_model::world::{Job, Policy};
 
-use crate::choice::{Chooser, Choices, next_leaf};
+use crate::choice::{Choices, Chooser, next_leaf};
 use crate::world::{Prepared, SimWorld, State};
 
 /// A run stops here even if the policy is still waiting: 30 virtual days. Every loop has a
@@ -71,7 +71,12 @@ impl Runner {
     }
 
     /// Runs every message of the scenario through `policy` once, with `choices`.
-    pub fn run(&self, prepared: &Arc<Prepared>, policy: &dyn Policy<SimWorld>, choices: Choices) -> Run {
+    pub fn run(
+        &self,
+        prepared: &Arc<Prepared>,
+        policy: &dyn Policy<SimWorld>,
+        choices: Choices,
+    ) -> Run {
         let chooser = Chooser::new(&choices);
         let world = self.runtime.block_on(async {
             let world = SimWorld::new(prepared.clone(), chooser);
@@ -83,7 +88,11 @@ impl Runner {
             .events
             .iter()
             .filter_map(|event| match &event.kind {
-                EventKind::Outcome { message, recipient, disposition } => Some(RecipientOutcome {
+                EventKind::Outcome {
+                    message,
+                    recipient,
+                    disposition,
+                } => Some(RecipientOutcome {
                     message: *message,
                     recipient: recipient.clone(),
                     at: event.at,
@@ -92,25 +101,49 @@ impl Runner {
                 _ => None,
             })
             .collect();
-        Run { choices, taken: inner.chooser.taken, arities: inner.chooser.arities, trace: Trace { events: inner.events }, outcomes }
+        Run {
+            choices,
+            taken: inner.chooser.taken,
+            arities: inner.chooser.arities,
+            trace: Trace {
+                events: inner.events,
+            },
+            outcomes,
+        }
     }
 
     /// Runs every equal-preference order the policy draws (all of them up to
     /// [`ORDERS_EXHAUSTIVE_MAX`], else [`ORDERS_SAMPLED`] seeds).
     pub fn explore(&self, prepared: &Arc<Prepared>, policy: &dyn Policy<SimWorld>) -> Exploration {
         let first = self.run(prepared, policy, Choices::Forced(Vec::new()));
-        let product = first.arities.iter().try_fold(1usize, |acc, &arity| acc.checked_mul(arity as usize));
-        if product.is_some_and(|count| count <= ORDERS_EXHAUSTIVE_MAX) {
-            if let Some(runs) = self.enumerate(prepared, policy, first) {
-                return Exploration { runs, exhaustive: true };
-            }
+        let product = first
+            .arities
+            .iter()
+            .try_fold(1usize, |acc, &arity| acc.checked_mul(arity as usize));
+        if product.is_some_and(|count| count <= ORDERS_EXHAUSTIVE_MAX)
+            && let Some(runs) = self.enumerate(prepared, policy, first)
+        {
+            return Exploration {
+                runs,
+                exhaustive: true,
+            };
         }
-        let runs = (0..ORDERS_SAMPLED).map(|seed| self.run(prepared, policy, Choices::Seed(seed))).collect();
-        Exploration { runs, exhaustive: false }
+        let runs = (0..ORDERS_SAMPLED)
+            .map(|seed| self.run(prepared, policy, Choices::Seed(seed)))
+            .collect();
+        Exploration {
+            runs,
+            exhaustive: false,
+        }
     }
 
     /// Walks the choice tree depth-first; `None` if it turns out larger than the bound.
-    fn enumerate(&self, prepared: &Arc<Prepared>, policy: &dyn Policy<SimWorld>, first: Run) -> Option<Vec<Run>> {
+    fn enumerate(
+        &self,
+        prepared: &Arc<Prepared>,
+        policy: &dyn Policy<SimWorld>,
+        first: Run,
+    ) -> Option<Vec<Run>> {
         let mut next = next_leaf(&first.taken, &first.arities);
         let mut runs = vec![first];
         while let Some(values) = next {
@@ -125,7 +158,6 @@ impl Runner {
     }
 }
 
-
 /// Submits each message at its time and lets the policy make one attempt for it.
 async fn drive(world: &SimWorld, policy: &dyn Policy<SimWorld>) {
     let inner = &world.inner;
@@ -136,26 +168,36 @@ async fn drive(world: &SimWorld, policy: &dyn Policy<SimWorld>) {
     for index in order {
         let message = &scenario.messages[index];
         tokio::time::sleep_until(origin + message.at.since_start().to_std()).await;
-        inner.record(EventKind::Submitted { message: index, recipients: message.to.clone() });
-        let job = Job { client: &scenario.client, message, message_index: index };
-        let left = RUN_LIMIT.as_millis().saturating_sub(world_now(world));
-        let outcomes = match tokio::time::timeout(Duration(left).to_std(), policy.deliver(world, job)).await {
-            Ok(outcomes) => outcomes,
-            Err(_) => {
-                inner.record(EventKind::RunLimit { limit: RUN_LIMIT });
-                let reason = format!("run stopped at the {RUN_LIMIT} limit");
-                message
-                    .to
-                    .iter()
-                    .map(|recipient| RecipientOutcome {
-                        message: index,
-                        recipient: recipient.clone(),
-                        at: mxsim_model::world::World::now(world),
-                        disposition: Disposition::Deferred { reason: reason.clone() },
-                    })
-                    .collect()
-            }
+        inner.record(EventKind::Submitted {
+            message: index,
+            recipients: message.to.clone(),
+        });
+        let job = Job {
+            client: &scenario.client,
+            message,
+            message_index: index,
         };
+        let left = RUN_LIMIT.as_millis().saturating_sub(world_now(world));
+        let outcomes =
+            match tokio::time::timeout(Duration(left).to_std(), policy.deliver(world, job)).await {
+                Ok(outcomes) => outcomes,
+                Err(_) => {
+                    inner.record(EventKind::RunLimit { limit: RUN_LIMIT });
+                    let reason = format!("run stopped at the {RUN_LIMIT} limit");
+                    message
+                        .to
+                        .iter()
+                        .map(|recipient| RecipientOutcome {
+                            message: index,
+                            recipient: recipient.clone(),
+                            at: mxsim_model::world::World::now(world),
+                            disposition: Disposition::Deferred {
+                                reason: reason.clone(),
+                            },
+                        })
+                        .collect()
+                }
+            };
         assert_eq!(
             outcomes.len(),
             message.to.len(),
@@ -165,9 +207,17 @@ async fn drive(world: &SimWorld, policy: &dyn Policy<SimWorld>) {
             message.to.len()
         );
         for recipient in message.to.iter() {
-            let outcome = outcomes.iter().find(|outcome| outcome.recipient == *recipient);
-            let outcome = outcome.unwrap_or_else(|| panic!("policy {} gave no outcome for {recipient}", policy.name()));
-            inner.record(EventKind::Outcome { message: index, recipient: recipient.clone(), disposition: outcome.disposition.clone() });
+            let outcome = outcomes
+                .iter()
+                .find(|outcome| outcome.recipient == *recipient);
+            let outcome = outcome.unwrap_or_else(|| {
+                panic!("policy {} gave no outcome for {recipient}", policy.name())
+            });
+            inner.record(EventKind::Outcome {
+                message: index,
+                recipient: recipient.clone(),
+                disposition: outcome.disposition.clone(),
+            });
         }
     }
 }

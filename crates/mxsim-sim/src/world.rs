@@ -20,7 +20,9 @@ use mxsim_model::scenario::{ConnectMode, EndOfData, Greeting, Scenario, Server, 
 use mxsim_model::smtp::{Command, Keyword, Reply, ReplyClass, ReplyCode};
 use mxsim_model::time::{Duration, Instant};
 use mxsim_model::trace::{Closer, Event, EventKind, Sent};
-use mxsim_model::world::{Connect, EhloReply, Handshake, MailParameters, Pick, Response, Session, World};
+use mxsim_model::world::{
+    Connect, EhloReply, Handshake, MailParameters, Pick, Response, Session, World,
+};
 
 use crate::choice::Chooser;
 
@@ -82,8 +84,16 @@ impl Prepared {
                 }
             }
         }
-        let defaults = scenario.servers.iter().map(|server| Defaults::new(&server.label())).collect();
-        Prepared { scenario, servers_by_address, defaults }
+        let defaults = scenario
+            .servers
+            .iter()
+            .map(|server| Defaults::new(&server.label()))
+            .collect();
+        Prepared {
+            scenario,
+            servers_by_address,
+            defaults,
+        }
     }
 }
 
@@ -109,7 +119,11 @@ pub(crate) struct State {
 impl State {
     /// A state with nothing in it, left behind when a finished run's state is taken out.
     pub(crate) fn empty() -> State {
-        State { events: Vec::new(), chooser: Chooser::new(&crate::choice::Choices::Forced(Vec::new())), connections: Vec::new() }
+        State {
+            events: Vec::new(),
+            chooser: Chooser::new(&crate::choice::Choices::Forced(Vec::new())),
+            connections: Vec::new(),
+        }
     }
 }
 
@@ -121,7 +135,11 @@ pub(crate) struct Inner {
 
 impl Inner {
     fn now(&self) -> Instant {
-        Instant(tokio::time::Instant::now().duration_since(self.origin).as_millis() as u64)
+        Instant(
+            tokio::time::Instant::now()
+                .duration_since(self.origin)
+                .as_millis() as u64,
+        )
     }
 
     pub(crate) fn record(&self, kind: EventKind) {
@@ -143,8 +161,18 @@ pub struct SimWorld {
 impl SimWorld {
     /// A fresh world whose virtual clock starts now.
     pub(crate) fn new(prepared: Arc<Prepared>, chooser: Chooser) -> SimWorld {
-        let state = State { events: Vec::with_capacity(64), chooser, connections: Vec::new() };
-        SimWorld { inner: Rc::new(Inner { prepared, origin: tokio::time::Instant::now(), state: RefCell::new(state) }) }
+        let state = State {
+            events: Vec::with_capacity(64),
+            chooser,
+            connections: Vec::new(),
+        };
+        SimWorld {
+            inner: Rc::new(Inner {
+                prepared,
+                origin: tokio::time::Instant::now(),
+                state: RefCell::new(state),
+            }),
+        }
     }
 }
 
@@ -175,15 +203,26 @@ impl Drop for GiveUpGuard<'_> {
         }
         let waited = self.inner.now().since(self.since);
         let kind = match &self.what {
-            Waiting::Dns(name, record_type) => EventKind::DnsGaveUp { name: name.clone(), record_type: *record_type, waited },
-            Waiting::Connect(address) => EventKind::ConnectGaveUp { address: *address, waited },
+            Waiting::Dns(name, record_type) => EventKind::DnsGaveUp {
+                name: name.clone(),
+                record_type: *record_type,
+                waited,
+            },
+            Waiting::Connect(address) => EventKind::ConnectGaveUp {
+                address: *address,
+                waited,
+            },
             Waiting::Reply(connection, command) => {
                 let mut state = self.inner.state.borrow_mut();
                 let connection = &mut state.connections[*connection];
                 connection.abandoned = true;
                 let address = connection.address;
                 drop(state);
-                EventKind::ReplyGaveUp { address, command: *command, waited }
+                EventKind::ReplyGaveUp {
+                    address,
+                    command: *command,
+                    waited,
+                }
             }
         };
         self.inner.record(kind);
@@ -207,14 +246,27 @@ impl World for SimWorld {
         let inner = &*self.inner;
         async move {
             let since = inner.now();
-            let guard = GiveUpGuard { inner, since, what: Waiting::Dns(name.clone(), record_type), armed: true };
-            let (answer, latency) = inner.prepared.scenario.zone.answer(name, record_type, since);
+            let guard = GiveUpGuard {
+                inner,
+                since,
+                what: Waiting::Dns(name.clone(), record_type),
+                armed: true,
+            };
+            let (answer, latency) = inner
+                .prepared
+                .scenario
+                .zone
+                .answer(name, record_type, since);
             if answer == DnsAnswer::Timeout {
                 std::future::pending::<()>().await;
             }
             sleep(latency).await;
             guard.disarm();
-            inner.record(EventKind::Dns { name: name.clone(), record_type, answer: answer.clone() });
+            inner.record(EventKind::Dns {
+                name: name.clone(),
+                record_type,
+                answer: answer.clone(),
+            });
             answer
         }
     }
@@ -224,7 +276,10 @@ impl World for SimWorld {
         let host = host.clone();
         async move {
             let inner = &*world.inner;
-            inner.record(EventKind::Connecting { address, host: host.clone() });
+            inner.record(EventKind::Connecting {
+                address,
+                host: host.clone(),
+            });
             let since = inner.now();
             let Some(&index) = inner.prepared.servers_by_address.get(&address) else {
                 // Nothing listens on port 25 at an address no server entry covers.
@@ -232,9 +287,20 @@ impl World for SimWorld {
                 return Connect::Refused;
             };
             let server = inner.server(index);
-            let mode = server.field(since, |b| b.connect.as_ref()).copied().unwrap_or(ConnectMode::Accept);
-            let latency = server.field(since, |b| b.latency.as_ref()).copied().unwrap_or_default();
-            let guard = GiveUpGuard { inner, since, what: Waiting::Connect(address), armed: true };
+            let mode = server
+                .field(since, |b| b.connect.as_ref())
+                .copied()
+                .unwrap_or(ConnectMode::Accept);
+            let latency = server
+                .field(since, |b| b.latency.as_ref())
+                .copied()
+                .unwrap_or_default();
+            let guard = GiveUpGuard {
+                inner,
+                since,
+                what: Waiting::Connect(address),
+                armed: true,
+            };
             if mode == ConnectMode::Timeout {
                 std::future::pending::<()>().await;
             }
@@ -265,7 +331,10 @@ impl World for SimWorld {
                         idle_since: now,
                     });
                     drop(state);
-                    Connect::Connected(SimSession { world: world.clone(), id })
+                    Connect::Connected(SimSession {
+                        world: world.clone(),
+                        id,
+                    })
                 }
             }
         }
@@ -277,7 +346,10 @@ impl World for SimWorld {
         }
         self.inner.state.borrow_mut().chooser.shuffle(items);
         let order = items.iter().cloned().map(Into::into).collect();
-        self.inner.record(EventKind::Shuffled { label: Arc::from(label), order });
+        self.inner.record(EventKind::Shuffled {
+            label: Arc::from(label),
+            order,
+        });
     }
 }
 
@@ -311,18 +383,27 @@ impl SimSession {
         let connection = &mut state.connections[self.id];
         let server = &inner.prepared.scenario.servers[connection.server];
         let idle = server.field(now, |b| b.idle_timeout.as_ref()).copied();
-        if let Some(idle) = idle {
-            if connection.open && now.since(connection.idle_since) >= idle {
-                connection.open = false;
-                let address = connection.address;
-                drop(state);
-                inner.record(EventKind::Closed { address, by: Closer::ServerIdle });
-            }
+        if let Some(idle) = idle
+            && connection.open
+            && now.since(connection.idle_since) >= idle
+        {
+            connection.open = false;
+            let address = connection.address;
+            drop(state);
+            inner.record(EventKind::Closed {
+                address,
+                by: Closer::ServerIdle,
+            });
         }
     }
 
     /// One exchange: send `sent` (if any), wait the server's delay, run the script, reply.
-    async fn exchange(&mut self, command: Command, sent: Option<Sent>, script: impl FnOnce(&SimSession, Instant) -> Scripted) -> Response {
+    async fn exchange(
+        &mut self,
+        command: Command,
+        sent: Option<Sent>,
+        script: impl FnOnce(&SimSession, Instant) -> Scripted,
+    ) -> Response {
         let inner = &*self.world.inner;
         let now = inner.now();
         self.check_idle(now);
@@ -335,11 +416,26 @@ impl SimSession {
             (connection.address, connection.server)
         };
         if let Some(sent) = sent {
-            inner.record(EventKind::Sent { address, command: sent });
+            inner.record(EventKind::Sent {
+                address,
+                command: sent,
+            });
         }
         let server = inner.server(server_index);
-        let delay = Duration(server.field(now, |b| b.latency.as_ref()).copied().unwrap_or_default().as_millis() + server.delay(now, command).as_millis());
-        let guard = GiveUpGuard { inner, since: now, what: Waiting::Reply(self.id, command), armed: true };
+        let delay = Duration(
+            server
+                .field(now, |b| b.latency.as_ref())
+                .copied()
+                .unwrap_or_default()
+                .as_millis()
+                + server.delay(now, command).as_millis(),
+        );
+        let guard = GiveUpGuard {
+            inner,
+            since: now,
+            what: Waiting::Reply(self.id, command),
+            armed: true,
+        };
         sleep(delay).await;
         let outcome = script(self, now);
         let reply = match outcome {
@@ -358,7 +454,11 @@ impl SimSession {
             }
         };
         guard.disarm();
-        inner.record(EventKind::Replied { address, reply: reply.clone(), keywords: None });
+        inner.record(EventKind::Replied {
+            address,
+            reply: reply.clone(),
+            keywords: None,
+        });
         self.after_reply(command, &reply, now);
         Response::Reply(reply)
     }
@@ -397,7 +497,11 @@ impl SimSession {
         let connection = &state.connections[self.id];
         let index = connection.server;
         let tls = connection.tls;
-        (&inner.prepared.scenario.servers[index], &inner.prepared.defaults[index], tls)
+        (
+            &inner.prepared.scenario.servers[index],
+            &inner.prepared.defaults[index],
+            tls,
+        )
     }
 }
 
@@ -422,25 +526,53 @@ impl Session for SimSession {
 
     async fn ehlo(&mut self, name: &Name) -> Response<EhloReply> {
         let response = self
-            .exchange(Command::Ehlo, Some(Sent::Ehlo(name.clone())), |session, now| {
-                let (server, defaults, _) = session.server();
-                Scripted::Reply(server.field(now, |b| b.ehlo_reply.as_ref()).unwrap_or(&defaults.ehlo).clone())
-            })
+            .exchange(
+                Command::Ehlo,
+                Some(Sent::Ehlo(name.clone())),
+                |session, now| {
+                    let (server, defaults, _) = session.server();
+                    Scripted::Reply(
+                        server
+                            .field(now, |b| b.ehlo_reply.as_ref())
+                            .unwrap_or(&defaults.ehlo)
+                            .clone(),
+                    )
+                },
+            )
             .await;
-        let Response::Reply(reply) = response else { return Response::Closed };
-        let keywords = if reply.class() == ReplyClass::Positive { self.keywords() } else { Arc::from([]) };
+        let Response::Reply(reply) = response else {
+            return Response::Closed;
+        };
+        let keywords = if reply.class() == ReplyClass::Positive {
+            self.keywords()
+        } else {
+            Arc::from([])
+        };
         // The reply event was recorded without keywords; attach them, since they are part of it.
-        if let Some(Event { kind: EventKind::Replied { keywords: slot, .. }, .. }) = self.inner().state.borrow_mut().events.last_mut() {
+        if let Some(Event {
+            kind: EventKind::Replied { keywords: slot, .. },
+            ..
+        }) = self.inner().state.borrow_mut().events.last_mut()
+        {
             *slot = Some(keywords.clone());
         }
         Response::Reply(EhloReply { reply, keywords })
     }
 
     async fn helo(&mut self, name: &Name) -> Response {
-        self.exchange(Command::Helo, Some(Sent::Helo(name.clone())), |session, now| {
-            let (server, defaults, _) = session.server();
-            Scripted::Reply(server.field(now, |b| b.helo_reply.as_ref()).unwrap_or(&defaults.helo).clone())
-        })
+        self.exchange(
+            Command::Helo,
+            Some(Sent::Helo(name.clone())),
+            |session, now| {
+                let (server, defaults, _) = session.server();
+                Scripted::Reply(
+                    server
+                        .field(now, |b| b.helo_reply.as_ref())
+                        .unwrap_or(&defaults.helo)
+                        .clone(),
+                )
+            },
+        )
         .await
     }
 
@@ -462,7 +594,10 @@ impl Session for SimSession {
             return Handshake::Failed;
         }
         let (server, _, _) = self.server();
-        let latency = server.field(now, |b| b.latency.as_ref()).copied().unwrap_or_default();
+        let latency = server
+            .field(now, |b| b.latency.as_ref())
+            .copied()
+            .unwrap_or_default();
         let fails = matches!(self.starttls_mode(now), Some(StartTls::HandshakeFail));
         sleep(latency).await;
         let address = self.inner().state.borrow().connections[self.id].address;
@@ -481,28 +616,45 @@ impl Session for SimSession {
 
     async fn mail(&mut self, from: &Mailbox, parameters: &MailParameters) -> Response {
         let sent = Sent::Mail(from.clone(), parameters.clone());
-        self.inner().state.borrow_mut().connections[self.id].recipients.clear();
+        self.inner().state.borrow_mut().connections[self.id]
+            .recipients
+            .clear();
         self.exchange(Command::Mail, Some(sent), |session, now| {
             let (server, defaults, _) = session.server();
-            Scripted::Reply(server.field(now, |b| b.mail.as_ref()).unwrap_or(&defaults.mail).clone())
+            Scripted::Reply(
+                server
+                    .field(now, |b| b.mail.as_ref())
+                    .unwrap_or(&defaults.mail)
+                    .clone(),
+            )
         })
         .await
     }
 
     async fn rcpt(&mut self, to: &Mailbox) -> Response {
         let response = self
-            .exchange(Command::Rcpt, Some(Sent::Rcpt(to.clone())), |session, now| {
-                let (server, defaults, _) = session.server();
-                let scripted = server.field(now, |b| b.rcpt.as_ref()).and_then(|rcpt| {
-                    rcpt.by_recipient.iter().find(|(mailbox, _)| mailbox == to).map(|(_, reply)| reply).or(rcpt.default.as_ref())
-                });
-                Scripted::Reply(scripted.unwrap_or(&defaults.rcpt).clone())
-            })
+            .exchange(
+                Command::Rcpt,
+                Some(Sent::Rcpt(to.clone())),
+                |session, now| {
+                    let (server, defaults, _) = session.server();
+                    let scripted = server.field(now, |b| b.rcpt.as_ref()).and_then(|rcpt| {
+                        rcpt.by_recipient
+                            .iter()
+                            .find(|(mailbox, _)| mailbox == to)
+                            .map(|(_, reply)| reply)
+                            .or(rcpt.default.as_ref())
+                    });
+                    Scripted::Reply(scripted.unwrap_or(&defaults.rcpt).clone())
+                },
+            )
             .await;
-        if let Response::Reply(reply) = &response {
-            if reply.class() == ReplyClass::Positive {
-                self.inner().state.borrow_mut().connections[self.id].recipients.push(to.clone());
-            }
+        if let Response::Reply(reply) = &response
+            && reply.class() == ReplyClass::Positive
+        {
+            self.inner().state.borrow_mut().connections[self.id]
+                .recipients
+                .push(to.clone());
         }
         response
     }
@@ -510,33 +662,51 @@ impl Session for SimSession {
     async fn data(&mut self) -> Response {
         self.exchange(Command::Data, Some(Sent::Data), |session, now| {
             let (server, defaults, _) = session.server();
-            Scripted::Reply(server.field(now, |b| b.data.as_ref()).unwrap_or(&defaults.data).clone())
+            Scripted::Reply(
+                server
+                    .field(now, |b| b.data.as_ref())
+                    .unwrap_or(&defaults.data)
+                    .clone(),
+            )
         })
         .await
     }
 
     async fn end_of_data(&mut self, message: usize) -> Response {
-        self.exchange(Command::EndOfData, Some(Sent::EndOfData(message)), |session, now| {
-            let (server, defaults, _) = session.server();
-            let scripted = server.field(now, |b| b.end_of_data.as_ref());
-            let (result, accepted, lost) = match scripted {
-                None => (Scripted::Reply(defaults.end_of_data.clone()), true, false),
-                Some(EndOfData::Reply(reply)) => (Scripted::Reply(reply.clone()), reply.class() == ReplyClass::Positive, false),
-                Some(EndOfData::Silent) => (Scripted::Silent, false, false),
-                Some(EndOfData::Lost) => (Scripted::Silent, true, true),
-            };
-            if accepted {
-                session.accept(message, lost);
-            }
-            result
-        })
+        self.exchange(
+            Command::EndOfData,
+            Some(Sent::EndOfData(message)),
+            |session, now| {
+                let (server, defaults, _) = session.server();
+                let scripted = server.field(now, |b| b.end_of_data.as_ref());
+                let (result, accepted, lost) = match scripted {
+                    None => (Scripted::Reply(defaults.end_of_data.clone()), true, false),
+                    Some(EndOfData::Reply(reply)) => (
+                        Scripted::Reply(reply.clone()),
+                        reply.class() == ReplyClass::Positive,
+                        false,
+                    ),
+                    Some(EndOfData::Silent) => (Scripted::Silent, false, false),
+                    Some(EndOfData::Lost) => (Scripted::Silent, true, true),
+                };
+                if accepted {
+                    session.accept(message, lost);
+                }
+                result
+            },
+        )
         .await
     }
 
     async fn quit(&mut self) -> Response {
         self.exchange(Command::Quit, Some(Sent::Quit), |session, now| {
             let (server, defaults, _) = session.server();
-            Scripted::Reply(server.field(now, |b| b.quit.as_ref()).unwrap_or(&defaults.quit).clone())
+            Scripted::Reply(
+                server
+                    .field(now, |b| b.quit.as_ref())
+                    .unwrap_or(&defaults.quit)
+                    .clone(),
+            )
         })
         .await
     }
@@ -547,13 +717,20 @@ impl SimSession {
     fn keywords(&self) -> Arc<[Keyword]> {
         let now = self.inner().now();
         let (server, _, tls) = self.server();
-        let plain = server.field(now, |b| b.ehlo.as_ref()).cloned().unwrap_or_else(|| Arc::from([]));
+        let plain = server
+            .field(now, |b| b.ehlo.as_ref())
+            .cloned()
+            .unwrap_or_else(|| Arc::from([]));
         if !tls {
             return plain;
         }
         match server.field(now, |b| b.ehlo_after_tls.as_ref()) {
             Some(keywords) => keywords.clone(),
-            None => plain.iter().filter(|keyword| !keyword.is("STARTTLS")).cloned().collect(),
+            None => plain
+                .iter()
+                .filter(|keyword| !keyword.is("STARTTLS"))
+                .cloned()
+                .collect(),
         }
     }
 
@@ -564,7 +741,9 @@ impl SimSession {
         match server.field(now, |b| b.starttls.as_ref()) {
             Some(mode) => Some(mode),
             None => {
-                let advertised = server.field(now, |b| b.ehlo.as_ref()).is_some_and(|keywords| keywords.iter().any(|k| k.is("STARTTLS")));
+                let advertised = server
+                    .field(now, |b| b.ehlo.as_ref())
+                    .is_some_and(|keywords| keywords.iter().any(|k| k.is("STARTTLS")));
                 advertised.then_some(OK)
             }
         }
@@ -587,3 +766,5 @@ impl SimSession {
     }
 }
 
+#[cfg(test)]
+mod tests;

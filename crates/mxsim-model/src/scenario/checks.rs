@@ -5,7 +5,10 @@ use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
-use super::{ClientIdentity, HostRef, Loader, Message, NameRecords, RecordSet, RecordSets, Server, ServerKey, Zone, ZoneName};
+use super::{
+    ClientIdentity, HostRef, Loader, Message, NameRecords, RecordSet, RecordSets, Server,
+    ServerKey, Zone, ZoneName,
+};
 use crate::diag::nearest;
 use crate::name::{Mailbox, Name};
 use crate::schema::Reader;
@@ -33,23 +36,42 @@ impl Known {
             }
             addresses.extend(server.addresses.iter().copied());
         }
-        let recipients = messages.iter().flat_map(|message| message.to.iter().cloned()).collect();
-        Known { names, addresses, recipients }
+        let recipients = messages
+            .iter()
+            .flat_map(|message| message.to.iter().cloned())
+            .collect();
+        Known {
+            names,
+            addresses,
+            recipients,
+        }
     }
 
     /// An expectation naming a host the world does not have can never fail: refuse it.
-    pub(super) fn check_host(&self, reader: &mut Reader<'_>, at: Position, what: &str, host: &HostRef) {
+    pub(super) fn check_host(
+        &self,
+        reader: &mut Reader<'_>,
+        at: Position,
+        what: &str,
+        host: &HostRef,
+    ) {
         match host {
             HostRef::Name(name) if !self.names.contains(name) => {
                 let known: Vec<&str> = self.names.iter().map(Name::as_str).collect();
-                let message = format!("{what} names {name}, which is neither in dns nor in servers");
+                let message =
+                    format!("{what} names {name}, which is neither in dns nor in servers");
                 match nearest(name.as_str(), &known) {
-                    Some(suggestion) => reader.error_with_help(at, message, format!("did you mean `{suggestion}`?")),
+                    Some(suggestion) => {
+                        reader.error_with_help(at, message, format!("did you mean `{suggestion}`?"))
+                    }
                     None => reader.error(at, message),
                 }
             }
             HostRef::Address(address) if !self.addresses.contains(address) => {
-                reader.error(at, format!("{what} names {address}, which no record or server has"));
+                reader.error(
+                    at,
+                    format!("{what} names {address}, which no record or server has"),
+                );
             }
             _ => {}
         }
@@ -74,21 +96,29 @@ fn zone_addresses(zone: &Zone) -> BTreeSet<IpAddr> {
 
 /// Names reachable from the recipient domains through CNAMEs and MX targets, in any window.
 fn reachable(zone: &Zone, messages: &[Message]) -> BTreeSet<Name> {
-    let mut pending: Vec<Name> =
-        messages.iter().flat_map(|message| message.to.iter().map(|to| to.domain().clone())).collect();
+    let mut pending: Vec<Name> = messages
+        .iter()
+        .flat_map(|message| message.to.iter().map(|to| to.domain().clone()))
+        .collect();
     let mut reached = BTreeSet::new();
     // Bounded: each name is expanded once, and the zone is finite.
     while let Some(name) = pending.pop() {
         if !reached.insert(name.clone()) {
             continue;
         }
-        let Some(ZoneName::Records(records)) = zone.names.get(&name) else { continue };
+        let Some(ZoneName::Records(records)) = zone.names.get(&name) else {
+            continue;
+        };
         for sets in records.all_sets() {
             if let Some(Ok(target)) = &sets.cname {
                 pending.push(target.clone());
             }
             if let Some(RecordSet::Records(mx)) = &sets.mx {
-                pending.extend(mx.iter().filter(|record| !record.is_null()).map(|record| record.exchange.clone()));
+                pending.extend(
+                    mx.iter()
+                        .filter(|record| !record.is_null())
+                        .map(|record| record.exchange.clone()),
+                );
             }
         }
     }
@@ -112,7 +142,9 @@ fn host_addresses(records: &NameRecords) -> Vec<IpAddr> {
 }
 
 fn mentions_addresses(records: &NameRecords) -> bool {
-    records.all_sets().any(|sets| sets.a.is_some() || sets.aaaa.is_some())
+    records
+        .all_sets()
+        .any(|sets| sets.a.is_some() || sets.aaaa.is_some())
 }
 
 /// The documentation ranges of RFC 5737, in the order the format promises.
@@ -125,6 +157,7 @@ fn documentation_addresses() -> impl Iterator<Item = IpAddr> {
 impl Loader<'_> {
     pub(super) fn check_servers(
         &mut self,
+        report_unreachable: bool,
         zone: &mut Zone,
         servers: &mut [Server],
         messages: &[Message],
@@ -136,16 +169,26 @@ impl Loader<'_> {
             ServerKey::Address(address) => Some(address),
             ServerKey::Name(_) => None,
         }));
-        used.extend(client.iter().flat_map(|client| client.addresses.iter().copied()));
+        used.extend(
+            client
+                .iter()
+                .flat_map(|client| client.addresses.iter().copied()),
+        );
         let mut free = documentation_addresses().filter(|address| !used.contains(address));
         for server in servers.iter_mut() {
             match server.key.clone() {
                 ServerKey::Name(name) => {
-                    if !messages.is_empty() && !reached.contains(&name) {
+                    if report_unreachable && !messages.is_empty() && !reached.contains(&name) {
                         let candidates: Vec<&str> = reached.iter().map(Name::as_str).collect();
-                        let message = format!("server {name} is unreachable: no recipient domain, MX record or CNAME leads to it");
+                        let message = format!(
+                            "server {name} is unreachable: no recipient domain, MX record or CNAME leads to it"
+                        );
                         match nearest(name.as_str(), &candidates) {
-                            Some(suggestion) => self.reader.error_with_help(server.at, message, format!("did you mean `{suggestion}`?")),
+                            Some(suggestion) => self.reader.error_with_help(
+                                server.at,
+                                message,
+                                format!("did you mean `{suggestion}`?"),
+                            ),
                             None => self.reader.error(server.at, message),
                         }
                         continue;
@@ -153,7 +196,7 @@ impl Loader<'_> {
                     server.addresses = self.server_addresses(zone, &name, server.at, &mut free);
                 }
                 ServerKey::Address(address) => {
-                    if !used_by_reached(zone, &reached, address) {
+                    if report_unreachable && !used_by_reached(zone, &reached, address) {
                         self.reader.error(server.at, format!("server {address} is unreachable: no A or AAAA record of a reachable name has this address"));
                     }
                     server.addresses = vec![address];
@@ -163,28 +206,58 @@ impl Loader<'_> {
         self.check_shared_addresses(servers);
     }
 
-    fn server_addresses(&mut self, zone: &mut Zone, name: &Name, at: Position, free: &mut impl Iterator<Item = IpAddr>) -> Vec<IpAddr> {
+    fn server_addresses(
+        &mut self,
+        zone: &mut Zone,
+        name: &Name,
+        at: Position,
+        free: &mut impl Iterator<Item = IpAddr>,
+    ) -> Vec<IpAddr> {
         match zone.names.get_mut(name) {
             Some(ZoneName::NxDomain) => {
-                self.reader.error(at, format!("server {name} can never be reached: dns says the name is nxdomain"));
+                self.reader.error(
+                    at,
+                    format!("server {name} can never be reached: dns says the name is nxdomain"),
+                );
                 Vec::new()
             }
-            Some(ZoneName::Records(records)) if records.all_sets().any(|sets| sets.cname.is_some()) => {
-                self.reader.error(at, format!("server {name} is keyed by an alias (CNAME): key it by the alias target"));
+            Some(ZoneName::Records(records))
+                if records.all_sets().any(|sets| sets.cname.is_some()) =>
+            {
+                self.reader.error(
+                    at,
+                    format!(
+                        "server {name} is keyed by an alias (CNAME): key it by the alias target"
+                    ),
+                );
                 Vec::new()
             }
-            Some(ZoneName::Records(records)) if mentions_addresses(records) => host_addresses(records),
+            Some(ZoneName::Records(records)) if mentions_addresses(records) => {
+                host_addresses(records)
+            }
             entry => {
                 let Some(address) = free.next() else {
-                    self.reader.error(at, "no documentation address left to give this server: list its `a` records");
+                    self.reader.error(
+                        at,
+                        "no documentation address left to give this server: list its `a` records",
+                    );
                     return Vec::new();
                 };
                 let set = Some(RecordSet::Records(Arc::from(vec![address])));
                 match entry {
                     Some(ZoneName::Records(records)) => records.base.a = set,
                     _ => {
-                        let base = RecordSets { a: set, ..RecordSets::default() };
-                        zone.names.insert(name.clone(), ZoneName::Records(NameRecords { base, during: Vec::new() }));
+                        let base = RecordSets {
+                            a: set,
+                            ..RecordSets::default()
+                        };
+                        zone.names.insert(
+                            name.clone(),
+                            ZoneName::Records(NameRecords {
+                                base,
+                                during: Vec::new(),
+                            }),
+                        );
                     }
                 }
                 vec![address]
@@ -194,11 +267,21 @@ impl Loader<'_> {
 
     fn check_shared_addresses(&mut self, servers: &[Server]) {
         for (index, server) in servers.iter().enumerate() {
-            let ServerKey::Name(name) = &server.key else { continue };
+            let ServerKey::Name(name) = &server.key else {
+                continue;
+            };
             for other in &servers[..index] {
-                let ServerKey::Name(other_name) = &other.key else { continue };
-                for address in server.addresses.iter().filter(|address| other.addresses.contains(address)) {
-                    let keyed = servers.iter().any(|s| s.key == ServerKey::Address(*address));
+                let ServerKey::Name(other_name) = &other.key else {
+                    continue;
+                };
+                for address in server
+                    .addresses
+                    .iter()
+                    .filter(|address| other.addresses.contains(address))
+                {
+                    let keyed = servers
+                        .iter()
+                        .any(|s| s.key == ServerKey::Address(*address));
                     if !keyed {
                         self.reader.error_with_help(
                             server.at,
@@ -211,15 +294,26 @@ impl Loader<'_> {
         }
     }
 
-    pub(super) fn check_rcpt_keys(&mut self, servers_node: Option<&Node>, servers: &[Server], messages: &[Message]) {
+    pub(super) fn check_rcpt_keys(
+        &mut self,
+        servers_node: Option<&Node>,
+        servers: &[Server],
+        messages: &[Message],
+    ) {
         if servers_node.is_none() || messages.is_empty() {
             return;
         }
-        let recipients: BTreeSet<&Mailbox> = messages.iter().flat_map(|message| message.to.iter()).collect();
+        let recipients: BTreeSet<&Mailbox> = messages
+            .iter()
+            .flat_map(|message| message.to.iter())
+            .collect();
         for server in servers {
-            let windows = std::iter::once(&server.base).chain(server.during.iter().map(|window| &window.patch));
+            let windows = std::iter::once(&server.base)
+                .chain(server.during.iter().map(|window| &window.patch));
             for behaviour in windows {
-                let Some(rcpt) = &behaviour.rcpt else { continue };
+                let Some(rcpt) = &behaviour.rcpt else {
+                    continue;
+                };
                 for (mailbox, _) in &rcpt.by_recipient {
                     if !recipients.contains(mailbox) {
                         self.reader.error(server.at, format!("server {} scripts a RCPT reply for {mailbox}, who is not a recipient of any message", server.label()));

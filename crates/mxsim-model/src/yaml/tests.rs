@@ -5,8 +5,17 @@ fn check(source: &str, expected: Result<&str, (u32, u32, &str)>) {
     match (result, expected) {
         (Ok(node), Ok(shape)) => assert_eq!(summary(&node), shape),
         (Err(error), Err((line, column, fragment))) => {
-            assert_eq!((error.at.line, error.at.column), (line, column), "{}", error.message);
-            assert!(error.message.contains(fragment), "{:?} lacks {fragment:?}", error.message);
+            assert_eq!(
+                (error.at.line, error.at.column),
+                (line, column),
+                "{}",
+                error.message
+            );
+            assert!(
+                error.message.contains(fragment),
+                "{:?} lacks {fragment:?}",
+                error.message
+            );
         }
         (result, expected) => panic!("parse({source:?}) = {result:?}, expected {expected:?}"),
     }
@@ -23,7 +32,10 @@ fn summary(node: &Node) -> String {
             format!("{{{}}}", inner.join(","))
         }
         Value::Sequence(items) => {
-            format!("[{}]{at}", items.iter().map(summary).collect::<Vec<_>>().join(","))
+            format!(
+                "[{}]{at}",
+                items.iter().map(summary).collect::<Vec<_>>().join(",")
+            )
         }
         Value::String(text) => format!("{text:?}{at}"),
         Value::Integer(number) => format!("{number}{at}"),
@@ -35,9 +47,15 @@ fn summary(node: &Node) -> String {
 
 #[test]
 fn located_values() {
-    check("a: 1\nb: [x, 2]\n", Ok(r#"{a@1:1=1@1:4,b@2:1=["x"@2:5,2@2:8]@2:4}"#));
+    check(
+        "a: 1\nb: [x, 2]\n",
+        Ok(r#"{a@1:1=1@1:4,b@2:1=["x"@2:5,2@2:8]@2:4}"#),
+    );
     check("", Ok("null@1:1"));
-    check("a: none\nb: ~\n", Ok(r#"{a@1:1="none"@1:4,b@2:1=null@2:4}"#));
+    check(
+        "a: none\nb: ~\n",
+        Ok(r#"{a@1:1="none"@1:4,b@2:1=null@2:4}"#),
+    );
 }
 
 #[test]
@@ -49,7 +67,14 @@ fn rejects_duplicates_and_bad_syntax() {
 #[test]
 fn rejects_hostile_documents_quickly() {
     let mut bomb = String::from("a: &a [x,x,x,x,x,x,x,x,x]\n");
-    for (name, previous) in [("b", "a"), ("c", "b"), ("d", "c"), ("e", "d"), ("f", "e"), ("g", "f")] {
+    for (name, previous) in [
+        ("b", "a"),
+        ("c", "b"),
+        ("d", "c"),
+        ("e", "d"),
+        ("f", "e"),
+        ("g", "f"),
+    ] {
         let refs = vec![format!("*{previous}"); 9].join(",");
         bomb.push_str(&format!("{name}: &{name} [{refs}]\n"));
     }
@@ -59,5 +84,10 @@ fn rejects_hostile_documents_quickly() {
     assert!(parse(&deep).is_err(), "flow nesting");
     let deep_map = format!("{}{}", "{a: ".repeat(20_000), "}".repeat(20_000));
     assert!(parse(&deep_map).is_err(), "mapping nesting");
-    assert!(parse(&"x".repeat(BYTES_MAX + 1)).unwrap_err().message.contains("limited"));
+    assert!(
+        parse(&"x".repeat(BYTES_MAX + 1))
+            .unwrap_err()
+            .message
+            .contains("limited")
+    );
 }

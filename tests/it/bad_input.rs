@@ -1,0 +1,99 @@
+//! Bad input never panics, is never skipped, and is reported with file, line and column.
+//!
+//! Data-driven: each file in `bad/` is a bad scenario whose first line says what is wrong; its
+//! rendered errors are pinned with insta. Hostile documents are generated here and must be
+//! rejected with exit code 2 in under a second.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use mxsim_cli::{EXIT_BAD_INPUT, main_with};
+
+fn check_file(path: &Path) -> mxsim_cli::Output {
+    main_with(["mxsim".into(), "check".into(), path.as_os_str().to_owned()])
+}
+
+/// Every fixture is rejected with exit 2, a located error, and the rendering reviewed in a snapshot.
+#[test]
+fn fixtures() {
+    insta::glob!("bad/*.yaml", |path| {
+        let relative = path
+            .strip_prefix(env!("CARGO_MANIFEST_DIR"))
+            .expect("fixtures live in the test crate");
+        let output = check_file(relative);
+        assert_eq!(output.code, EXIT_BAD_INPUT, "{}", output.stderr);
+        let shown = relative.display().to_string();
+        assert!(
+            output.stderr.contains(&format!("{shown}:")),
+            "no location in:\n{}",
+            output.stderr
+        );
+        assert!(
+            output.stdout.contains("error "),
+            "the file is listed, not skipped:\n{}",
+            output.stdout
+        );
+        insta::assert_snapshot!(output.stderr);
+    });
+}
+
+fn hostile(name: &str, bytes: &[u8]) -> PathBuf {
+    let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    std::fs::write(&path, bytes).expect("the target tmp dir is writable");
+    path
+}
+
+/// An alias bomb, 20,000-deep nesting of each kind, binary garbage and an oversized file are
+/// each rejected with exit code 2 in under a second.
+#[test]
+#[allow(
+    clippy::disallowed_methods,
+    reason = "this test measures real time on purpose"
+)]
+fn hostile_documents_are_rejected_quickly() {
+    let mut bomb = String::from("title: bomb\na: &a [x,x,x,x,x,x,x,x,x]\n");
+    let names = ["a", "b", "c", "d", "e", "f", "g", "h", "i"];
+    for pair in names.windows(2) {
+        let refs = vec![format!("*{}", pair[0]); 9].join(",");
+        bomb.push_str(&format!("{}: &{} [{refs}]\n", pair[1], pair[1]));
+    }
+    let mut garbage = Vec::with_capacity(64 * 1024);
+    let mut state: u32 = 0x2545_f491;
+    for _ in 0..64 * 1024 {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        garbage.push((state >> 24) as u8);
+    }
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("alias-bomb.yaml", bomb.into_bytes()),
+        (
+            "deep-flow-lists.yaml",
+            format!("{}{}", "[".repeat(20_000), "]".repeat(20_000)).into_bytes(),
+        ),
+        (
+            "deep-flow-maps.yaml",
+            format!("{}{}", "{a: ".repeat(20_000), "}".repeat(20_000)).into_bytes(),
+        ),
+        ("deep-block-lists.yaml", "- ".repeat(20_000).into_bytes()),
+        ("garbage.yaml", garbage),
+        (
+            "oversized.yaml",
+            format!("title: big\n# {}\n", "x".repeat(2 << 20)).into_bytes(),
+        ),
+    ];
+    for (name, bytes) in cases {
+        let path = hostile(name, &bytes);
+        let started = std::time::Instant::now();
+        let output = check_file(&path);
+        let elapsed = started.elapsed();
+        assert_eq!(output.code, EXIT_BAD_INPUT, "{name}: {}", output.stderr);
+        assert!(
+            output.stderr.contains(":1:")
+                || output.stderr.contains(&format!("{}:", path.display())),
+            "{name}: {}",
+            output.stderr
+        );
+        assert!(elapsed < Duration::from_secs(1), "{name} took {elapsed:?}");
+    }
+}

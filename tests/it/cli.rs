@@ -1,0 +1,154 @@
+//! The command line, called in-process: exit codes, nothing skipped, output shapes.
+
+use std::path::{Path, PathBuf};
+
+use mxsim_cli::{EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, Output, main_with};
+
+fn mxsim(arguments: &[&str]) -> Output {
+    main_with(
+        std::iter::once("mxsim")
+            .chain(arguments.iter().copied())
+            .map(Into::into),
+    )
+}
+
+fn folder(name: &str, files: &[(&str, &str)]) -> PathBuf {
+    let folder = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&folder);
+    std::fs::create_dir_all(&folder).expect("the target tmp dir is writable");
+    for (file, text) in files {
+        std::fs::write(folder.join(file), text).expect("the target tmp dir is writable");
+    }
+    folder
+}
+
+const GOOD: &str = "title: good\nmessage: {to: [u@foo.example]}\ndns: {foo.example: {mx: [10 mx.foo.example]}}\nservers: {mx.foo.example: {}}\nexpect: {rfc5321: {outcome: delivered}}\n";
+const WRONG: &str = "title: wrong\nmessage: {to: [u@foo.example]}\ndns: {foo.example: {mx: [10 mx.foo.example]}}\nservers: {mx.foo.example: {}}\nexpect: {rfc5321: {outcome: bounced}}\n";
+const BROKEN: &str = "title: broken\nmesage: {to: [u@foo.example]}\n";
+
+fn check(expected_code: u8, arguments: &[&str], stdout_has: &[&str], stderr_has: &[&str]) {
+    let output = mxsim(arguments);
+    assert_eq!(
+        output.code, expected_code,
+        "mxsim {arguments:?}\nstdout:\n{}\nstderr:\n{}",
+        output.stdout, output.stderr
+    );
+    for fragment in stdout_has {
+        assert!(
+            output.stdout.contains(fragment),
+            "stdout of {arguments:?} lacks {fragment:?}:\n{}",
+            output.stdout
+        );
+    }
+    for fragment in stderr_has {
+        assert!(
+            output.stderr.contains(fragment),
+            "stderr of {arguments:?} lacks {fragment:?}:\n{}",
+            output.stderr
+        );
+    }
+}
+
+#[test]
+fn exit_codes() {
+    let good = folder("cli-good", &[("a.yaml", GOOD)]);
+    let wrong = folder("cli-wrong", &[("a.yaml", GOOD), ("b.yaml", WRONG)]);
+    let mixed = folder(
+        "cli-mixed",
+        &[
+            ("a.yaml", GOOD),
+            ("b.yaml", WRONG),
+            ("c.yaml", BROKEN),
+            ("notes.txt", "not a scenario"),
+        ],
+    );
+    let good = good.to_str().unwrap();
+    let wrong = wrong.to_str().unwrap();
+    let mixed = mixed.to_str().unwrap();
+    check(
+        EXIT_OK,
+        &["check", good],
+        &["ok ", "1 expectations hold, 0 broken"],
+        &[],
+    );
+    check(
+        EXIT_FAILED,
+        &["check", wrong],
+        &["FAIL", "expected bounced", "reproduce: mxsim run"],
+        &[],
+    );
+    // A bad file is reported and the others are still checked: nothing is skipped.
+    check(
+        EXIT_BAD_INPUT,
+        &["check", mixed],
+        &["ok ", "FAIL", "error ", "3 files"],
+        &["unknown key `mesage`", "did you mean `message`?"],
+    );
+    check(
+        EXIT_BAD_INPUT,
+        &["check", "/nonexistent/mxsim"],
+        &[],
+        &["no such file or folder"],
+    );
+    check(
+        EXIT_BAD_INPUT,
+        &["frobnicate"],
+        &[],
+        &["unrecognized subcommand"],
+    );
+    check(EXIT_OK, &["--help"], &["Usage: mxsim"], &[]);
+}
+
+#[test]
+fn run_prints_trace_and_verdict() {
+    let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-run.yaml");
+    std::fs::write(&path, GOOD).unwrap();
+    let path = path.to_str().unwrap();
+    check(
+        EXIT_OK,
+        &["run", path],
+        &[
+            "## seed 0",
+            "connect to port 25 (mx.foo.example)",
+            "delivered via mx.foo.example",
+            "expect rfc5321: holds",
+        ],
+        &[],
+    );
+    check(
+        EXIT_OK,
+        &["run", path, "--all-orders"],
+        &["## the only order"],
+        &[],
+    );
+    check(
+        EXIT_BAD_INPUT,
+        &["run", path, "--policy", "nonsense"],
+        &[],
+        &["unknown policy `nonsense`"],
+    );
+    check(
+        EXIT_BAD_INPUT,
+        &["run", path, "--seed", "1", "--all-orders"],
+        &[],
+        &["cannot be used with"],
+    );
+}
+
+#[test]
+fn bench_reports_runs_per_second() {
+    let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-bench.yaml");
+    std::fs::write(&path, GOOD).unwrap();
+    check(
+        EXIT_OK,
+        &["bench", path.to_str().unwrap(), "--runs", "50"],
+        &["50 runs in", "runs/s"],
+        &[],
+    );
+    check(
+        EXIT_BAD_INPUT,
+        &["bench", path.to_str().unwrap(), "--runs", "0"],
+        &[],
+        &["at least 1"],
+    );
+}
