@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 
 /// Deterministic simulation of SMTP clients choosing among MX hosts.
 #[derive(Debug, Parser)]
@@ -20,7 +20,7 @@ pub enum Command {
     Run {
         /// The scenario file.
         file: PathBuf,
-        /// The policy to run.
+        /// The policy to run: a name or a policy file.
         #[arg(long, default_value = "rfc5321")]
         policy: String,
         /// The seed for equal-preference orders; default: the file's `seed`, else 0.
@@ -30,7 +30,24 @@ pub enum Command {
         #[arg(long, conflicts_with = "seed")]
         all_orders: bool,
     },
-    /// Check every scenario's `expect:` over every explored order.
+    /// Put policies side by side on the same scenarios: a matrix of outcomes.
+    Compare {
+        /// Files or folders (searched recursively for .yaml files); default: scenarios.
+        paths: Vec<PathBuf>,
+        /// A policy name or a policy file; repeat for several; default: every policy.
+        #[arg(long = "policy")]
+        policies: Vec<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// List the policies, or print one preset file.
+    Policies {
+        /// The preset to print.
+        name: Option<String>,
+    },
+    /// Check every scenario's `expect:` (and every claim of the policies it names) over every
+    /// explored order.
     Check {
         /// Files or folders (searched recursively for .yaml files); default: scenarios.
         paths: Vec<PathBuf>,
@@ -39,11 +56,22 @@ pub enum Command {
     Bench {
         /// The scenario file.
         file: PathBuf,
-        /// The policy to run.
+        /// The policy to run: a name or a policy file.
         #[arg(long, default_value = "rfc5321")]
         policy: String,
         /// How many runs.
         #[arg(long, default_value_t = 100_000)]
         runs: u64,
     },
+}
+
+/// Output formats of `compare`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Aligned columns for a terminal.
+    Text,
+    /// A Markdown table for an issue or a mailing-list post.
+    Markdown,
+    /// A stable JSON document for tools (docs/compare-json.md).
+    Json,
 }

@@ -5,14 +5,104 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use mxsim_model::expect;
-use mxsim_model::scenario::Scenario;
+use mxsim_model::invariants;
+use mxsim_model::scenario::{Expectation, Scenario};
 use mxsim_model::world::Policy;
+use mxsim_policy::engine::Engine;
 use mxsim_policy::registry;
+use mxsim_policy::settings::{Claim, Settings};
 use mxsim_sim::{Choices, Prepared, Run, Runner, SimWorld};
 
-use crate::args::Command;
+use crate::args::{Command, Format};
 use crate::files::{self, BadInput};
-use crate::{EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, Output};
+use crate::{EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, Output, compare};
+
+/// A policy to run: registered by name, or loaded from a file the user gave.
+#[derive(Clone, Debug)]
+pub enum PolicySpec {
+    /// A registered policy.
+    Named(String),
+    /// Settings from a policy file.
+    File(Box<Settings>),
+}
+
+impl PolicySpec {
+    /// Resolves a `--policy` argument: a registered name, else a policy file.
+    pub fn parse(argument: &str) -> Result<PolicySpec, String> {
+        if registry::is_known(argument) {
+            return Ok(PolicySpec::Named(argument.to_owned()));
+        }
+        let path = Path::new(argument);
+        if !path.is_file() {
+            return Err(format!(
+                "unknown policy `{argument}`: not a policy name nor a policy file; known: {}\n",
+                registry::names().join(", ")
+            ));
+        }
+        let text = std::fs::read_to_string(path)
+            .map_err(|error| format!("{argument}: cannot read: {error}\n"))?;
+        registry::load_file(&text)
+            .map(PolicySpec::File)
+            .map_err(|diagnostics| diagnostics.render(argument, &text))
+    }
+
+    /// The name `expect:` uses.
+    pub fn name(&self) -> &str {
+        match self {
+            PolicySpec::Named(name) => name,
+            PolicySpec::File(settings) => &settings.name,
+        }
+    }
+
+    /// A runnable policy.
+    pub fn build(&self) -> Box<dyn Policy<SimWorld>> {
+        match self {
+            PolicySpec::Named(name) => {
+                registry::get::<SimWorld>(name).expect("named specs are registered")
+            }
+            PolicySpec::File(settings) => Box::new(Engine {
+                settings: settings.clone(),
+            }),
+        }
+    }
+
+    /// The invariants the policy claims.
+    pub fn claims(&self) -> Vec<Claim> {
+        match self {
+            PolicySpec::Named(name) => registry::preset(name)
+                .map(|preset| preset.settings.claims.clone())
+                .unwrap_or_default(),
+            PolicySpec::File(settings) => settings.claims.clone(),
+        }
+    }
+}
+
+/// Every run that breaks the expectation (if any) or a claim, with its label and what broke.
+pub fn judge_runs(
+    runs: &[Run],
+    expectation: Option<&Expectation>,
+    claims: &[Claim],
+) -> Vec<(String, Vec<String>)> {
+    runs.iter()
+        .filter_map(|run| {
+            let mut broken = expectation
+                .map(|expectation| expect::violations(expectation, &run.trace, &run.outcomes))
+                .unwrap_or_default();
+            for claim in claims {
+                match claim {
+                    Claim::NeverWorsePreferenceAfterEhlo => {
+                        broken.extend(
+                            invariants::never_worse_preference_after_ehlo(&run.trace)
+                                .into_iter()
+                                .map(|problem| format!("claim {}: {problem}", claim.key())),
+                        );
+                    }
+                }
+            }
+            (!broken.is_empty()).then(|| (choices_label(run), broken))
+        })
+        .collect()
+}
 
 /// Runs one parsed command.
 pub fn dispatch(command: Command) -> Output {
@@ -32,6 +122,112 @@ pub fn dispatch(command: Command) -> Output {
             check(&paths)
         }
         Command::Bench { file, policy, runs } => bench(&file, &policy, runs),
+        Command::Compare {
+            paths,
+            policies,
+            format,
+        } => {
+            let paths = if paths.is_empty() {
+                vec![PathBuf::from("scenarios")]
+            } else {
+                paths
+            };
+            compare_command(&paths, &policies, format)
+        }
+        Command::Policies { name } => policies(name.as_deref()),
+    }
+}
+
+fn policies(name: Option<&str>) -> Output {
+    let Some(name) = name else {
+        let mut out = String::new();
+        let width = registry::names()
+            .iter()
+            .map(|name| name.len())
+            .max()
+            .unwrap_or(0);
+        for preset in registry::presets() {
+            let settings = &preset.settings;
+            let _ = writeln!(
+                out,
+                "{:<width$}  {}\n{:<width$}  source: {}",
+                settings.name, settings.summary, "", settings.source
+            );
+        }
+        for (name, summary, source) in registry::RUST_POLICIES {
+            let _ = writeln!(
+                out,
+                "{name:<width$}  {summary}\n{:<width$}  source: {source}",
+                ""
+            );
+        }
+        return Output {
+            stdout: out,
+            stderr: String::new(),
+            code: EXIT_OK,
+        };
+    };
+    match registry::preset(name) {
+        Some(preset) => Output {
+            stdout: preset.text.to_owned(),
+            stderr: String::new(),
+            code: EXIT_OK,
+        },
+        None if registry::is_known(name) => Output {
+            stdout: format!("{name} is written in Rust: crates/mxsim-policy/src/rust.rs\n"),
+            stderr: String::new(),
+            code: EXIT_OK,
+        },
+        None => bad(format!(
+            "unknown policy `{name}`; known: {}\n",
+            registry::names().join(", ")
+        )),
+    }
+}
+
+fn compare_command(paths: &[PathBuf], arguments: &[String], format: Format) -> Output {
+    let specs: Result<Vec<PolicySpec>, String> = if arguments.is_empty() {
+        Ok(registry::names()
+            .into_iter()
+            .map(|name| PolicySpec::Named(name.to_owned()))
+            .collect())
+    } else {
+        arguments
+            .iter()
+            .map(|argument| PolicySpec::parse(argument))
+            .collect()
+    };
+    let specs = match specs {
+        Ok(specs) => specs,
+        Err(text) => return bad(text),
+    };
+    let paths = match files::collect(paths) {
+        Ok(paths) => paths,
+        Err(BadInput { text }) => return bad(text),
+    };
+    let mut loaded = Vec::with_capacity(paths.len());
+    let mut errors = String::new();
+    for path in paths {
+        match files::load(&path, &registry::is_known) {
+            Ok(scenario) => loaded.push((path, scenario)),
+            Err(BadInput { text }) => errors.push_str(&text),
+        }
+    }
+    if !errors.is_empty() {
+        return bad(errors);
+    }
+    if loaded.is_empty() {
+        return bad("no scenario files found\n".to_owned());
+    }
+    let report = compare::build(&loaded, &specs);
+    let broken = report
+        .scenarios
+        .iter()
+        .any(|row| row.cells.iter().any(|cell| cell.expect == "broken"));
+    Output {
+        stdout: compare::render(&report, format),
+        stderr: String::new(),
+        code: if broken { EXIT_FAILED } else { EXIT_OK },
     }
 }
 
@@ -43,13 +239,12 @@ fn bad(text: String) -> Output {
     }
 }
 
-fn policy_named(name: &str) -> Result<Box<dyn Policy<SimWorld>>, String> {
-    registry::get::<SimWorld>(name).ok_or_else(|| {
-        format!(
-            "unknown policy `{name}`; known: {}\n",
-            registry::names().join(", ")
-        )
-    })
+/// A resolved `--policy`: its name, the runnable policy, and its claims.
+type Resolved = (String, Box<dyn Policy<SimWorld>>, Vec<Claim>);
+
+fn policy_named(argument: &str) -> Result<Resolved, String> {
+    let spec = PolicySpec::parse(argument)?;
+    Ok((spec.name().to_owned(), spec.build(), spec.claims()))
 }
 
 /// A one-line label for how a run's orders were chosen.
@@ -69,10 +264,11 @@ fn run(file: &Path, policy_name: &str, seed: Option<u64>, all_orders: bool) -> O
         Ok(scenario) => scenario,
         Err(BadInput { text }) => return bad(text),
     };
-    let policy = match policy_named(policy_name) {
-        Ok(policy) => policy,
+    let (policy_name, policy, claims) = match policy_named(policy_name) {
+        Ok(resolved) => resolved,
         Err(text) => return bad(text),
     };
+    let policy_name = policy_name.as_str();
     let runner = Runner::new();
     let prepared = Arc::new(Prepared::new(scenario.clone()));
     let runs = if all_orders {
@@ -96,13 +292,17 @@ fn run(file: &Path, policy_name: &str, seed: Option<u64>, all_orders: bool) -> O
     for run in &runs {
         let _ = writeln!(out, "\n## {}", choices_label(run));
         out.push_str(&run.trace.to_string());
-        if let Some(expectation) = expectation {
-            let broken = expect::violations(expectation, &run.trace, &run.outcomes);
-            if broken.is_empty() {
+        if expectation.is_none() && claims.is_empty() {
+            continue;
+        }
+        let broken = judge_runs(std::slice::from_ref(run), expectation, &claims);
+        match broken.first() {
+            None => {
                 let _ = writeln!(out, "expect {policy_name}: holds");
-            } else {
+            }
+            Some((_, problems)) => {
                 failed = true;
-                for problem in broken {
+                for problem in problems {
                     let _ = writeln!(out, "expect {policy_name}: BROKEN: {problem}");
                 }
             }
@@ -248,8 +448,8 @@ fn bench(file: &Path, policy_name: &str, runs: u64) -> Output {
         Ok(scenario) => scenario,
         Err(BadInput { text }) => return bad(text),
     };
-    let policy = match policy_named(policy_name) {
-        Ok(policy) => policy,
+    let (policy_name, policy, _) = match policy_named(policy_name) {
+        Ok(resolved) => resolved,
         Err(text) => return bad(text),
     };
     if runs == 0 {

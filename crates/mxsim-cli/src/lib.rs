@@ -4,12 +4,14 @@
 //! Module map:
 //! - [`args`]: the command line (clap).
 //! - [`files`]: finding and loading scenario files, with located errors.
-//! - [`commands`]: `run`, `check`, `bench`.
+//! - [`commands`]: `run`, `check`, `bench`, `compare`, `policies`.
+//! - [`compare`]: the scenarios × policies matrix and its text, Markdown and JSON forms.
 //!
 //! Exit codes: 0 every expectation holds, 1 an expectation failed, 2 bad input or usage.
 
 pub mod args;
 pub mod commands;
+pub mod compare;
 pub mod files;
 
 use std::ffi::OsString;

@@ -10,12 +10,14 @@
 //! - [`trace`]: events and their text form.
 //! - [`outcome`]: per-recipient results.
 //! - [`expect`]: checking a run against a scenario's `expect:`.
+//! - [`invariants`]: checkers for the invariants policies claim, as pure functions of a trace.
 //!
 //! No tokio, no rand, no file system: this crate is data and pure functions.
 
 pub mod diag;
 pub mod dns;
 pub mod expect;
+pub mod invariants;
 pub mod name;
 pub mod outcome;
 pub mod scenario;

@@ -408,6 +408,10 @@ pub struct Expectation {
     pub duplicates: Option<u64>,
 }
 
+/// A run stops here even if a policy is still waiting: 30 virtual days. Every loop has a
+/// bound, and a policy with no timeout on a silent server must not hang the harness.
+pub const RUN_LIMIT: Duration = Duration::days(30);
+
 /// The default sender when `message.from` is left out.
 pub const DEFAULT_FROM: &str = "sender@sender.example";
 /// The default EHLO name when `client.name` is left out.
@@ -658,7 +662,17 @@ impl Loader<'_> {
     fn message(&mut self, node: &Node, what: &str, keys: &[&str]) -> Option<Message> {
         let fields = self.reader.fields(node, what, keys)?;
         let at = match fields.get("at") {
-            Some(node) => Instant(self.reader.duration(node, "at")?.as_millis()),
+            Some(node) => {
+                let at = self.reader.duration(node, "at")?;
+                if at >= RUN_LIMIT {
+                    self.reader.error(
+                        node.at,
+                        format!("at {at} is past the {RUN_LIMIT} run limit"),
+                    );
+                    return None;
+                }
+                Instant(at.as_millis())
+            }
             None => Instant::START,
         };
         let from = match fields.get("from") {
@@ -773,14 +787,20 @@ impl Loader<'_> {
                 during.push(Window { from, until, patch });
             }
         }
-        if let Some(cname) = fields.entry("cname") {
-            for other in ["mx", "a", "aaaa"] {
-                if fields.has(other) {
-                    self.reader.error(cname.0.at, format!("{name} has a CNAME, so it cannot also have `{other}` records (RFC 1034 §3.6.2)"));
-                }
+        let records = NameRecords { base, during };
+        let has_cname = records.all_sets().any(|sets| sets.cname.is_some());
+        for other in ["mx", "a", "aaaa"] {
+            let has_other = records.all_sets().any(|sets| match other {
+                "mx" => sets.mx.is_some(),
+                "a" => sets.a.is_some(),
+                _ => sets.aaaa.is_some(),
+            });
+            if has_cname && has_other {
+                let at = fields.entry("cname").map_or(fields.at, |(key, _)| key.at);
+                self.reader.error(at, format!("{name} has a CNAME (in its records or a window), so it cannot also have `{other}` records (RFC 1034 §3.6.2)"));
             }
         }
-        Some(NameRecords { base, during })
+        Some(records)
     }
 
     fn window_bounds(&mut self, fields: &Fields<'_>) -> Option<(Instant, Option<Instant>)> {

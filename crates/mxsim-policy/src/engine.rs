@@ -1,5 +1,10 @@
-//! The one engine that runs any [`Settings`]: find the candidates, then try them in order,
-//! one SMTP session each, applying the action map to every failure.
+//! The one engine that runs any [`Settings`]: find the candidates, then try them in order.
+//!
+//! A session has two halves. [`Attempt::open`] connects, waits for the greeting, says EHLO
+//! (or HELO) and negotiates TLS; it has no effect on recipients, so the same code probes other
+//! hosts while a session is parked (the search for wanted keywords). [`Attempt::use_session`]
+//! checks required keywords and SIZE, then runs the transaction, applying the action map to
+//! every failure.
 //!
 //! It is ordinary client code: it sees the world only through the model's traits and chooses
 //! its own timeouts with `tokio::time::timeout` (virtual under the simulator's paused clock).
@@ -11,17 +16,11 @@ use std::sync::Arc;
 use mxsim_model::dns::{DnsAnswer, Mx, RecordType};
 use mxsim_model::name::{Mailbox, Name};
 use mxsim_model::outcome::{Disposition, RecipientOutcome};
-use mxsim_model::scenario::Message;
-use mxsim_model::smtp::{Command, Keyword, Reply, ReplyClass, find_keyword};
-use mxsim_model::time::Duration;
-use mxsim_model::world::{
-    Connect, Handshake, Job, LocalFuture, MailParameters, Policy, Response, Session, World,
-};
+use mxsim_model::smtp::{Command, Keyword, Reply, ReplyClass};
+use mxsim_model::time::{Duration, Instant};
+use mxsim_model::world::{Job, LocalFuture, Policy, Response, World};
 
-use crate::settings::{
-    Action, AddressOrder, EqualOrder, Failure, MissingRequired, MissingWanted, Settings, Stage,
-    TlsUse,
-};
+use crate::settings::{Action, AddressOrder, EqualOrder, Failure, Final, Settings, Stage};
 
 /// A policy run by the engine.
 #[derive(Clone, Debug)]
@@ -40,18 +39,18 @@ impl<W: World> Policy<W> for Engine {
     }
 }
 
-/// One host of the candidate list with its addresses.
-struct Host {
-    name: Name,
-    preference: u16,
-    addresses: Vec<IpAddr>,
-}
-
 /// One address to try.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 struct Candidate {
     host: Name,
+    preference: u16,
     address: IpAddr,
+}
+
+impl Candidate {
+    fn describe(&self) -> String {
+        format!("{} [{}]", self.host, self.address)
+    }
 }
 
 /// Where each recipient of the message stands.
@@ -59,20 +58,6 @@ struct Ledger {
     message: usize,
     recipients: Arc<[Mailbox]>,
     results: Vec<Option<RecipientOutcome>>,
-}
-
-impl Ledger {
-    fn settle<W: World>(&mut self, world: &W, index: usize, disposition: Disposition) {
-        if self.results[index].is_none() {
-            let outcome = RecipientOutcome {
-                message: self.message,
-                recipient: self.recipients[index].clone(),
-                at: world.now(),
-                disposition,
-            };
-            self.results[index] = Some(outcome);
-        }
-    }
 }
 
 async fn deliver<W: World>(settings: &Settings, world: &W, job: Job<'_>) -> Vec<RecipientOutcome> {
@@ -89,7 +74,7 @@ async fn deliver<W: World>(settings: &Settings, world: &W, job: Job<'_>) -> Vec<
         }
     }
     for domain in domains {
-        let pending: Vec<usize> = (0..message.to.len())
+        let pending = (0..message.to.len())
             .filter(|&index| message.to[index].domain() == domain)
             .collect();
         let mut attempt = Attempt {
@@ -99,6 +84,10 @@ async fn deliver<W: World>(settings: &Settings, world: &W, job: Job<'_>) -> Vec<
             ledger: &mut ledger,
             pending,
             last_error: String::new(),
+            sessions: 0,
+            ceiling: None,
+            missing: None,
+            same_preference_only: None,
         };
         attempt.run(domain).await;
     }
@@ -115,7 +104,7 @@ enum Stop {
     Defer(String),
 }
 
-/// What a session tells the candidate loop; when several recipients disagree, the larger wins.
+/// What a session tells the candidate loop; when recipients disagree, the larger wins.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Flow {
     NextAddress,
@@ -123,14 +112,21 @@ enum Flow {
     Stop,
 }
 
-/// The delivery attempt for one recipient domain.
-struct Attempt<'a, 'j, W: World> {
-    settings: &'a Settings,
-    world: &'a W,
-    job: Job<'j>,
-    ledger: &'a mut Ledger,
-    pending: Vec<usize>,
-    last_error: String,
+/// Why opening a session failed, before any recipient was touched.
+struct Failed {
+    stage: Stage,
+    failure: Failure,
+    reason: String,
+    reply: Option<Reply>,
+    /// True when only optional (opportunistic) TLS failed.
+    tls_optional: bool,
+}
+
+/// An open session past EHLO (and TLS).
+struct Opened<S> {
+    session: S,
+    keywords: Arc<[Keyword]>,
+    index: usize,
 }
 
 /// A step's result: a reply, or why there is none.
@@ -148,10 +144,51 @@ async fn ask<R>(limit: Duration, future: impl Future<Output = Response<R>>) -> G
     }
 }
 
+fn classify(reply: &Reply, expected: ReplyClass) -> Result<(), Failure> {
+    match reply.class() {
+        class if class == expected => Ok(()),
+        ReplyClass::Permanent => Err(Failure::Permanent),
+        _ => Err(Failure::Transient),
+    }
+}
+
+fn command_name(command: Command) -> &'static str {
+    match command {
+        Command::Greeting => "the greeting",
+        Command::Ehlo => "EHLO",
+        Command::Helo => "HELO",
+        Command::Starttls => "STARTTLS",
+        Command::Mail => "MAIL",
+        Command::Rcpt => "RCPT",
+        Command::Data => "DATA",
+        Command::EndOfData => "the end of data",
+        Command::Quit => "QUIT",
+    }
+}
+
+/// The delivery attempt for one recipient domain.
+struct Attempt<'a, 'j, W: World> {
+    settings: &'a Settings,
+    world: &'a W,
+    job: Job<'j>,
+    ledger: &'a mut Ledger,
+    /// Recipients of this domain not yet settled.
+    pending: Vec<usize>,
+    last_error: String,
+    /// Sessions that reached MAIL.
+    sessions: u32,
+    /// With `same_or_better_after_ehlo`: the best preference that answered EHLO.
+    ceiling: Option<u16>,
+    /// The last candidate lacked a required keyword: what to do if nothing better follows.
+    missing: Option<(Final, String)>,
+    /// A `same-preference` keyword search confines the loop to this preference.
+    same_preference_only: Option<u16>,
+}
+
 impl<W: World> Attempt<'_, '_, W> {
     async fn run(&mut self, domain: &Name) {
-        let hosts = match self.candidates(domain).await {
-            Ok(hosts) => hosts,
+        let candidates = match self.candidates(domain).await {
+            Ok(candidates) => candidates,
             Err(Stop::Bounce(reason)) => {
                 return self.settle_pending(|| Disposition::Bounced {
                     reason: reason.clone(),
@@ -164,62 +201,141 @@ impl<W: World> Attempt<'_, '_, W> {
                 });
             }
         };
-        let candidates: Vec<Candidate> = hosts
-            .iter()
-            .flat_map(|host| {
-                host.addresses.iter().map(|address| Candidate {
-                    host: host.name.clone(),
-                    address: *address,
-                })
-            })
-            .collect();
-        let limit = self
-            .settings
-            .addresses_max
-            .map_or(candidates.len(), |max| (max as usize).min(candidates.len()));
-        let mut index = 0;
-        while index < limit && !self.pending.is_empty() {
-            let candidate = &candidates[index];
-            let last = index + 1 == limit;
-            match self.session(candidate, last).await {
-                Flow::NextAddress => index += 1,
+        let mut tried = vec![false; candidates.len()];
+        let mut stopped = false;
+        while !self.pending.is_empty() {
+            let Some(index) = self.next_candidate(&candidates, &tried) else {
+                break;
+            };
+            tried[index] = true;
+            match self.try_candidate(&candidates, index, &mut tried).await {
+                Flow::NextAddress => {}
                 Flow::NextHost => {
-                    index += 1;
-                    while index < limit && candidates[index].host == candidate.host {
-                        index += 1;
+                    for (other, candidate) in candidates.iter().enumerate() {
+                        tried[other] |= candidate.host == candidates[index].host;
                     }
                 }
                 Flow::Stop => {
-                    let reason = format!("attempt stopped: {}", self.last_error);
-                    return self.settle_pending(|| Disposition::Deferred {
-                        reason: reason.clone(),
-                    });
+                    stopped = true;
+                    break;
                 }
             }
+            if self
+                .settings
+                .limits
+                .sessions
+                .is_some_and(|limit| self.sessions >= limit)
+            {
+                break;
+            }
         }
-        let reason = format!(
-            "tried {index} of {} addresses; last error: {}",
-            candidates.len(),
-            self.last_error
-        );
+        let reason = match (&self.missing, stopped) {
+            (Some((Final::Bounce, reason)), false) => {
+                let reason = reason.clone();
+                return self.settle_pending(|| Disposition::Bounced {
+                    reason: reason.clone(),
+                    reply: None,
+                });
+            }
+            (Some((Final::Defer, reason)), false) => reason.clone(),
+            (_, true) => format!("attempt stopped: {}", self.last_error),
+            _ if candidates.is_empty() => "no address to try".to_owned(),
+            _ => format!(
+                "tried {} of {} addresses; last error: {}",
+                tried.iter().filter(|t| **t).count(),
+                candidates.len(),
+                self.last_error
+            ),
+        };
         self.settle_pending(|| Disposition::Deferred {
             reason: reason.clone(),
         });
     }
 
+    /// The next candidate the loop may use: not tried, within the ceiling and any
+    /// same-preference search.
+    fn next_candidate(&self, candidates: &[Candidate], tried: &[bool]) -> Option<usize> {
+        (0..candidates.len()).find(|&index| !tried[index] && self.eligible(&candidates[index]))
+    }
+
+    fn eligible(&self, candidate: &Candidate) -> bool {
+        self.ceiling
+            .is_none_or(|ceiling| candidate.preference <= ceiling)
+            && self
+                .same_preference_only
+                .is_none_or(|preference| candidate.preference == preference)
+    }
+
+    /// True when no candidate may follow this one.
+    fn is_final(&self, candidates: &[Candidate], tried: &[bool]) -> bool {
+        let sessions_full = self
+            .settings
+            .limits
+            .sessions
+            .is_some_and(|limit| self.sessions + 1 >= limit);
+        sessions_full || self.next_candidate(candidates, tried).is_none()
+    }
+
     fn settle_pending(&mut self, disposition: impl Fn() -> Disposition) {
-        for index in std::mem::take(&mut self.pending) {
-            self.ledger.settle(self.world, index, disposition());
-        }
+        let everyone = std::mem::take(&mut self.pending);
+        self.settle(&everyone, disposition);
     }
 
     fn settle(&mut self, indices: &[usize], disposition: impl Fn() -> Disposition) {
         for &index in indices {
-            self.ledger.settle(self.world, index, disposition());
+            if self.ledger.results[index].is_none() {
+                let outcome = RecipientOutcome {
+                    message: self.ledger.message,
+                    recipient: self.ledger.recipients[index].clone(),
+                    at: self.world.now(),
+                    disposition: disposition(),
+                };
+                self.ledger.results[index] = Some(outcome);
+            }
         }
         self.pending.retain(|index| !indices.contains(index));
     }
 
+    /// Applies the action for a failure to `affected` and says what the loop does next.
+    fn fail(&mut self, failed: Failed, affected: &[usize], last: bool) -> Flow {
+        let action = self.settings.actions.action(failed.stage, failed.failure);
+        self.last_error = failed.reason.clone();
+        self.missing = None;
+        let Failed { reason, reply, .. } = failed;
+        match action {
+            Action::NextAddress | Action::NextOrBounce
+                if !(action == Action::NextOrBounce && last) =>
+            {
+                Flow::NextAddress
+            }
+            Action::NextHost => Flow::NextHost,
+            Action::Defer => {
+                self.settle(affected, || Disposition::Deferred {
+                    reason: reason.clone(),
+                });
+                Flow::Stop
+            }
+            _ => {
+                self.settle(affected, || Disposition::Bounced {
+                    reason: reason.clone(),
+                    reply: reply.clone(),
+                });
+                Flow::NextAddress
+            }
+        }
+    }
+
+    /// A step's wait, cut to what is left before `deadline`.
+    fn wait(&self, step: Duration, deadline: Option<Instant>) -> Duration {
+        match deadline {
+            Some(deadline) => step.min(deadline.since(self.world.now())),
+            None => step,
+        }
+    }
+}
+
+/// Finding the candidates: steps 1–9 of docs/rfc5321-baseline.md, with the policy's variations.
+impl<W: World> Attempt<'_, '_, W> {
     async fn lookup(&self, name: &Name, record_type: RecordType) -> DnsAnswer {
         match tokio::time::timeout(
             self.settings.timeouts.dns.to_std(),
@@ -244,11 +360,10 @@ impl<W: World> Attempt<'_, '_, W> {
         DnsAnswer::ServFail
     }
 
-    /// Steps 1–9 of the candidate list.
-    async fn candidates(&mut self, domain: &Name) -> Result<Vec<Host>, Stop> {
+    async fn mx_records(&self, domain: &Name) -> Result<Vec<Mx>, Stop> {
         let mut current = domain.clone();
         let mut chain = 0;
-        let records: Vec<Mx> = loop {
+        loop {
             match self.lookup(&current, RecordType::Mx).await {
                 DnsAnswer::Cname(target) if chain < self.settings.cname_chain_max => {
                     chain += 1;
@@ -260,7 +375,7 @@ impl<W: World> Attempt<'_, '_, W> {
                         self.settings.cname_chain_max
                     )));
                 }
-                DnsAnswer::NxDomain => {
+                DnsAnswer::NxDomain if !self.settings.implicit_mx_on_nxdomain => {
                     return Err(Stop::Bounce(format!("{domain} does not exist (NXDOMAIN)")));
                 }
                 DnsAnswer::ServFail => {
@@ -271,11 +386,11 @@ impl<W: World> Attempt<'_, '_, W> {
                 DnsAnswer::Timeout => {
                     return Err(Stop::Defer(format!("MX lookup for {current} timed out")));
                 }
-                DnsAnswer::NoData => {
-                    break vec![Mx {
+                DnsAnswer::NoData | DnsAnswer::NxDomain => {
+                    return Ok(vec![Mx {
                         preference: 0,
-                        exchange: current.clone(),
-                    }];
+                        exchange: current,
+                    }]);
                 }
                 DnsAnswer::Addresses(_) => {
                     return Err(Stop::Defer(format!(
@@ -299,25 +414,45 @@ impl<W: World> Attempt<'_, '_, W> {
                             "{domain} publishes a null MX (RFC 7505)"
                         )));
                     }
-                    break usable;
+                    return Ok(usable);
                 }
             }
-        };
-        let ordered = self.order(records);
-        let mut hosts = Vec::with_capacity(ordered.len());
+        }
+    }
+
+    async fn candidates(&mut self, domain: &Name) -> Result<Vec<Candidate>, Stop> {
+        let records = self.mx_records(domain).await?;
+        let mut ordered = self.order(records);
+        if let Some(limit) = self.settings.limits.hosts {
+            ordered.truncate(limit as usize);
+        }
+        let mut hosts: Vec<(Mx, Vec<IpAddr>)> = Vec::with_capacity(ordered.len());
         let mut temporary_failure = false;
         for record in ordered {
-            let (addresses, temporary) = self.addresses(&record.exchange).await;
+            let (mut addresses, temporary) = self.addresses(&record.exchange).await;
             temporary_failure |= temporary;
-            hosts.push(Host {
-                name: record.exchange,
-                preference: record.preference,
-                addresses,
-            });
+            if let Some(limit) = self.settings.limits.addresses_per_host {
+                addresses.truncate(limit as usize);
+            }
+            hosts.push((record, addresses));
         }
-        self.drop_self(&mut hosts)?;
-        hosts.retain(|host| !host.addresses.is_empty());
-        if hosts.is_empty() {
+        if self.settings.self_mx_truncates {
+            self.drop_self(&mut hosts)?;
+        }
+        let mut candidates: Vec<Candidate> = hosts
+            .iter()
+            .flat_map(|(record, addresses)| {
+                addresses.iter().map(|address| Candidate {
+                    host: record.exchange.clone(),
+                    preference: record.preference,
+                    address: *address,
+                })
+            })
+            .collect();
+        if let Some(limit) = self.settings.limits.addresses {
+            candidates.truncate(limit as usize);
+        }
+        if candidates.is_empty() {
             let reason = format!("no MX host of {domain} has an address");
             return Err(
                 if self.settings.no_address_bounces_if_permanent && !temporary_failure {
@@ -327,34 +462,37 @@ impl<W: World> Attempt<'_, '_, W> {
                 },
             );
         }
-        Ok(hosts)
+        Ok(candidates)
     }
 
-    /// Step 7: sort by preference; shuffle each group of equal preference.
+    /// Step 7: sort by preference; order each group of equal preference per the policy.
     fn order(&self, mut records: Vec<Mx>) -> Vec<Mx> {
         records.sort_by_key(|record| record.preference);
-        if self.settings.equal_order == EqualOrder::Random {
-            let mut start = 0;
-            while start < records.len() {
-                let preference = records[start].preference;
-                let end = start
-                    + records[start..]
-                        .iter()
-                        .take_while(|record| record.preference == preference)
-                        .count();
-                if end - start > 1 {
-                    let mut group: Vec<Name> = records[start..end]
-                        .iter()
-                        .map(|record| record.exchange.clone())
-                        .collect();
+        let mut start = 0;
+        while start < records.len() {
+            let preference = records[start].preference;
+            let end = start
+                + records[start..]
+                    .iter()
+                    .take_while(|record| record.preference == preference)
+                    .count();
+            let group = &mut records[start..end];
+            match self.settings.equal_order {
+                EqualOrder::Random if group.len() > 1 => {
+                    let mut names: Vec<Name> =
+                        group.iter().map(|record| record.exchange.clone()).collect();
                     self.world
-                        .shuffle(&format!("preference {preference}"), &mut group);
-                    for (record, name) in records[start..end].iter_mut().zip(group) {
+                        .shuffle(&format!("preference {preference}"), &mut names);
+                    for (record, name) in group.iter_mut().zip(names) {
                         record.exchange = name;
                     }
                 }
-                start = end;
+                EqualOrder::StableHash => {
+                    group.sort_by_key(|record| stable_hash(record.exchange.as_str()))
+                }
+                EqualOrder::Random | EqualOrder::Dns | EqualOrder::FewestConnections => {}
             }
+            start = end;
         }
         records
     }
@@ -379,24 +517,23 @@ impl<W: World> Attempt<'_, '_, W> {
     }
 
     /// Step 8: drop every host at or above the preference at which the client finds itself.
-    fn drop_self(&self, hosts: &mut Vec<Host>) -> Result<(), Stop> {
+    fn drop_self(&self, hosts: &mut Vec<(Mx, Vec<IpAddr>)>) -> Result<(), Stop> {
         let client = self.job.client;
-        let is_self = |host: &Host| {
-            host.name == client.name
-                || host
-                    .addresses
+        let is_self = |(record, addresses): &(Mx, Vec<IpAddr>)| {
+            record.exchange == client.name
+                || addresses
                     .iter()
                     .any(|address| client.addresses.contains(address))
         };
         let Some(own) = hosts
             .iter()
             .filter(|host| is_self(host))
-            .map(|host| host.preference)
+            .map(|(record, _)| record.preference)
             .min()
         else {
             return Ok(());
         };
-        hosts.retain(|host| host.preference < own);
+        hosts.retain(|(record, _)| record.preference < own);
         if hosts.is_empty() {
             return Err(Stop::Bounce(format!(
                 "{} is itself the best MX: mail would loop (RFC 5321 §5.1)",
@@ -405,534 +542,13 @@ impl<W: World> Attempt<'_, '_, W> {
         }
         Ok(())
     }
-
-    /// Applies the action for a failure to `affected` and says what the loop does next.
-    fn fail(
-        &mut self,
-        stage: Stage,
-        failure: Failure,
-        affected: &[usize],
-        last: bool,
-        reason: String,
-        reply: Option<&Reply>,
-    ) -> Flow {
-        let action = self.settings.actions.action(stage, failure);
-        self.last_error = reason.clone();
-        let bounce = |this: &mut Self| {
-            this.settle(affected, || Disposition::Bounced {
-                reason: reason.clone(),
-                reply: reply.cloned(),
-            })
-        };
-        match action {
-            Action::NextAddress => Flow::NextAddress,
-            Action::NextHost => Flow::NextHost,
-            Action::NextOrBounce if last => {
-                bounce(self);
-                Flow::NextAddress
-            }
-            Action::NextOrBounce => Flow::NextAddress,
-            Action::Bounce => {
-                bounce(self);
-                Flow::NextAddress
-            }
-            Action::Defer => {
-                self.settle(affected, || Disposition::Deferred {
-                    reason: reason.clone(),
-                });
-                Flow::Stop
-            }
-        }
-    }
 }
 
-fn describe(candidate: &Candidate) -> String {
-    format!("{} [{}]", candidate.host, candidate.address)
+/// FNV-1a: a fixed, portable hash, so a `stable-hash` order is the same on every machine.
+fn stable_hash(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
-fn classify(reply: &Reply, expected: ReplyClass) -> Result<(), Failure> {
-    match reply.class() {
-        class if class == expected => Ok(()),
-        ReplyClass::Permanent => Err(Failure::Permanent),
-        _ => Err(Failure::Transient),
-    }
-}
-
-/// Sends QUIT unless the connection is known to be gone; the reply does not matter.
-async fn quit<S: Session>(session: &mut S, limit: Duration) {
-    let _ = tokio::time::timeout(limit.to_std(), session.quit()).await;
-}
-
-impl<W: World> Attempt<'_, '_, W> {
-    /// One session with one address.
-    async fn session(&mut self, candidate: &Candidate, last: bool) -> Flow {
-        let timeouts = self.settings.timeouts;
-        let everyone = self.pending.clone();
-        let mut session = match tokio::time::timeout(
-            timeouts.connect.to_std(),
-            self.world.connect(candidate.address, &candidate.host),
-        )
-        .await
-        {
-            Ok(Connect::Connected(session)) => session,
-            Ok(_) => {
-                return self.fail(
-                    Stage::Connect,
-                    Failure::Dropped,
-                    &everyone,
-                    last,
-                    format!("{}: connection refused or reset", describe(candidate)),
-                    None,
-                );
-            }
-            Err(_) => {
-                return self.fail(
-                    Stage::Connect,
-                    Failure::Timeout,
-                    &everyone,
-                    last,
-                    format!("{}: connection timed out", describe(candidate)),
-                    None,
-                );
-            }
-        };
-        if let Err(flow) = self
-            .step(
-                &mut session,
-                candidate,
-                last,
-                Command::Greeting,
-                ReplyClass::Positive,
-                &everyone,
-            )
-            .await
-        {
-            return flow;
-        }
-        let keywords = match self.hello(&mut session, candidate, last).await {
-            Ok(keywords) => keywords,
-            Err(flow) => return flow,
-        };
-        if let Err(flow) = self
-            .check_extensions(&mut session, candidate, &keywords)
-            .await
-        {
-            return flow;
-        }
-        self.transaction(&mut session, candidate, last, &keywords)
-            .await
-    }
-
-    /// Sends a simple command (or waits for the greeting) under its timeout.
-    async fn send<S: Session>(&self, session: &mut S, command: Command) -> Got<Reply> {
-        let limit = self.settings.timeouts.for_command(command);
-        match command {
-            Command::Greeting => ask(limit, session.greeting()).await,
-            Command::Helo => ask(limit, session.helo(&self.job.client.name)).await,
-            Command::Starttls => ask(limit, session.starttls()).await,
-            Command::Data => ask(limit, session.data()).await,
-            Command::EndOfData => ask(limit, session.end_of_data(self.job.message_index)).await,
-            Command::Quit => ask(limit, session.quit()).await,
-            Command::Ehlo | Command::Mail | Command::Rcpt => {
-                unreachable!("EHLO, MAIL and RCPT carry arguments and have their own steps")
-            }
-        }
-    }
-
-    /// Sends a simple command and applies the action map to a failure, for `affected`.
-    /// QUIT follows a refusal where the connection is still there.
-    async fn step<S: Session>(
-        &mut self,
-        session: &mut S,
-        candidate: &Candidate,
-        last: bool,
-        command: Command,
-        expected: ReplyClass,
-        affected: &[usize],
-    ) -> Result<Reply, Flow> {
-        let got = self.send(session, command).await;
-        self.judge(session, candidate, last, command, expected, got, affected)
-            .await
-    }
-
-    /// Turns a step's result into a reply or a flow, for the recipients `affected`.
-    #[allow(
-        clippy::too_many_arguments,
-        reason = "one call site per step kind; a struct would only rename them"
-    )]
-    async fn judge<S: Session>(
-        &mut self,
-        session: &mut S,
-        candidate: &Candidate,
-        last: bool,
-        command: Command,
-        expected: ReplyClass,
-        got: Got<Reply>,
-        affected: &[usize],
-    ) -> Result<Reply, Flow> {
-        let stage = Stage::Command(command);
-        let what = command_name(command);
-        match got {
-            Got::Reply(reply) => match classify(&reply, expected) {
-                Ok(()) => Ok(reply),
-                Err(failure) => {
-                    if reply.code.get() != 421 {
-                        quit(session, self.settings.timeouts.quit).await;
-                    }
-                    Err(self.fail(
-                        stage,
-                        failure,
-                        affected,
-                        last,
-                        format!("{}: {what} answered {reply}", describe(candidate)),
-                        Some(&reply),
-                    ))
-                }
-            },
-            Got::Timeout => Err(self.fail(
-                stage,
-                Failure::Timeout,
-                affected,
-                last,
-                format!("{}: no reply to {what}", describe(candidate)),
-                None,
-            )),
-            Got::Closed => Err(self.fail(
-                stage,
-                Failure::Dropped,
-                affected,
-                last,
-                format!("{}: connection lost at {what}", describe(candidate)),
-                None,
-            )),
-        }
-    }
-
-    /// EHLO, or HELO after a 500/502 to EHLO; then STARTTLS when required. Returns the
-    /// keywords in force.
-    async fn hello<S: Session>(
-        &mut self,
-        session: &mut S,
-        candidate: &Candidate,
-        last: bool,
-    ) -> Result<Arc<[Keyword]>, Flow> {
-        let keywords = self.ehlo(session, candidate, last).await?;
-        let needs_tls = self.settings.tls == TlsUse::WhenRequired
-            && self
-                .job
-                .message
-                .requires
-                .iter()
-                .any(|keyword| matches!(&**keyword, "STARTTLS" | "REQUIRETLS"));
-        if !needs_tls || find_keyword(&keywords, "STARTTLS").is_none() {
-            return Ok(keywords);
-        }
-        let everyone = self.pending.clone();
-        self.step(
-            session,
-            candidate,
-            last,
-            Command::Starttls,
-            ReplyClass::Positive,
-            &everyone,
-        )
-        .await?;
-        let handshake =
-            tokio::time::timeout(self.settings.timeouts.tls.to_std(), session.handshake()).await;
-        match handshake {
-            Ok(Handshake::Established) => {}
-            Ok(Handshake::Failed) => {
-                let everyone = self.pending.clone();
-                return Err(self.fail(
-                    Stage::Tls,
-                    Failure::Dropped,
-                    &everyone,
-                    last,
-                    format!("{}: TLS handshake failed", describe(candidate)),
-                    None,
-                ));
-            }
-            Err(_) => {
-                let everyone = self.pending.clone();
-                return Err(self.fail(
-                    Stage::Tls,
-                    Failure::Timeout,
-                    &everyone,
-                    last,
-                    format!("{}: TLS handshake timed out", describe(candidate)),
-                    None,
-                ));
-            }
-        }
-        let mut keywords = self.ehlo(session, candidate, last).await?;
-        // STARTTLS is satisfied by the TLS session itself (RFC 3207 §4.2).
-        let mut with_tls: Vec<Keyword> = keywords.to_vec();
-        with_tls.push(Keyword::parse("STARTTLS").expect("STARTTLS is a keyword"));
-        keywords = Arc::from(with_tls);
-        Ok(keywords)
-    }
-
-    async fn ehlo<S: Session>(
-        &mut self,
-        session: &mut S,
-        candidate: &Candidate,
-        last: bool,
-    ) -> Result<Arc<[Keyword]>, Flow> {
-        let got = ask(
-            self.settings.timeouts.ehlo,
-            session.ehlo(&self.job.client.name),
-        )
-        .await;
-        let everyone = self.pending.clone();
-        let got = match got {
-            Got::Reply(ehlo) if ehlo.reply.class() == ReplyClass::Positive => {
-                return Ok(ehlo.keywords);
-            }
-            Got::Reply(ehlo)
-                if self
-                    .settings
-                    .helo_fallback_codes
-                    .contains(&ehlo.reply.code.get()) =>
-            {
-                self.step(
-                    session,
-                    candidate,
-                    last,
-                    Command::Helo,
-                    ReplyClass::Positive,
-                    &everyone,
-                )
-                .await?;
-                return Ok(Arc::from([]));
-            }
-            Got::Reply(ehlo) => Got::Reply(ehlo.reply),
-            Got::Timeout => Got::Timeout,
-            Got::Closed => Got::Closed,
-        };
-        self.judge(
-            session,
-            candidate,
-            last,
-            Command::Ehlo,
-            ReplyClass::Positive,
-            got,
-            &everyone,
-        )
-        .await
-        .map(|_| Arc::from([]))
-    }
-
-    /// Required keywords and SIZE.
-    async fn check_extensions<S: Session>(
-        &mut self,
-        session: &mut S,
-        candidate: &Candidate,
-        keywords: &[Keyword],
-    ) -> Result<(), Flow> {
-        let message = self.job.message;
-        let missing: Vec<&str> = message
-            .requires
-            .iter()
-            .filter(|keyword| find_keyword(keywords, keyword).is_none())
-            .map(|keyword| &**keyword)
-            .collect();
-        let size_limit = size_limit(keywords);
-        let too_big =
-            matches!((message.size, size_limit), (Some(size), Some(limit)) if size > limit);
-        if missing.is_empty() && !too_big {
-            return Ok(());
-        }
-        quit(session, self.settings.timeouts.quit).await;
-        let reason = if !missing.is_empty() {
-            format!(
-                "{} does not offer required {}",
-                describe(candidate),
-                missing.join(", ")
-            )
-        } else {
-            format!(
-                "message of {} bytes exceeds the SIZE limit {} of {} (RFC 1870)",
-                message.size.unwrap_or(0),
-                size_limit.unwrap_or(0),
-                describe(candidate)
-            )
-        };
-        match self.settings.missing_required {
-            MissingRequired::Bounce => {
-                self.last_error = reason.clone();
-                let everyone = self.pending.clone();
-                self.settle(&everyone, || Disposition::Bounced {
-                    reason: reason.clone(),
-                    reply: None,
-                });
-                Err(Flow::Stop)
-            }
-        }
-    }
-
-    /// MAIL, RCPT for each pending recipient, DATA, the message, QUIT.
-    async fn transaction<S: Session>(
-        &mut self,
-        session: &mut S,
-        candidate: &Candidate,
-        last: bool,
-        keywords: &[Keyword],
-    ) -> Flow {
-        let limits = self.settings.timeouts;
-        let parameters = mail_parameters(self.job.message, keywords, self.settings.missing_wanted);
-        let got = ask(
-            limits.mail,
-            session.mail(&self.job.message.from, &parameters),
-        )
-        .await;
-        let everyone = self.pending.clone();
-        if let Err(flow) = self
-            .judge(
-                session,
-                candidate,
-                last,
-                Command::Mail,
-                ReplyClass::Positive,
-                got,
-                &everyone,
-            )
-            .await
-        {
-            return flow;
-        }
-        let mut accepted = Vec::with_capacity(everyone.len());
-        let mut flow = Flow::NextAddress;
-        for (position, &index) in everyone.iter().enumerate() {
-            let recipient = self.job.message.to[index].clone();
-            let got = ask(limits.rcpt, session.rcpt(&recipient)).await;
-            let broken = matches!(got, Got::Timeout | Got::Closed);
-            let affected: Vec<usize> = if broken {
-                everyone[position..].to_vec()
-            } else {
-                vec![index]
-            };
-            match self.judge_rcpt(candidate, last, got, &affected) {
-                Ok(()) => accepted.push(index),
-                Err(next) if broken => return next,
-                Err(next) => flow = flow.max(next),
-            }
-        }
-        if accepted.is_empty() {
-            quit(session, limits.quit).await;
-            return flow;
-        }
-        if let Err(flow) = self
-            .step(
-                session,
-                candidate,
-                last,
-                Command::Data,
-                ReplyClass::Intermediate,
-                &accepted,
-            )
-            .await
-        {
-            return flow;
-        }
-        match self
-            .step(
-                session,
-                candidate,
-                last,
-                Command::EndOfData,
-                ReplyClass::Positive,
-                &accepted,
-            )
-            .await
-        {
-            Ok(reply) => {
-                let host = candidate.host.clone();
-                let address = candidate.address;
-                self.settle(&accepted, || Disposition::Delivered {
-                    host: host.clone(),
-                    address,
-                    reply: reply.clone(),
-                });
-            }
-            Err(flow) => return flow,
-        }
-        quit(session, limits.quit).await;
-        flow
-    }
-
-    fn judge_rcpt(
-        &mut self,
-        candidate: &Candidate,
-        last: bool,
-        got: Got<Reply>,
-        affected: &[usize],
-    ) -> Result<(), Flow> {
-        let stage = Stage::Command(Command::Rcpt);
-        match got {
-            Got::Reply(reply) => match classify(&reply, ReplyClass::Positive) {
-                Ok(()) => Ok(()),
-                Err(failure) => {
-                    let reason = format!("{}: RCPT answered {reply}", describe(candidate));
-                    Err(self.fail(stage, failure, affected, last, reason, Some(&reply)))
-                }
-            },
-            Got::Timeout => Err(self.fail(
-                stage,
-                Failure::Timeout,
-                affected,
-                last,
-                format!("{}: no reply to RCPT", describe(candidate)),
-                None,
-            )),
-            Got::Closed => Err(self.fail(
-                stage,
-                Failure::Dropped,
-                affected,
-                last,
-                format!("{}: connection lost at RCPT", describe(candidate)),
-                None,
-            )),
-        }
-    }
-}
-
-fn command_name(command: Command) -> &'static str {
-    match command {
-        Command::Greeting => "the greeting",
-        Command::Ehlo => "EHLO",
-        Command::Helo => "HELO",
-        Command::Starttls => "STARTTLS",
-        Command::Mail => "MAIL",
-        Command::Rcpt => "RCPT",
-        Command::Data => "DATA",
-        Command::EndOfData => "the end of data",
-        Command::Quit => "QUIT",
-    }
-}
-
-/// The SIZE limit a server advertised, if it gave a positive one (0 means no limit).
-fn size_limit(keywords: &[Keyword]) -> Option<u64> {
-    let parameter = find_keyword(keywords, "SIZE")?.parameter.as_ref()?;
-    parameter.parse::<u64>().ok().filter(|limit| *limit > 0)
-}
-
-/// MAIL parameters: SIZE when advertised, and every required or wanted keyword the server
-/// offers (a used extension is shown as a bare parameter).
-fn mail_parameters(
-    message: &Message,
-    keywords: &[Keyword],
-    _wanted: MissingWanted,
-) -> MailParameters {
-    let size = message
-        .size
-        .filter(|_| find_keyword(keywords, "SIZE").is_some());
-    let extensions = message
-        .requires
-        .iter()
-        .chain(message.wants.iter())
-        .filter(|keyword| !matches!(&***keyword, "STARTTLS" | "SIZE"))
-        .filter(|keyword| find_keyword(keywords, keyword).is_some())
-        .cloned()
-        .collect();
-    MailParameters { size, extensions }
-}
+mod session;

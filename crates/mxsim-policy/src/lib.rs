@@ -1,12 +1,16 @@
 //! SMTP client policies: how a client picks among MX hosts and falls back from one to another.
 //!
 //! Module map:
-//! - [`settings`]: every open choice as data; [`settings::Settings::rfc5321`] is the baseline.
+//! - [`settings`]: every open choice as data.
+//! - [`file`]: policy files (docs/policy-format.md) to settings, with located errors.
 //! - [`engine`]: the one engine that runs any settings against the model's `World` traits.
-//! - [`registry`]: policies by name.
+//! - [`rust`]: a policy written directly in Rust against the traits.
+//! - [`registry`]: policies by name: the preset files under `policies/` and the Rust ones.
 //!
 //! This crate never names a simulator type: its policies run in any `World`.
 
 pub mod engine;
+pub mod file;
 pub mod registry;
+pub mod rust;
 pub mod settings;

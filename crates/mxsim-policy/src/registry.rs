@@ -1,27 +1,99 @@
-//! Policies by name. Files under `policies/` will join the engine presets here; a policy
-//! written in Rust against the traits registers beside them.
+//! Policies by name: the preset files under `policies/` (compiled in), run by the engine, and
+//! policies written in Rust against the traits, side by side.
 
+use std::sync::OnceLock;
+
+use mxsim_model::diag::Diagnostics;
 use mxsim_model::world::{Policy, World};
 
 use crate::engine::Engine;
+use crate::file;
+use crate::rust::FirstMxOnly;
 use crate::settings::Settings;
 
-/// The names of every registered policy, in listing order.
-pub fn names() -> Vec<&'static str> {
-    vec!["rfc5321"]
+/// A preset file shipped with mxsim.
+#[derive(Clone, Debug)]
+pub struct Preset {
+    /// The file's text, as `mxsim policies NAME` prints it.
+    pub text: &'static str,
+    /// The settings it loads to.
+    pub settings: Settings,
 }
 
-/// True when `name` is registered.
+/// The preset files, in listing order: the baseline and the standards readings, then the MTAs.
+const FILES: &[(&str, &str)] = &[("rfc5321", include_str!("../../../policies/rfc5321.yaml"))];
+
+/// Policies written in Rust: name and one-line summary.
+pub const RUST_POLICIES: &[(&str, &str, &str)] = &[(
+    FirstMxOnly::NAME,
+    "A naive client: the best MX in DNS order, its first address, one try, no fallback (Rust, not a file)",
+    "crates/mxsim-policy/src/rust.rs",
+)];
+
+/// Every preset, loaded once. A shipped preset that does not load is a bug in mxsim.
+pub fn presets() -> &'static [Preset] {
+    static PRESETS: OnceLock<Vec<Preset>> = OnceLock::new();
+    PRESETS.get_or_init(|| {
+        let mut loaded: Vec<Preset> = Vec::with_capacity(FILES.len());
+        for (name, text) in FILES {
+            let find = |wanted: &str| {
+                loaded
+                    .iter()
+                    .find(|preset| preset.settings.name == wanted)
+                    .map(|preset| preset.settings.clone())
+            };
+            let settings = file::load(text, &find).unwrap_or_else(|diagnostics| {
+                panic!(
+                    "preset {name} does not load:\n{}",
+                    diagnostics.render(&format!("policies/{name}.yaml"), text)
+                )
+            });
+            assert_eq!(
+                settings.name, *name,
+                "policies/{name}.yaml names itself {}",
+                settings.name
+            );
+            loaded.push(Preset { text, settings });
+        }
+        loaded
+    })
+}
+
+/// The names of every policy, in listing order.
+pub fn names() -> Vec<&'static str> {
+    FILES
+        .iter()
+        .map(|(name, _)| *name)
+        .chain(RUST_POLICIES.iter().map(|(name, _, _)| *name))
+        .collect()
+}
+
+/// True when `name` is a known policy.
 pub fn is_known(name: &str) -> bool {
     names().contains(&name)
 }
 
+/// The preset called `name`.
+pub fn preset(name: &str) -> Option<&'static Preset> {
+    presets().iter().find(|preset| preset.settings.name == name)
+}
+
 /// The policy called `name`, ready to run in any world.
 pub fn get<W: World + 'static>(name: &str) -> Option<Box<dyn Policy<W>>> {
+    if let Some(preset) = preset(name) {
+        return Some(Box::new(Engine {
+            settings: preset.settings.clone(),
+        }));
+    }
     match name {
-        "rfc5321" => Some(Box::new(Engine {
-            settings: Settings::rfc5321(),
-        })),
+        FirstMxOnly::NAME => Some(Box::new(FirstMxOnly)),
         _ => None,
     }
+}
+
+/// Loads a policy file the user wrote; `extends` may name any preset.
+pub fn load_file(text: &str) -> Result<Settings, Diagnostics> {
+    file::load(text, &|name| {
+        preset(name).map(|preset| preset.settings.clone())
+    })
 }

@@ -1,10 +1,12 @@
 //! Policy settings: every choice an SMTP client makes that the RFCs leave open, as data.
 //!
-//! One engine (`engine.rs`) runs any [`Settings`]. The `rfc5321` baseline is one value of this
-//! type ([`Settings::rfc5321`]); every *(choice)* of docs/rfc5321-baseline.md is a named field
-//! here, so another policy is a different value, not different code.
+//! One engine (`engine.rs`) runs any [`Settings`]. Settings come from policy files
+//! (docs/policy-format.md, loaded by `file.rs`); the presets, `rfc5321` among them, are files
+//! under `policies/`. Another policy is a different value of this type, not different code.
 
-use mxsim_model::smtp::Command;
+use std::sync::Arc;
+
+use mxsim_model::smtp::{Command, ReplyClass, ReplyCode};
 use mxsim_model::time::Duration;
 
 /// How hosts of equal MX preference are ordered.
@@ -14,6 +16,10 @@ pub enum EqualOrder {
     Random,
     /// As the DNS answer lists them.
     Dns,
+    /// By a fixed hash of the host name: the same order every attempt (Sendmail's `mxrand`).
+    StableHash,
+    /// Fewest open connections first; with no other traffic, DNS order (OpenSMTPD).
+    FewestConnections,
 }
 
 /// Which address family is tried first for each host.
@@ -32,7 +38,7 @@ pub enum Action {
     NextAddress,
     /// They go on to the next host, skipping this host's other addresses.
     NextHost,
-    /// They go on to the next address; if there is none, they bounce.
+    /// They go on to the next address; at the final candidate, they bounce.
     NextOrBounce,
     /// They stay queued and this attempt ends: no other address is tried.
     Defer,
@@ -53,6 +59,26 @@ pub enum Failure {
     Dropped,
 }
 
+impl Failure {
+    /// Every failure, in file order.
+    pub const ALL: [Failure; 4] = [
+        Failure::Transient,
+        Failure::Permanent,
+        Failure::Timeout,
+        Failure::Dropped,
+    ];
+
+    /// The key used in policy files.
+    pub const fn key(self) -> &'static str {
+        match self {
+            Failure::Transient => "4yz",
+            Failure::Permanent => "5yz",
+            Failure::Timeout => "timeout",
+            Failure::Dropped => "dropped",
+        }
+    }
+}
+
 /// The stages of a session, for the action map.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stage {
@@ -64,43 +90,174 @@ pub enum Stage {
     Tls,
 }
 
+impl Stage {
+    /// Every stage a policy file maps, in file order.
+    pub const ALL: [Stage; 10] = [
+        Stage::Connect,
+        Stage::Command(Command::Greeting),
+        Stage::Command(Command::Ehlo),
+        Stage::Command(Command::Helo),
+        Stage::Command(Command::Starttls),
+        Stage::Tls,
+        Stage::Command(Command::Mail),
+        Stage::Command(Command::Rcpt),
+        Stage::Command(Command::Data),
+        Stage::Command(Command::EndOfData),
+    ];
+
+    /// The key used in policy files.
+    pub const fn key(self) -> &'static str {
+        match self {
+            Stage::Connect => "connect",
+            Stage::Tls => "tls",
+            Stage::Command(command) => command.key(),
+        }
+    }
+
+    /// The failures this stage can have: no reply classes before there is a server to reply.
+    pub fn failures(self) -> &'static [Failure] {
+        match self {
+            Stage::Connect | Stage::Tls => &[Failure::Timeout, Failure::Dropped],
+            Stage::Command(_) => &Failure::ALL,
+        }
+    }
+}
+
 /// What each failure at each stage does.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ActionMap {
-    /// `(stage, failure, action)`, looked up first match; every stage must be covered.
+    /// `(stage, failure, action)`; the loader guarantees every pair of [`Stage::ALL`] ×
+    /// [`Stage::failures`] is present exactly once.
     pub entries: Vec<(Stage, Failure, Action)>,
 }
 
 impl ActionMap {
     /// The action for a failure.
     pub fn action(&self, stage: Stage, failure: Failure) -> Action {
-        self.entries
+        match self
+            .entries
             .iter()
             .find(|(s, f, _)| *s == stage && *f == failure)
-            .map(|(_, _, action)| *action)
-            .unwrap_or_else(|| panic!("action map has no entry for {stage:?} {failure:?}"))
+        {
+            Some((_, _, action)) => *action,
+            // QUIT failures are never mapped: the session is over either way.
+            None if stage == Stage::Command(Command::Quit) => Action::NextAddress,
+            None => panic!(
+                "action map has no entry for {stage:?} {failure:?}; the loader should have refused it"
+            ),
+        }
     }
 }
 
-/// What to do when a host lacks a keyword the message requires.
+/// An EHLO reply that makes the client fall back to HELO.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MissingRequired {
-    /// QUIT and bounce at once; no other host is tried.
-    Bounce,
+pub enum ReplyMatch {
+    /// Exactly this code.
+    Code(ReplyCode),
+    /// Any code of this class.
+    Class(ReplyClass),
 }
 
-/// What to do when a host lacks a keyword the message merely wants.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MissingWanted {
-    /// Send without it.
-    Ignore,
+impl ReplyMatch {
+    /// True when `code` matches.
+    pub fn matches(self, code: ReplyCode) -> bool {
+        match self {
+            ReplyMatch::Code(expected) => expected == code,
+            ReplyMatch::Class(class) => code.class() == class,
+        }
+    }
 }
 
 /// When the client negotiates STARTTLS.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TlsUse {
+    /// Never (a message that requires TLS then lacks STARTTLS at every host).
+    Never,
     /// Only when the message requires STARTTLS or REQUIRETLS.
     WhenRequired,
+    /// Whenever the server offers STARTTLS.
+    Opportunistic,
+}
+
+/// What follows a failed opportunistic STARTTLS or handshake.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TlsFallback {
+    /// Reconnect to the same address and go on without STARTTLS.
+    Plaintext,
+    /// Go on to the next address.
+    NextAddress,
+    /// Go on to the next host.
+    NextHost,
+}
+
+/// What to do when a host lacks a required keyword.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeywordAction {
+    /// Send anyway, without the extension.
+    Ignore,
+    /// QUIT and bounce at once.
+    Bounce,
+    /// QUIT and defer; the attempt ends.
+    Defer,
+    /// QUIT and try the other hosts of the same preference, then `final`.
+    SamePreference(Final),
+    /// QUIT and go on down the whole list, then `final`.
+    WholeList(Final),
+}
+
+impl KeywordAction {
+    /// How strongly this action ends the search, for a host that lacks several keywords.
+    pub fn strictness(self) -> u8 {
+        match self {
+            KeywordAction::Ignore => 0,
+            KeywordAction::WholeList(_) => 1,
+            KeywordAction::SamePreference(_) => 2,
+            KeywordAction::Defer => 3,
+            KeywordAction::Bounce => 4,
+        }
+    }
+}
+
+/// What happens when no host had the keyword.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Final {
+    /// Bounce.
+    Bounce,
+    /// Defer.
+    Defer,
+}
+
+/// Which keyword a rule is for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeywordPattern {
+    /// This keyword (uppercase).
+    Named(Arc<str>),
+    /// Every keyword without a rule of its own (`"*"`).
+    Any,
+}
+
+/// Searching for hosts that offer wanted keywords.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WantedAction {
+    /// Use what the host offers.
+    Ignore,
+    /// Look at the other hosts of the same preference, then use the best session.
+    SamePreference,
+    /// Look at every candidate, then use the best session.
+    WholeList,
+}
+
+/// Limits per delivery attempt; `None` is no limit.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// Connection attempts.
+    pub addresses: Option<u32>,
+    /// Sessions that reached MAIL (handshake and keyword failures do not count).
+    pub sessions: Option<u32>,
+    /// Distinct MX host names, best first.
+    pub hosts: Option<u32>,
+    /// Addresses of one host.
+    pub addresses_per_host: Option<u32>,
 }
 
 /// Per-step waits.
@@ -149,117 +306,83 @@ impl Timeouts {
     }
 }
 
+/// Invariants a policy claims about itself; `mxsim check` verifies them on every run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Claim {
+    /// After a greeting and a reply to EHLO at preference p, never a host worse than p.
+    NeverWorsePreferenceAfterEhlo,
+}
+
+impl Claim {
+    /// The name used in policy files.
+    pub const fn key(self) -> &'static str {
+        match self {
+            Claim::NeverWorsePreferenceAfterEhlo => "never-worse-preference-after-ehlo",
+        }
+    }
+}
+
 /// A whole policy.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Settings {
     /// The name `expect:` uses.
     pub name: String,
+    /// One line for listings.
+    pub summary: String,
+    /// What it models, cited.
+    pub source: String,
     /// Equal-preference order.
     pub equal_order: EqualOrder,
-    /// Longest CNAME chain followed before the lookup counts as failed.
+    /// Longest CNAME chain followed before the lookup counts as failed (RFC 5321 baseline: 8).
     pub cname_chain_max: u32,
     /// Address family order per host.
     pub address_order: AddressOrder,
-    /// At most this many connection attempts per delivery attempt; `None`: no limit.
-    pub addresses_max: Option<u32>,
+    /// Per-attempt limits.
+    pub limits: Limits,
     /// Per-step waits.
     pub timeouts: Timeouts,
     /// What failures do.
     pub actions: ActionMap,
-    /// EHLO reply codes that make the client send HELO on the same connection.
-    pub helo_fallback_codes: Vec<u16>,
-    /// A required keyword is missing.
-    pub missing_required: MissingRequired,
-    /// A wanted keyword is missing.
-    pub missing_wanted: MissingWanted,
+    /// EHLO replies answered with HELO on the same connection.
+    pub helo_fallback: Vec<ReplyMatch>,
     /// When to use STARTTLS.
     pub tls: TlsUse,
+    /// After a failed opportunistic STARTTLS.
+    pub tls_fallback: Option<TlsFallback>,
+    /// Missing required keywords, by keyword; [`KeywordPattern::Any`] for the rest.
+    pub required: Vec<(KeywordPattern, KeywordAction)>,
+    /// A message larger than the host's SIZE: bounce (true) or send and let the server decide.
+    pub size_exceeded_bounces: bool,
+    /// Missing wanted keywords.
+    pub wanted: WantedAction,
+    /// How long a search for wanted keywords may take.
+    pub search_limit: Option<Duration>,
+    /// After a greeting and a reply to EHLO at preference p, never a host worse than p.
+    pub same_or_better_after_ehlo: bool,
+    /// Drop records at and above the client's own preference (RFC 5321 §5.1).
+    pub self_mx_truncates: bool,
+    /// NXDOMAIN on the MX query falls back to the domain's own addresses, like NODATA.
+    pub implicit_mx_on_nxdomain: bool,
     /// Ignore `0 .` when other MX records sit beside it (RFC 7505 forbids publishing both).
     pub null_mx_beside_others_ignored: bool,
     /// When no MX host has an address: bounce if every lookup failed permanently
     /// (NXDOMAIN/NODATA; RFC 5321 §5.1 "MUST be reported as an error"), else defer.
     pub no_address_bounces_if_permanent: bool,
-}
-
-fn map(rows: &[(Stage, [Action; 4])]) -> ActionMap {
-    let failures = [
-        Failure::Transient,
-        Failure::Permanent,
-        Failure::Timeout,
-        Failure::Dropped,
-    ];
-    let entries = rows
-        .iter()
-        .flat_map(|(stage, actions)| {
-            failures
-                .iter()
-                .zip(actions)
-                .map(move |(failure, action)| (*stage, *failure, *action))
-        })
-        .collect();
-    ActionMap { entries }
+    /// Invariants claimed.
+    pub claims: Vec<Claim>,
 }
 
 impl Settings {
-    /// The `rfc5321` baseline, step by step as docs/rfc5321-baseline.md gives it.
-    pub fn rfc5321() -> Settings {
-        use Action::{Bounce, Defer, NextAddress as Next};
-        use Command as C;
-        // Columns: 4yz, 5yz, timeout, dropped.
-        let actions = map(&[
-            (Stage::Connect, [Next, Next, Next, Next]),
-            // (choice) A 5yz greeting is this host's refusal, not the domain's.
-            (Stage::Command(C::Greeting), [Next, Next, Next, Next]),
-            (Stage::Command(C::Ehlo), [Next, Next, Next, Next]),
-            // (choice) HELO failures are handled like EHLO failures.
-            (Stage::Command(C::Helo), [Next, Next, Next, Next]),
-            (Stage::Command(C::Starttls), [Next, Next, Next, Next]),
-            (Stage::Tls, [Next, Next, Next, Next]),
-            // (choice) A MAIL timeout is handled like a dropped connection (§3.8: as if 451).
-            (Stage::Command(C::Mail), [Next, Bounce, Next, Next]),
-            (Stage::Command(C::Rcpt), [Next, Bounce, Next, Next]),
-            (Stage::Command(C::Data), [Next, Bounce, Next, Next]),
-            // (choice) 4yz after the dot goes on to the next address. No reply or a drop after
-            // the dot defers with no other address tried (§4.5.3.2.6: duplicates).
-            (Stage::Command(C::EndOfData), [Next, Bounce, Defer, Defer]),
-            (Stage::Command(C::Quit), [Next, Next, Next, Next]),
-        ]);
-        Settings {
-            name: "rfc5321".to_owned(),
-            equal_order: EqualOrder::Random,
-            cname_chain_max: 8,
-            // (choice) A records, then AAAA, each in zone order.
-            address_order: AddressOrder::Ipv4First,
-            // (choice) No limit on addresses (§5.1 allows one and asks for at least two).
-            addresses_max: None,
-            timeouts: Timeouts {
-                // (choice) The RFC sets no DNS timeout.
-                dns: Duration::seconds(30),
-                // (choice) The RFC sets no connect timeout.
-                connect: Duration::seconds(30),
-                greeting: Duration::minutes(5),
-                // (choice) The RFC sets no EHLO/HELO/STARTTLS/QUIT timeouts.
-                ehlo: Duration::minutes(5),
-                helo: Duration::minutes(5),
-                starttls: Duration::minutes(5),
-                tls: Duration::minutes(5),
-                mail: Duration::minutes(5),
-                rcpt: Duration::minutes(5),
-                data: Duration::minutes(2),
-                end_of_data: Duration::minutes(10),
-                quit: Duration::minutes(5),
-            },
-            actions,
-            helo_fallback_codes: vec![500, 502],
-            // (choice) No looking elsewhere for a required keyword (§2.2.3 would allow it).
-            missing_required: MissingRequired::Bounce,
-            missing_wanted: MissingWanted::Ignore,
-            // (choice) RFC 5321 has no TLS; STARTTLS only when the message requires it.
-            tls: TlsUse::WhenRequired,
-            // (choice) RFC 7505 forbids publishing null MX beside others; if it happens anyway,
-            // the usable records are used.
-            null_mx_beside_others_ignored: true,
-            no_address_bounces_if_permanent: true,
-        }
+    /// The rule for a missing required keyword.
+    pub fn required_action(&self, keyword: &str) -> KeywordAction {
+        let named = self.required.iter().find(|(pattern, _)| matches!(pattern, KeywordPattern::Named(name) if name.eq_ignore_ascii_case(keyword)));
+        let any = self
+            .required
+            .iter()
+            .find(|(pattern, _)| *pattern == KeywordPattern::Any);
+        named
+            .or(any)
+            .map(|(_, action)| *action)
+            .unwrap_or(KeywordAction::Bounce)
     }
 }

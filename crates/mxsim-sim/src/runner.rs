@@ -16,7 +16,7 @@ use crate::world::{Prepared, SimWorld, State};
 
 /// A run stops here even if the policy is still waiting: 30 virtual days. Every loop has a
 /// bound, and a policy with no timeout on a silent server must not hang the harness.
-pub const RUN_LIMIT: Duration = Duration::days(30);
+pub const RUN_LIMIT: Duration = mxsim_model::scenario::RUN_LIMIT;
 
 /// Exploration enumerates every order when there are at most this many; beyond, it samples.
 pub const ORDERS_EXHAUSTIVE_MAX: usize = 720;
@@ -158,8 +158,11 @@ impl Runner {
     }
 }
 
-/// Submits each message at its time and lets the policy make one attempt for it.
-async fn drive(world: &SimWorld, policy: &dyn Policy<SimWorld>) {
+/// Submits each message at its time and lets the policy make one attempt for it. Returns the
+/// outcomes with the times the policy settled each recipient (the `done` lines come later, when
+/// the whole attempt ends).
+async fn drive(world: &SimWorld, policy: &dyn Policy<SimWorld>) -> Vec<RecipientOutcome> {
+    let mut all = Vec::new();
     let inner = &world.inner;
     let scenario = inner.prepared.scenario.clone();
     let mut order: Vec<usize> = (0..scenario.messages.len()).collect();
@@ -218,8 +221,10 @@ async fn drive(world: &SimWorld, policy: &dyn Policy<SimWorld>) {
                 recipient: recipient.clone(),
                 disposition: outcome.disposition.clone(),
             });
+            all.push(outcome.clone());
         }
     }
+    all
 }
 
 fn world_now(world: &SimWorld) -> u64 {

@@ -198,7 +198,9 @@ impl GiveUpGuard<'_> {
 
 impl Drop for GiveUpGuard<'_> {
     fn drop(&mut self) {
-        if !self.armed {
+        // At the run limit the runner drops the policy's future: that is the harness stopping,
+        // not the client giving up, and the trace says so in its own `limit` line.
+        if !self.armed || self.inner.now().since_start() >= mxsim_model::scenario::RUN_LIMIT {
             return;
         }
         let waited = self.inner.now().since(self.since);
@@ -471,7 +473,10 @@ impl SimSession {
             server.field(received, |b| b.drop_after.as_ref()).copied()
         };
         self.inner().state.borrow_mut().connections[self.id].idle_since = now;
-        if command == Command::Quit && reply.class() == ReplyClass::Positive {
+        if command == Command::Quit
+            && reply.class() == ReplyClass::Positive
+            && drop_after != Some(Command::Quit)
+        {
             self.close(Closer::Client);
         } else if reply.code.get() == 421 || drop_after == Some(command) {
             self.close(Closer::Server);

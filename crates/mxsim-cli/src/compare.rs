@@ -1,0 +1,481 @@
+//! `mxsim compare`: scenarios × policies, every cell explored over every equal-preference order,
+//! rendered as text for a terminal, Markdown for a mailing list, or JSON for tools
+//! (docs/compare-json.md).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use mxsim_model::outcome::{Disposition, DispositionKind};
+use mxsim_model::scenario::Scenario;
+use mxsim_sim::{Prepared, Run, Runner};
+use serde::Serialize;
+
+use crate::args::Format;
+use crate::commands::{PolicySpec, judge_runs};
+
+/// The whole comparison.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// Schema name and version of this JSON document.
+    pub schema: &'static str,
+    /// Policy names, in column order.
+    pub policies: Vec<String>,
+    /// One row per scenario file.
+    pub scenarios: Vec<Row>,
+}
+
+/// One scenario file.
+#[derive(Clone, Debug, Serialize)]
+pub struct Row {
+    /// The file, as given or found.
+    pub file: String,
+    /// A short label: the path below `scenarios/`, without `.yaml`.
+    pub label: String,
+    /// The scenario's title.
+    pub title: String,
+    /// One cell per policy, in column order.
+    pub cells: Vec<Cell>,
+}
+
+/// One policy on one scenario.
+#[derive(Clone, Debug, Serialize)]
+pub struct Cell {
+    /// The policy.
+    pub policy: String,
+    /// Runs made.
+    pub runs: usize,
+    /// True when every equal-preference order was enumerated; false when seeds were sampled.
+    pub exhaustive: bool,
+    /// Distinct results with their share of the runs, most frequent first.
+    pub results: Vec<Share>,
+    /// Connection attempts per run.
+    pub connections: Span,
+    /// Virtual time of the last outcome, in milliseconds.
+    pub time_ms: Span,
+    /// `holds`, `broken` or `none` (the scenario has no `expect:` for this policy and the policy
+    /// claims no invariant).
+    pub expect: &'static str,
+    /// What broke, with the order that broke it.
+    pub problems: Vec<String>,
+}
+
+/// One distinct result.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Share {
+    /// `delivered`, `bounced`, `deferred`, or `mixed` when recipients differ.
+    pub outcome: String,
+    /// Host names the message was delivered through (empty unless something was delivered).
+    pub via: Vec<String>,
+    /// For `mixed`: how many recipients had each outcome, e.g. `1 delivered, 1 bounced`.
+    pub detail: Option<String>,
+    /// Runs with this result.
+    pub runs: usize,
+    /// Share of the runs, in whole percent.
+    pub percent: u32,
+}
+
+/// The smallest and largest value over the runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Span {
+    /// Smallest.
+    pub min: u64,
+    /// Largest.
+    pub max: u64,
+}
+
+/// Runs every policy on every scenario, scenarios spread over the machine's cores.
+pub fn build(files: &[(PathBuf, Arc<Scenario>)], policies: &[PolicySpec]) -> Report {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(files.len().max(1));
+    let mut rows: Vec<Option<Row>> = vec![None; files.len()];
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|thread| {
+                scope.spawn(move || {
+                    let runner = Runner::new();
+                    let built: Vec<_> = policies.iter().map(PolicySpec::build).collect();
+                    files
+                        .iter()
+                        .enumerate()
+                        .skip(thread)
+                        .step_by(threads)
+                        .map(|(index, (path, scenario))| {
+                            (index, row(&runner, path, scenario, policies, &built))
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for handle in handles {
+            for (index, row) in handle
+                .join()
+                .expect("a compare thread panicked: a bug in mxsim")
+            {
+                rows[index] = Some(row);
+            }
+        }
+    });
+    Report {
+        schema: "mxsim-compare/1",
+        policies: policies.iter().map(|spec| spec.name().to_owned()).collect(),
+        scenarios: rows
+            .into_iter()
+            .map(|row| row.expect("every scenario gets a row"))
+            .collect(),
+    }
+}
+
+fn row(
+    runner: &Runner,
+    path: &Path,
+    scenario: &Arc<Scenario>,
+    specs: &[PolicySpec],
+    built: &[Box<dyn mxsim_model::world::Policy<mxsim_sim::SimWorld>>],
+) -> Row {
+    let prepared = Arc::new(Prepared::new(scenario.clone()));
+    let cells = specs
+        .iter()
+        .zip(built)
+        .map(|(spec, policy)| {
+            let exploration = runner.explore(&prepared, policy.as_ref());
+            let expectation = scenario
+                .expectations
+                .iter()
+                .find(|expectation| expectation.policy == spec.name());
+            let claims = spec.claims();
+            let failures = judge_runs(&exploration.runs, expectation, &claims);
+            let expect = match (
+                expectation.is_some() || !claims.is_empty(),
+                failures.is_empty(),
+            ) {
+                (false, _) => "none",
+                (true, true) => "holds",
+                (true, false) => "broken",
+            };
+            let problems = failures
+                .iter()
+                .flat_map(|(label, problems)| {
+                    problems
+                        .iter()
+                        .map(move |problem| format!("{label}: {problem}"))
+                })
+                .collect();
+            Cell {
+                policy: spec.name().to_owned(),
+                runs: exploration.runs.len(),
+                exhaustive: exploration.exhaustive,
+                results: shares(&exploration.runs),
+                connections: span(
+                    exploration
+                        .runs
+                        .iter()
+                        .map(|run| run.trace.connection_attempts().count() as u64),
+                ),
+                time_ms: span(exploration.runs.iter().map(|run| {
+                    run.outcomes
+                        .iter()
+                        .map(|outcome| outcome.at.0)
+                        .max()
+                        .unwrap_or(0)
+                })),
+                expect,
+                problems,
+            }
+        })
+        .collect();
+    Row {
+        file: path.display().to_string(),
+        label: label(path),
+        title: scenario.title.clone(),
+        cells,
+    }
+}
+
+fn label(path: &Path) -> String {
+    let text = path.with_extension("").display().to_string();
+    match text.find("scenarios/") {
+        Some(index) => text[index + "scenarios/".len()..].to_owned(),
+        None => text,
+    }
+}
+
+fn span(values: impl Iterator<Item = u64>) -> Span {
+    values
+        .fold(None, |acc: Option<Span>, value| {
+            Some(acc.map_or(
+                Span {
+                    min: value,
+                    max: value,
+                },
+                |span| Span {
+                    min: span.min.min(value),
+                    max: span.max.max(value),
+                },
+            ))
+        })
+        .unwrap_or_default()
+}
+
+fn shares(runs: &[Run]) -> Vec<Share> {
+    let mut counts: BTreeMap<(String, Vec<String>, Option<String>), usize> = BTreeMap::new();
+    for run in runs {
+        *counts.entry(result_of(run)).or_default() += 1;
+    }
+    let total = runs.len().max(1);
+    let mut shares: Vec<Share> = counts
+        .into_iter()
+        .map(|((outcome, via, detail), count)| Share {
+            outcome,
+            via,
+            detail,
+            runs: count,
+            percent: ((count * 100 + total / 2) / total) as u32,
+        })
+        .collect();
+    shares.sort_by(|a, b| b.runs.cmp(&a.runs).then_with(|| a.cmp(b)));
+    shares
+}
+
+fn result_of(run: &Run) -> (String, Vec<String>, Option<String>) {
+    let mut kinds: BTreeMap<DispositionKind, usize> = BTreeMap::new();
+    let mut via: Vec<String> = Vec::new();
+    for outcome in &run.outcomes {
+        *kinds.entry(outcome.disposition.kind()).or_default() += 1;
+        if let Disposition::Delivered { host, .. } = &outcome.disposition
+            && !via.contains(&host.to_string())
+        {
+            via.push(host.to_string());
+        }
+    }
+    if kinds.len() == 1 {
+        let kind = kinds
+            .keys()
+            .next()
+            .copied()
+            .unwrap_or(DispositionKind::Deferred);
+        return (kind.key().to_owned(), via, None);
+    }
+    let detail = kinds
+        .iter()
+        .map(|(kind, count)| format!("{count} {kind}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    ("mixed".to_owned(), via, Some(detail))
+}
+
+/// The first label of a host name: `smtp1` for `smtp1.foo.example`.
+fn short(host: &str) -> &str {
+    match host.parse::<std::net::IpAddr>() {
+        Ok(_) => host,
+        Err(_) => host.split('.').next().unwrap_or(host),
+    }
+}
+
+fn duration(milliseconds: u64) -> String {
+    mxsim_model::time::Duration(milliseconds).to_string()
+}
+
+fn span_text(span: Span, render: impl Fn(u64) -> String) -> String {
+    if span.min == span.max {
+        render(span.min)
+    } else {
+        format!("{}–{}", render(span.min), render(span.max))
+    }
+}
+
+/// A cell as words: `delivered smtp1 50% smtp2 50% · 1 conn · 0s`; `compact` shortens for
+/// Markdown (`1c`, no zero time).
+pub fn cell_text(cell: &Cell, compact: bool) -> String {
+    let mut text = String::new();
+    if cell.expect == "broken" {
+        text.push_str("✗ ");
+    }
+    // Group the results by outcome: `delivered: smtp1 50%, smtp2 50%; bounced 0%`.
+    let mut groups: Vec<(String, Vec<(String, u32)>)> = Vec::new();
+    for share in &cell.results {
+        let head = match &share.detail {
+            Some(detail) => format!("{} ({detail})", share.outcome),
+            None => share.outcome.clone(),
+        };
+        let via = share
+            .via
+            .iter()
+            .map(|host| short(host))
+            .collect::<Vec<_>>()
+            .join("+");
+        match groups.iter_mut().find(|(existing, _)| *existing == head) {
+            Some((_, items)) => items.push((via, share.percent)),
+            None => groups.push((head, vec![(via, share.percent)])),
+        }
+    }
+    let single = groups.len() == 1 && groups[0].1.len() == 1;
+    for (index, (head, items)) in groups.iter().enumerate() {
+        if index > 0 {
+            text.push_str("; ");
+        }
+        text.push_str(head);
+        if single {
+            if !items[0].0.is_empty() {
+                let _ = write!(text, " {}", items[0].0);
+            }
+            continue;
+        }
+        let parts: Vec<String> = items
+            .iter()
+            .map(|(via, percent)| {
+                if via.is_empty() {
+                    format!("{percent}%")
+                } else {
+                    format!("{via} {percent}%")
+                }
+            })
+            .collect();
+        let separator = if items.iter().any(|(via, _)| !via.is_empty()) {
+            ": "
+        } else {
+            " "
+        };
+        let _ = write!(text, "{separator}{}", parts.join(", "));
+    }
+    let connections = span_text(cell.connections, |n| n.to_string());
+    if compact {
+        let _ = write!(text, " · {connections}c");
+        if cell.time_ms.max > 0 {
+            let _ = write!(text, " · {}", span_text(cell.time_ms, duration));
+        }
+    } else {
+        let _ = write!(
+            text,
+            " · {connections} conn · {}",
+            span_text(cell.time_ms, duration)
+        );
+    }
+    text
+}
+
+/// Renders the report.
+pub fn render(report: &Report, format: Format) -> String {
+    match format {
+        Format::Json => {
+            let mut text = serde_json::to_string_pretty(report).expect("the report is plain data");
+            text.push('\n');
+            text
+        }
+        Format::Text => render_text(report),
+        Format::Markdown => render_markdown(report),
+    }
+}
+
+fn render_text(report: &Report) -> String {
+    let mut table: Vec<Vec<String>> = vec![
+        std::iter::once("scenario".to_owned())
+            .chain(report.policies.iter().cloned())
+            .collect(),
+    ];
+    for row in &report.scenarios {
+        table.push(
+            std::iter::once(row.label.clone())
+                .chain(row.cells.iter().map(|cell| cell_text(cell, false)))
+                .collect(),
+        );
+    }
+    let widths: Vec<usize> = (0..table[0].len())
+        .map(|column| {
+            table
+                .iter()
+                .map(|row| row[column].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for (index, row) in table.iter().enumerate() {
+        let line: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, width)| format!("{cell:<width$}", width = *width))
+            .collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+        if index == 0 {
+            out.push_str(
+                &widths
+                    .iter()
+                    .map(|width| "-".repeat(*width))
+                    .collect::<Vec<_>>()
+                    .join("  "),
+            );
+            out.push('\n');
+        }
+    }
+    out.push_str(&legend(report));
+    out
+}
+
+fn render_markdown(report: &Report) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "| scenario | {} |", report.policies.join(" | "));
+    let _ = writeln!(out, "|---|{}", "---|".repeat(report.policies.len()));
+    for row in &report.scenarios {
+        let cells: Vec<String> = row
+            .cells
+            .iter()
+            .map(|cell| cell_text(cell, true).replace('|', "\\|"))
+            .collect();
+        let _ = writeln!(out, "| {} | {} |", row.label, cells.join(" | "));
+    }
+    out.push('\n');
+    for row in &report.scenarios {
+        let _ = writeln!(out, "- {}: {}", row.label, row.title);
+    }
+    out.push('\n');
+    out.push_str(&legend(report));
+    out
+}
+
+fn legend(report: &Report) -> String {
+    let broken: Vec<String> = report
+        .scenarios
+        .iter()
+        .flat_map(|row| {
+            row.cells
+                .iter()
+                .filter(|cell| cell.expect == "broken")
+                .map(move |cell| (row, cell))
+        })
+        .map(|(row, cell)| {
+            format!(
+                "{} × {}: {}",
+                row.label,
+                cell.policy,
+                cell.problems.first().map_or("", String::as_str)
+            )
+        })
+        .collect();
+    let sampled = report
+        .scenarios
+        .iter()
+        .any(|row| row.cells.iter().any(|cell| !cell.exhaustive));
+    let mut out = String::from(
+        "Each cell: outcome, the host it went through (with the share of equal-preference orders when they differ), connection attempts (c), virtual time of the last outcome.\n",
+    );
+    if sampled {
+        out.push_str("Some cells sampled 256 seeds instead of enumerating every order.\n");
+    }
+    if broken.is_empty() {
+        out.push_str("Every expectation and claim holds.\n");
+    } else {
+        let _ = writeln!(
+            out,
+            "✗ marks a cell that breaks its scenario's expect: or the policy's claims ({}):",
+            broken.len()
+        );
+        for line in broken {
+            let _ = writeln!(out, "  {line}");
+        }
+    }
+    out
+}

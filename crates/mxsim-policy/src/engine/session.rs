@@ -1,0 +1,570 @@
+//! One candidate: open a session (no effect on recipients), search for wanted keywords if the
+//! policy does, then check required keywords and run the transaction.
+
+use std::sync::Arc;
+
+use mxsim_model::outcome::Disposition;
+use mxsim_model::smtp::{Command, Keyword, Reply, ReplyClass, find_keyword};
+use mxsim_model::time::{Duration, Instant};
+use mxsim_model::world::{Connect, Handshake, MailParameters, Session, World};
+
+use super::{Attempt, Candidate, Failed, Flow, Got, Opened, ask, classify, command_name};
+use crate::settings::{Failure, KeywordAction, Stage, TlsFallback, TlsUse, WantedAction};
+
+/// Sends QUIT; the reply does not matter.
+async fn quit<S: Session>(session: &mut S, limit: Duration) {
+    let _ = tokio::time::timeout(limit.to_std(), session.quit()).await;
+}
+
+impl<W: World> Attempt<'_, '_, W> {
+    /// Opens a session to `candidates[index]` and uses it; retries in plaintext when
+    /// opportunistic TLS fails and the policy says so.
+    pub(super) async fn try_candidate(
+        &mut self,
+        candidates: &[Candidate],
+        index: usize,
+        tried: &mut [bool],
+    ) -> Flow {
+        let candidate = &candidates[index];
+        let mut plaintext = false;
+        loop {
+            let last = self.is_final(candidates, tried);
+            match self.open(candidates, index, plaintext, None).await {
+                Ok(opened) => return self.use_session(candidates, opened, tried).await,
+                Err(failed) if failed.tls_optional => {
+                    self.last_error = failed.reason;
+                    match self.settings.tls_fallback {
+                        Some(TlsFallback::Plaintext) if !plaintext => plaintext = true,
+                        Some(TlsFallback::NextHost) => return Flow::NextHost,
+                        _ => return Flow::NextAddress,
+                    }
+                }
+                Err(failed) => {
+                    let everyone = self.pending.clone();
+                    let _ = candidate;
+                    return self.fail(failed, &everyone, last);
+                }
+            }
+        }
+    }
+
+    /// Connect, greeting, EHLO (or HELO), and STARTTLS where the policy uses it. Touches no
+    /// recipient; QUITs the server after a refusal where the connection is still open.
+    pub(super) async fn open(
+        &mut self,
+        candidates: &[Candidate],
+        index: usize,
+        plaintext: bool,
+        deadline: Option<Instant>,
+    ) -> Result<Opened<W::Session>, Failed> {
+        let candidate = &candidates[index];
+        let timeouts = self.settings.timeouts;
+        let connect = tokio::time::timeout(
+            self.wait(timeouts.connect, deadline).to_std(),
+            self.world.connect(candidate.address, &candidate.host),
+        )
+        .await;
+        let mut session = match connect {
+            Ok(Connect::Connected(session)) => session,
+            Ok(_) => {
+                return Err(failed(
+                    Stage::Connect,
+                    Failure::Dropped,
+                    format!("{}: connection refused or reset", candidate.describe()),
+                    None,
+                ));
+            }
+            Err(_) => {
+                return Err(failed(
+                    Stage::Connect,
+                    Failure::Timeout,
+                    format!("{}: connection timed out", candidate.describe()),
+                    None,
+                ));
+            }
+        };
+        let got = ask(self.wait(timeouts.greeting, deadline), session.greeting()).await;
+        self.judge(
+            &mut session,
+            candidate,
+            Command::Greeting,
+            ReplyClass::Positive,
+            got,
+        )
+        .await?;
+        let keywords = self.hello(&mut session, candidate, deadline).await?;
+        let tls_required = self
+            .job
+            .message
+            .requires
+            .iter()
+            .any(|keyword| matches!(&**keyword, "STARTTLS" | "REQUIRETLS"));
+        let use_tls = match self.settings.tls {
+            TlsUse::Never => false,
+            TlsUse::WhenRequired => tls_required,
+            TlsUse::Opportunistic => !plaintext || tls_required,
+        };
+        if !use_tls || find_keyword(&keywords, "STARTTLS").is_none() {
+            return Ok(Opened {
+                session,
+                keywords,
+                index,
+            });
+        }
+        let optional = !tls_required;
+        let got = ask(self.wait(timeouts.starttls, deadline), session.starttls()).await;
+        self.judge(
+            &mut session,
+            candidate,
+            Command::Starttls,
+            ReplyClass::Positive,
+            got,
+        )
+        .await
+        .map_err(|failed| Failed {
+            tls_optional: optional,
+            ..failed
+        })?;
+        let handshake = tokio::time::timeout(
+            self.wait(timeouts.tls, deadline).to_std(),
+            session.handshake(),
+        )
+        .await;
+        let failure = match handshake {
+            Ok(Handshake::Established) => None,
+            Ok(Handshake::Failed) => Some((Failure::Dropped, "TLS handshake failed")),
+            Err(_) => Some((Failure::Timeout, "TLS handshake timed out")),
+        };
+        if let Some((failure, what)) = failure {
+            return Err(Failed {
+                tls_optional: optional,
+                ..failed(
+                    Stage::Tls,
+                    failure,
+                    format!("{}: {what}", candidate.describe()),
+                    None,
+                )
+            });
+        }
+        let mut keywords = self
+            .hello(&mut session, candidate, deadline)
+            .await?
+            .to_vec();
+        // STARTTLS is satisfied by the TLS session itself (RFC 3207 §4.2).
+        keywords.push(Keyword::parse("STARTTLS").expect("STARTTLS is a keyword"));
+        Ok(Opened {
+            session,
+            keywords: Arc::from(keywords),
+            index,
+        })
+    }
+
+    /// EHLO, or HELO after an EHLO reply the policy answers with HELO. Returns the keywords.
+    async fn hello<S: Session>(
+        &mut self,
+        session: &mut S,
+        candidate: &Candidate,
+        deadline: Option<Instant>,
+    ) -> Result<Arc<[Keyword]>, Failed> {
+        let got = ask(
+            self.wait(self.settings.timeouts.ehlo, deadline),
+            session.ehlo(&self.job.client.name),
+        )
+        .await;
+        if matches!(got, Got::Reply(_)) && self.settings.same_or_better_after_ehlo {
+            self.ceiling = Some(self.ceiling.map_or(candidate.preference, |ceiling| {
+                ceiling.min(candidate.preference)
+            }));
+        }
+        let got = match got {
+            Got::Reply(ehlo) if ehlo.reply.class() == ReplyClass::Positive => {
+                return Ok(ehlo.keywords);
+            }
+            Got::Reply(ehlo)
+                if self
+                    .settings
+                    .helo_fallback
+                    .iter()
+                    .any(|rule| rule.matches(ehlo.reply.code))
+                    && ehlo.reply.code.get() != 421 =>
+            {
+                let got = ask(
+                    self.wait(self.settings.timeouts.helo, deadline),
+                    session.helo(&self.job.client.name),
+                )
+                .await;
+                self.judge(session, candidate, Command::Helo, ReplyClass::Positive, got)
+                    .await?;
+                return Ok(Arc::from([]));
+            }
+            Got::Reply(ehlo) => Got::Reply(ehlo.reply),
+            Got::Timeout => Got::Timeout,
+            Got::Closed => Got::Closed,
+        };
+        self.judge(session, candidate, Command::Ehlo, ReplyClass::Positive, got)
+            .await
+            .map(|_| Arc::from([]))
+    }
+
+    /// A reply of the expected class, or the failure (after a QUIT where the connection lives).
+    async fn judge<S: Session>(
+        &self,
+        session: &mut S,
+        candidate: &Candidate,
+        command: Command,
+        expected: ReplyClass,
+        got: Got<Reply>,
+    ) -> Result<Reply, Failed> {
+        let stage = Stage::Command(command);
+        let what = command_name(command);
+        match got {
+            Got::Reply(reply) => match classify(&reply, expected) {
+                Ok(()) => Ok(reply),
+                Err(failure) => {
+                    if reply.code.get() != 421 {
+                        quit(session, self.settings.timeouts.quit).await;
+                    }
+                    let reason = format!("{}: {what} answered {reply}", candidate.describe());
+                    Err(failed(stage, failure, reason, Some(reply)))
+                }
+            },
+            Got::Timeout => Err(failed(
+                stage,
+                Failure::Timeout,
+                format!("{}: no reply to {what}", candidate.describe()),
+                None,
+            )),
+            Got::Closed => Err(failed(
+                stage,
+                Failure::Dropped,
+                format!("{}: connection lost at {what}", candidate.describe()),
+                None,
+            )),
+        }
+    }
+
+    /// Required keywords, SIZE, the wanted-keyword search, then the transaction.
+    async fn use_session(
+        &mut self,
+        candidates: &[Candidate],
+        opened: Opened<W::Session>,
+        tried: &mut [bool],
+    ) -> Flow {
+        let Opened {
+            mut session,
+            keywords,
+            index,
+        } = opened;
+        let candidate = &candidates[index];
+        if let Some(flow) = self
+            .check_required(&mut session, candidate, &keywords)
+            .await
+        {
+            return flow;
+        }
+        self.missing = None;
+        self.same_preference_only = None;
+        let (mut session, keywords, index) =
+            if self.lacks_wanted(&keywords) && self.settings.wanted != WantedAction::Ignore {
+                self.search(
+                    candidates,
+                    Opened {
+                        session,
+                        keywords,
+                        index,
+                    },
+                    tried,
+                )
+                .await
+            } else {
+                (session, keywords, index)
+            };
+        self.sessions += 1;
+        let last = self.is_final(candidates, tried);
+        self.transaction(&mut session, &candidates[index], last, &keywords)
+            .await
+    }
+
+    fn lacks_wanted(&self, keywords: &[Keyword]) -> bool {
+        self.job
+            .message
+            .wants
+            .iter()
+            .any(|keyword| find_keyword(keywords, keyword).is_none())
+    }
+
+    fn wanted_score(&self, keywords: &[Keyword]) -> usize {
+        self.job
+            .message
+            .wants
+            .iter()
+            .filter(|keyword| find_keyword(keywords, keyword).is_some())
+            .count()
+    }
+
+    /// Missing required keywords and SIZE; `Some(flow)` when this host will not be used.
+    async fn check_required<S: Session>(
+        &mut self,
+        session: &mut S,
+        candidate: &Candidate,
+        keywords: &[Keyword],
+    ) -> Option<Flow> {
+        let message = self.job.message;
+        let mut worst: Option<(KeywordAction, &str)> = None;
+        for keyword in message
+            .requires
+            .iter()
+            .filter(|keyword| find_keyword(keywords, keyword).is_none())
+        {
+            let action = self.settings.required_action(keyword);
+            if worst.is_none_or(|(current, _)| action.strictness() > current.strictness()) {
+                worst = Some((action, keyword));
+            }
+        }
+        if let Some((action, keyword)) =
+            worst.filter(|(action, _)| *action != KeywordAction::Ignore)
+        {
+            quit(session, self.settings.timeouts.quit).await;
+            let reason = format!("{} does not offer required {keyword}", candidate.describe());
+            self.last_error = reason.clone();
+            return Some(match action {
+                KeywordAction::Ignore | KeywordAction::Bounce => {
+                    self.settle_pending(|| Disposition::Bounced {
+                        reason: reason.clone(),
+                        reply: None,
+                    });
+                    Flow::Stop
+                }
+                KeywordAction::Defer => {
+                    self.settle_pending(|| Disposition::Deferred {
+                        reason: reason.clone(),
+                    });
+                    Flow::Stop
+                }
+                KeywordAction::SamePreference(final_) => {
+                    self.missing = Some((
+                        final_,
+                        format!(
+                            "no host of preference {} offers {keyword}; last: {reason}",
+                            candidate.preference
+                        ),
+                    ));
+                    self.same_preference_only = Some(candidate.preference);
+                    Flow::NextHost
+                }
+                KeywordAction::WholeList(final_) => {
+                    self.missing = Some((
+                        final_,
+                        format!("no MX host offers {keyword}; last: {reason}"),
+                    ));
+                    Flow::NextHost
+                }
+            });
+        }
+        let limit = find_keyword(keywords, "SIZE")
+            .and_then(|keyword| keyword.parameter.as_ref())
+            .and_then(|text| text.parse::<u64>().ok())
+            .filter(|limit| *limit > 0);
+        match (message.size, limit) {
+            (Some(size), Some(limit)) if size > limit && self.settings.size_exceeded_bounces => {
+                quit(session, self.settings.timeouts.quit).await;
+                let reason = format!(
+                    "message of {size} bytes exceeds the SIZE limit {limit} of {} (RFC 1870)",
+                    candidate.describe()
+                );
+                self.last_error = reason.clone();
+                self.settle_pending(|| Disposition::Bounced {
+                    reason: reason.clone(),
+                    reply: None,
+                });
+                Some(Flow::Stop)
+            }
+            _ => None,
+        }
+    }
+
+    /// Keeps `parked` open while opening sessions to other candidates (same preference, or all
+    /// with `whole-list`) until one offers every wanted keyword or the search limit passes.
+    /// Returns the best session; QUITs the others.
+    async fn search(
+        &mut self,
+        candidates: &[Candidate],
+        parked: Opened<W::Session>,
+        tried: &mut [bool],
+    ) -> (W::Session, Arc<[Keyword]>, usize) {
+        let limit = self.settings.search_limit.unwrap_or(Duration::ZERO);
+        let deadline = self.world.now().after(limit);
+        let preference = candidates[parked.index].preference;
+        let wanted_all = self.job.message.wants.len();
+        let mut best_score = self.wanted_score(&parked.keywords);
+        let mut best = parked;
+        for index in 0..candidates.len() {
+            if best_score == wanted_all || self.world.now() >= deadline {
+                break;
+            }
+            let probe = &candidates[index];
+            let in_scope =
+                self.settings.wanted == WantedAction::WholeList || probe.preference == preference;
+            if tried[index]
+                || !in_scope
+                || !self.eligible(probe)
+                || probe.host == candidates[best.index].host
+            {
+                continue;
+            }
+            tried[index] = true;
+            let Ok(opened) = self.open(candidates, index, false, Some(deadline)).await else {
+                continue;
+            };
+            let missing_required = self
+                .job
+                .message
+                .requires
+                .iter()
+                .any(|keyword| find_keyword(&opened.keywords, keyword).is_none());
+            let score = self.wanted_score(&opened.keywords);
+            if score > best_score && !missing_required {
+                let mut previous = std::mem::replace(&mut best, opened);
+                quit(&mut previous.session, self.settings.timeouts.quit).await;
+                best_score = score;
+            } else {
+                let mut probe_session = opened.session;
+                quit(&mut probe_session, self.settings.timeouts.quit).await;
+            }
+        }
+        (best.session, best.keywords, best.index)
+    }
+
+    /// MAIL, RCPT for each pending recipient, DATA, the message, QUIT.
+    async fn transaction<S: Session>(
+        &mut self,
+        session: &mut S,
+        candidate: &Candidate,
+        last: bool,
+        keywords: &[Keyword],
+    ) -> Flow {
+        let timeouts = self.settings.timeouts;
+        let parameters = mail_parameters(self, keywords);
+        let everyone = self.pending.clone();
+        let got = ask(
+            timeouts.mail,
+            session.mail(&self.job.message.from, &parameters),
+        )
+        .await;
+        if let Err(failed) = self
+            .judge(session, candidate, Command::Mail, ReplyClass::Positive, got)
+            .await
+        {
+            return self.fail(failed, &everyone, last);
+        }
+        let mut accepted = Vec::with_capacity(everyone.len());
+        let mut flow = Flow::NextAddress;
+        for (position, &index) in everyone.iter().enumerate() {
+            let recipient = self.job.message.to[index].clone();
+            let got = ask(timeouts.rcpt, session.rcpt(&recipient)).await;
+            let broken = matches!(got, Got::Timeout | Got::Closed);
+            // RCPT refusals do not end the session, so no QUIT here: judge only classifies.
+            let result = match got {
+                Got::Reply(reply) => match classify(&reply, ReplyClass::Positive) {
+                    Ok(()) => Ok(()),
+                    Err(failure) => Err(failed(
+                        Stage::Command(Command::Rcpt),
+                        failure,
+                        format!("{}: RCPT answered {reply}", candidate.describe()),
+                        Some(reply),
+                    )),
+                },
+                Got::Timeout => Err(failed(
+                    Stage::Command(Command::Rcpt),
+                    Failure::Timeout,
+                    format!("{}: no reply to RCPT", candidate.describe()),
+                    None,
+                )),
+                Got::Closed => Err(failed(
+                    Stage::Command(Command::Rcpt),
+                    Failure::Dropped,
+                    format!("{}: connection lost at RCPT", candidate.describe()),
+                    None,
+                )),
+            };
+            match result {
+                Ok(()) => accepted.push(index),
+                Err(failed) if broken => return self.fail(failed, &everyone[position..], last),
+                Err(failed) => flow = flow.max(self.fail(failed, &[index], last)),
+            }
+        }
+        if accepted.is_empty() {
+            quit(session, timeouts.quit).await;
+            return flow;
+        }
+        let got = ask(timeouts.data, session.data()).await;
+        if let Err(failed) = self
+            .judge(
+                session,
+                candidate,
+                Command::Data,
+                ReplyClass::Intermediate,
+                got,
+            )
+            .await
+        {
+            return flow.max(self.fail(failed, &accepted, last));
+        }
+        let got = ask(
+            timeouts.end_of_data,
+            session.end_of_data(self.job.message_index),
+        )
+        .await;
+        match self
+            .judge(
+                session,
+                candidate,
+                Command::EndOfData,
+                ReplyClass::Positive,
+                got,
+            )
+            .await
+        {
+            Ok(reply) => {
+                let host = candidate.host.clone();
+                let address = candidate.address;
+                self.settle(&accepted, || Disposition::Delivered {
+                    host: host.clone(),
+                    address,
+                    reply: reply.clone(),
+                });
+            }
+            Err(failed) => return flow.max(self.fail(failed, &accepted, last)),
+        }
+        quit(session, timeouts.quit).await;
+        flow
+    }
+}
+
+fn failed(stage: Stage, failure: Failure, reason: String, reply: Option<Reply>) -> Failed {
+    Failed {
+        stage,
+        failure,
+        reason,
+        reply,
+        tls_optional: false,
+    }
+}
+
+/// MAIL parameters: SIZE when advertised, and every required or wanted keyword the server
+/// offers (a used extension is shown as a bare parameter).
+fn mail_parameters<W: World>(attempt: &Attempt<'_, '_, W>, keywords: &[Keyword]) -> MailParameters {
+    let message = attempt.job.message;
+    let size = message
+        .size
+        .filter(|_| find_keyword(keywords, "SIZE").is_some());
+    let extensions = message
+        .requires
+        .iter()
+        .chain(message.wants.iter())
+        .filter(|keyword| !matches!(&***keyword, "STARTTLS" | "SIZE"))
+        .filter(|keyword| find_keyword(keywords, keyword).is_some())
+        .cloned()
+        .collect();
+    MailParameters { size, extensions }
+}

@@ -1,0 +1,793 @@
+//! Policy files (docs/policy-format.md): YAML to [`Settings`], with every problem located.
+//!
+//! A file is read into a [`Patch`] (every setting optional), then resolved over the preset it
+//! `extends`, or over nothing, in which case every setting must be present. Contradictions are
+//! checked on the resolved settings, so an inherited setting can contradict a new one.
+
+use std::sync::Arc;
+
+use mxsim_model::diag::Diagnostics;
+use mxsim_model::schema::{Fields, Reader};
+use mxsim_model::smtp::{Command, ReplyClass, ReplyCode};
+use mxsim_model::time::Duration;
+use mxsim_model::yaml::{self, Node, Position, Value};
+
+use crate::settings::{
+    Action, ActionMap, AddressOrder, Claim, EqualOrder, Failure, Final, KeywordAction,
+    KeywordPattern, Limits, ReplyMatch, Settings, Stage, Timeouts, TlsFallback, TlsUse,
+    WantedAction,
+};
+
+const TOP_KEYS: &[&str] = &[
+    "name",
+    "summary",
+    "source",
+    "extends",
+    "order",
+    "limits",
+    "timeouts",
+    "on",
+    "helo_fallback",
+    "tls",
+    "tls_fallback",
+    "required_keywords",
+    "size_exceeded",
+    "wanted_keywords",
+    "after_ehlo",
+    "self_mx",
+    "implicit_mx",
+    "null_mx_beside_others",
+    "no_address",
+    "claims",
+];
+const ORDER_KEYS: &[&str] = &["equal_preference", "address_family"];
+const LIMIT_KEYS: &[&str] = &["addresses", "sessions", "hosts", "addresses_per_host"];
+const TIMEOUT_KEYS: &[&str] = &[
+    "dns",
+    "connect",
+    "greeting",
+    "ehlo",
+    "helo",
+    "starttls",
+    "tls",
+    "mail",
+    "rcpt",
+    "data",
+    "end_of_data",
+    "quit",
+];
+const STAGE_KEYS: &[&str] = &[
+    "connect",
+    "greeting",
+    "ehlo",
+    "helo",
+    "starttls",
+    "tls",
+    "mail",
+    "rcpt",
+    "data",
+    "end_of_data",
+];
+const ACTIONS: &[&str] = &[
+    "next-address",
+    "next-host",
+    "next-or-bounce",
+    "defer",
+    "bounce",
+];
+const KEYWORD_ACTIONS: &[&str] = &["ignore", "bounce", "defer", "same-preference", "whole-list"];
+const KEYWORD_RULE_KEYS: &[&str] = &["action", "final"];
+const WANTED_KEYS: &[&str] = &["action", "search_limit"];
+
+/// A policy file as written: every setting optional.
+#[derive(Clone, Debug, Default)]
+struct Patch {
+    name: Option<(String, Position)>,
+    summary: Option<String>,
+    source: Option<String>,
+    extends: Option<(String, Position)>,
+    equal_order: Option<EqualOrder>,
+    address_order: Option<AddressOrder>,
+    limits: [Option<Option<u32>>; 4],
+    timeouts: [Option<Duration>; 12],
+    actions: Vec<(Stage, Failure, Action)>,
+    helo_fallback: Option<Vec<ReplyMatch>>,
+    tls: Option<TlsUse>,
+    tls_fallback: Option<(TlsFallback, Position)>,
+    required: Vec<(KeywordPattern, KeywordAction, Position)>,
+    size_exceeded_bounces: Option<bool>,
+    wanted: Option<(WantedAction, Position)>,
+    search_limit: Option<(Duration, Position)>,
+    same_or_better_after_ehlo: Option<bool>,
+    self_mx_truncates: Option<bool>,
+    implicit_mx_on_nxdomain: Option<bool>,
+    null_mx_beside_others_ignored: Option<bool>,
+    no_address_bounces_if_permanent: Option<bool>,
+    claims: Option<(Vec<Claim>, Position)>,
+}
+
+/// Loads a policy file. `preset` resolves the name given to `extends`.
+pub fn load(
+    source: &str,
+    preset: &dyn Fn(&str) -> Option<Settings>,
+) -> Result<Settings, Diagnostics> {
+    let mut diagnostics = Diagnostics::default();
+    let root = match yaml::parse(source) {
+        Ok(root) => root,
+        Err(error) => {
+            diagnostics.error(error.at, error.message);
+            return Err(diagnostics);
+        }
+    };
+    let mut reader = Reader {
+        diagnostics: &mut diagnostics,
+    };
+    let settings =
+        read(&mut reader, &root).and_then(|patch| resolve(&mut reader, patch, root.at, preset));
+    diagnostics.finish();
+    match settings {
+        Some(settings) if diagnostics.is_empty() => Ok(settings),
+        _ => {
+            if diagnostics.is_empty() {
+                diagnostics.error(root.at, "policy could not be read");
+            }
+            Err(diagnostics)
+        }
+    }
+}
+
+fn read(reader: &mut Reader<'_>, root: &Node) -> Option<Patch> {
+    if matches!(root.value, Value::Null) {
+        reader.error(
+            root.at,
+            "empty policy file: it needs at least `name`, `summary` and `source`",
+        );
+        return None;
+    }
+    let fields = reader.fields(root, "the policy", TOP_KEYS)?;
+    let mut patch = Patch::default();
+    let text = |reader: &mut Reader<'_>, key: &str| {
+        fields
+            .get(key)
+            .and_then(|node| reader.string(node, key))
+            .map(str::to_owned)
+    };
+    patch.name = fields.get("name").and_then(|node| {
+        reader
+            .string(node, "name")
+            .map(|name| (name.to_owned(), node.at))
+    });
+    patch.summary = text(reader, "summary");
+    patch.source = text(reader, "source");
+    patch.extends = fields.get("extends").and_then(|node| {
+        reader
+            .string(node, "extends")
+            .map(|name| (name.to_owned(), node.at))
+    });
+    if let Some(order) = fields
+        .get("order")
+        .and_then(|node| reader.fields(node, "order", ORDER_KEYS))
+    {
+        read_order(reader, &order, &mut patch);
+    }
+    if let Some(limits) = fields
+        .get("limits")
+        .and_then(|node| reader.fields(node, "limits", LIMIT_KEYS))
+    {
+        for (index, key) in LIMIT_KEYS.iter().enumerate() {
+            patch.limits[index] = limits.get(key).and_then(|node| limit(reader, node, key));
+        }
+    }
+    if let Some(timeouts) = fields
+        .get("timeouts")
+        .and_then(|node| reader.fields(node, "timeouts", TIMEOUT_KEYS))
+    {
+        for (index, key) in TIMEOUT_KEYS.iter().enumerate() {
+            patch.timeouts[index] = timeouts
+                .get(key)
+                .and_then(|node| reader.duration(node, &format!("timeouts.{key}")));
+        }
+    }
+    if let Some(on) = fields.get("on") {
+        read_actions(reader, on, &mut patch);
+    }
+    if let Some(node) = fields.get("helo_fallback") {
+        patch.helo_fallback = helo_fallback(reader, node);
+    }
+    read_words(reader, &fields, &mut patch);
+    if let Some(node) = fields.get("required_keywords") {
+        read_required(reader, node, &mut patch);
+    }
+    if let Some(node) = fields.get("wanted_keywords") {
+        read_wanted(reader, node, &mut patch);
+    }
+    if let Some(node) = fields.get("claims") {
+        let claims = reader.list(node, "claims").map(|items| {
+            items
+                .iter()
+                .filter_map(|item| {
+                    reader.choice(
+                        item,
+                        "claims",
+                        &[Claim::NeverWorsePreferenceAfterEhlo.key()],
+                    )
+                })
+                .map(|_| Claim::NeverWorsePreferenceAfterEhlo)
+                .collect()
+        });
+        patch.claims = claims.map(|claims| (claims, node.at));
+    }
+    Some(patch)
+}
+
+fn read_order(reader: &mut Reader<'_>, order: &Fields<'_>, patch: &mut Patch) {
+    if let Some(node) = order.get("equal_preference") {
+        patch.equal_order = reader
+            .choice(
+                node,
+                "order.equal_preference",
+                &["random", "dns", "stable-hash", "fewest-connections"],
+            )
+            .map(|word| match word {
+                "random" => EqualOrder::Random,
+                "dns" => EqualOrder::Dns,
+                "stable-hash" => EqualOrder::StableHash,
+                _ => EqualOrder::FewestConnections,
+            });
+    }
+    if let Some(node) = order.get("address_family") {
+        patch.address_order = reader
+            .choice(node, "order.address_family", &["ipv4-first", "ipv6-first"])
+            .map(|word| {
+                if word == "ipv4-first" {
+                    AddressOrder::Ipv4First
+                } else {
+                    AddressOrder::Ipv6First
+                }
+            });
+    }
+}
+
+fn read_words(reader: &mut Reader<'_>, fields: &Fields<'_>, patch: &mut Patch) {
+    let mut word = |key: &str, choices: &[&'static str]| {
+        fields
+            .get(key)
+            .and_then(|node| reader.choice(node, key, choices))
+    };
+    patch.tls = word("tls", &["never", "when-required", "opportunistic"]).map(|word| match word {
+        "never" => TlsUse::Never,
+        "when-required" => TlsUse::WhenRequired,
+        _ => TlsUse::Opportunistic,
+    });
+    patch.size_exceeded_bounces =
+        word("size_exceeded", &["bounce", "ignore"]).map(|word| word == "bounce");
+    patch.same_or_better_after_ehlo = word("after_ehlo", &["any-preference", "same-or-better"])
+        .map(|word| word == "same-or-better");
+    patch.self_mx_truncates =
+        word("self_mx", &["truncate", "ignore"]).map(|word| word == "truncate");
+    patch.implicit_mx_on_nxdomain = word("implicit_mx", &["nodata", "nodata-or-nxdomain"])
+        .map(|word| word == "nodata-or-nxdomain");
+    patch.null_mx_beside_others_ignored =
+        word("null_mx_beside_others", &["ignore", "bounce"]).map(|word| word == "ignore");
+    patch.no_address_bounces_if_permanent = word("no_address", &["bounce-if-permanent", "defer"])
+        .map(|word| word == "bounce-if-permanent");
+    if let Some(node) = fields.get("tls_fallback") {
+        patch.tls_fallback = reader
+            .choice(
+                node,
+                "tls_fallback",
+                &["plaintext", "next-address", "next-host"],
+            )
+            .map(|word| match word {
+                "plaintext" => TlsFallback::Plaintext,
+                "next-address" => TlsFallback::NextAddress,
+                _ => TlsFallback::NextHost,
+            })
+            .map(|fallback| (fallback, node.at));
+    }
+}
+
+fn limit(reader: &mut Reader<'_>, node: &Node, key: &str) -> Option<Option<u32>> {
+    if matches!(&node.value, Value::String(word) if word == "none") {
+        return Some(None);
+    }
+    let value = reader.unsigned(node, &format!("limits.{key}"))?;
+    if value == 0 || value > u64::from(u32::MAX) {
+        reader.error_with_help(
+            node.at,
+            format!("limits.{key} must be at least 1"),
+            "write `none` for no limit",
+        );
+        return None;
+    }
+    Some(Some(value as u32))
+}
+
+fn action_word(word: &str) -> Action {
+    match word {
+        "next-address" => Action::NextAddress,
+        "next-host" => Action::NextHost,
+        "next-or-bounce" => Action::NextOrBounce,
+        "defer" => Action::Defer,
+        _ => Action::Bounce,
+    }
+}
+
+fn read_actions(reader: &mut Reader<'_>, node: &Node, patch: &mut Patch) {
+    let Some(stages) = reader.fields(node, "on", STAGE_KEYS) else {
+        return;
+    };
+    for stage in Stage::ALL {
+        let Some(stage_node) = stages.get(stage.key()) else {
+            continue;
+        };
+        let keys: Vec<&str> = stage
+            .failures()
+            .iter()
+            .map(|failure| failure.key())
+            .collect();
+        let what = format!("on.{}", stage.key());
+        let Some(failures) = reader.fields(stage_node, &what, &keys) else {
+            continue;
+        };
+        for failure in stage.failures() {
+            let Some(value) = failures.get(failure.key()) else {
+                continue;
+            };
+            if let Some(word) = reader.choice(value, &format!("{what}.{}", failure.key()), ACTIONS)
+            {
+                patch.actions.push((stage, *failure, action_word(word)));
+            }
+        }
+    }
+}
+
+fn helo_fallback(reader: &mut Reader<'_>, node: &Node) -> Option<Vec<ReplyMatch>> {
+    let items = reader.list(node, "helo_fallback")?;
+    let mut matches = Vec::with_capacity(items.len());
+    for item in items {
+        let text = reader.scalar_text(item, "helo_fallback")?;
+        let found = match text.as_str() {
+            "4yz" => Some(ReplyMatch::Class(ReplyClass::Transient)),
+            "5yz" => Some(ReplyMatch::Class(ReplyClass::Permanent)),
+            _ => text
+                .parse::<u16>()
+                .ok()
+                .and_then(ReplyCode::new)
+                .filter(|code| code.get() >= 400)
+                .map(ReplyMatch::Code),
+        };
+        match found {
+            Some(found) => matches.push(found),
+            None => reader.error_with_help(
+                item.at,
+                format!("helo_fallback: `{text}` is not a 4yz/5yz reply"),
+                "write a code such as 502, or `4yz`, `5yz`",
+            ),
+        }
+    }
+    Some(matches)
+}
+
+fn read_required(reader: &mut Reader<'_>, node: &Node, patch: &mut Patch) {
+    let Some(entries) = reader.mapping(node, "required_keywords") else {
+        return;
+    };
+    for (key, value) in entries {
+        let pattern = if key.text == "*" {
+            KeywordPattern::Any
+        } else {
+            match mxsim_model::smtp::Keyword::parse(&key.text) {
+                Ok(keyword) if keyword.parameter.is_none() => KeywordPattern::Named(keyword.name),
+                _ => {
+                    reader.error(
+                        key.at,
+                        format!(
+                            "required_keywords: `{}` is not a keyword name (or `*`)",
+                            key.text
+                        ),
+                    );
+                    continue;
+                }
+            }
+        };
+        let what = format!("required_keywords.{}", key.text);
+        let Some(rule) = reader.fields(value, &what, KEYWORD_RULE_KEYS) else {
+            continue;
+        };
+        let Some(action_node) = rule.get("action") else {
+            reader.error(value.at, format!("{what} needs `action`"));
+            continue;
+        };
+        let Some(word) = reader.choice(action_node, &format!("{what}.action"), KEYWORD_ACTIONS)
+        else {
+            continue;
+        };
+        let final_ = rule
+            .get("final")
+            .and_then(|node| reader.choice(node, &format!("{what}.final"), &["bounce", "defer"]));
+        let final_ = final_.map(|word| {
+            if word == "bounce" {
+                Final::Bounce
+            } else {
+                Final::Defer
+            }
+        });
+        let searches = matches!(word, "same-preference" | "whole-list");
+        let action = match (word, final_) {
+            ("same-preference", Some(final_)) => KeywordAction::SamePreference(final_),
+            ("whole-list", Some(final_)) => KeywordAction::WholeList(final_),
+            (_, None) if searches => {
+                reader.error_with_help(
+                    action_node.at,
+                    format!("{what}: `{word}` needs `final`"),
+                    "add `final: bounce` or `final: defer`: what happens when no host has it",
+                );
+                continue;
+            }
+            (_, Some(_)) => {
+                reader.error(
+                    rule.get("final").map_or(value.at, |node| node.at),
+                    format!("{what}: `final` goes only with same-preference or whole-list"),
+                );
+                continue;
+            }
+            ("ignore", None) => KeywordAction::Ignore,
+            ("bounce", None) => KeywordAction::Bounce,
+            _ => KeywordAction::Defer,
+        };
+        patch.required.push((pattern, action, key.at));
+    }
+}
+
+fn read_wanted(reader: &mut Reader<'_>, node: &Node, patch: &mut Patch) {
+    let Some(fields) = reader.fields(node, "wanted_keywords", WANTED_KEYS) else {
+        return;
+    };
+    if let Some(action) = fields.get("action") {
+        patch.wanted = reader
+            .choice(
+                action,
+                "wanted_keywords.action",
+                &["ignore", "same-preference", "whole-list"],
+            )
+            .map(|word| match word {
+                "ignore" => WantedAction::Ignore,
+                "same-preference" => WantedAction::SamePreference,
+                _ => WantedAction::WholeList,
+            })
+            .map(|action| (action, fields.at));
+    }
+    if let Some(limit) = fields.get("search_limit") {
+        patch.search_limit = reader
+            .duration(limit, "wanted_keywords.search_limit")
+            .map(|duration| (duration, limit.at));
+    }
+}
+
+/// Combines a patch with the preset it extends, or requires it to be complete.
+fn resolve(
+    reader: &mut Reader<'_>,
+    patch: Patch,
+    at: Position,
+    preset: &dyn Fn(&str) -> Option<Settings>,
+) -> Option<Settings> {
+    let base = match &patch.extends {
+        Some((name, position)) => match preset(name) {
+            Some(base) => Some(base),
+            None => {
+                reader.error_with_help(
+                    *position,
+                    format!("extends unknown policy `{name}`"),
+                    "`mxsim policies` lists the presets",
+                );
+                return None;
+            }
+        },
+        None => None,
+    };
+    let mut missing = Vec::new();
+    macro_rules! take {
+        ($value:expr, $field:ident, $key:expr) => {
+            match ($value, &base) {
+                (Some(value), _) => Some(value),
+                (None, Some(base)) => Some(base.$field.clone()),
+                (None, None) => {
+                    missing.push($key);
+                    None
+                }
+            }
+        };
+    }
+    let name = patch.name.as_ref().map(|(name, _)| name.clone());
+    let name = take!(name, name, "name");
+    let summary = take!(patch.summary.clone(), summary, "summary");
+    let source = take!(patch.source.clone(), source, "source");
+    let equal_order = take!(patch.equal_order, equal_order, "order.equal_preference");
+    let address_order = take!(patch.address_order, address_order, "order.address_family");
+    let helo_fallback = take!(patch.helo_fallback.clone(), helo_fallback, "helo_fallback");
+    let tls = take!(patch.tls, tls, "tls");
+    let size_exceeded_bounces = take!(
+        patch.size_exceeded_bounces,
+        size_exceeded_bounces,
+        "size_exceeded"
+    );
+    let wanted = take!(
+        patch.wanted.map(|(action, _)| action),
+        wanted,
+        "wanted_keywords.action"
+    );
+    let same_or_better_after_ehlo = take!(
+        patch.same_or_better_after_ehlo,
+        same_or_better_after_ehlo,
+        "after_ehlo"
+    );
+    let self_mx_truncates = take!(patch.self_mx_truncates, self_mx_truncates, "self_mx");
+    let implicit_mx_on_nxdomain = take!(
+        patch.implicit_mx_on_nxdomain,
+        implicit_mx_on_nxdomain,
+        "implicit_mx"
+    );
+    let null_mx_beside_others_ignored = take!(
+        patch.null_mx_beside_others_ignored,
+        null_mx_beside_others_ignored,
+        "null_mx_beside_others"
+    );
+    let no_address_bounces_if_permanent = take!(
+        patch.no_address_bounces_if_permanent,
+        no_address_bounces_if_permanent,
+        "no_address"
+    );
+    let timeouts = timeouts(&patch, base.as_ref(), &mut missing);
+    let actions = actions(&patch, base.as_ref(), &mut missing);
+    let required = required(&patch, base.as_ref(), &mut missing);
+    if !missing.is_empty() {
+        reader.error_with_help(
+            at,
+            format!(
+                "missing {}",
+                missing
+                    .iter()
+                    .map(|key| format!("`{key}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            "give every setting, or `extends: rfc5321` to start from the baseline",
+        );
+        return None;
+    }
+    let limits = limits(&patch, base.as_ref());
+    let settings = Settings {
+        name: name?,
+        summary: summary?,
+        source: source?,
+        equal_order: equal_order?,
+        cname_chain_max: base.as_ref().map_or(8, |base| base.cname_chain_max),
+        address_order: address_order?,
+        limits,
+        timeouts: timeouts?,
+        actions: actions?,
+        helo_fallback: helo_fallback?,
+        tls: tls?,
+        tls_fallback: patch
+            .tls_fallback
+            .map(|(fallback, _)| fallback)
+            .or(base.as_ref().and_then(|base| base.tls_fallback)),
+        required: required?,
+        size_exceeded_bounces: size_exceeded_bounces?,
+        wanted: wanted?,
+        search_limit: patch
+            .search_limit
+            .map(|(limit, _)| limit)
+            .or(base.as_ref().and_then(|base| base.search_limit)),
+        same_or_better_after_ehlo: same_or_better_after_ehlo?,
+        self_mx_truncates: self_mx_truncates?,
+        implicit_mx_on_nxdomain: implicit_mx_on_nxdomain?,
+        null_mx_beside_others_ignored: null_mx_beside_others_ignored?,
+        no_address_bounces_if_permanent: no_address_bounces_if_permanent?,
+        claims: patch
+            .claims
+            .as_ref()
+            .map(|(claims, _)| claims.clone())
+            .or(base.as_ref().map(|base| base.claims.clone()))
+            .unwrap_or_default(),
+    };
+    contradictions(reader, &patch, &settings, at);
+    Some(settings)
+}
+
+fn timeouts(
+    patch: &Patch,
+    base: Option<&Settings>,
+    missing: &mut Vec<&'static str>,
+) -> Option<Timeouts> {
+    let mut values = [Duration::ZERO; 12];
+    for (index, key) in TIMEOUT_KEYS.iter().enumerate() {
+        let inherited = base.map(|base| timeout_field(&base.timeouts, index));
+        match patch.timeouts[index].or(inherited) {
+            Some(value) => values[index] = value,
+            None => missing.push(match index {
+                0 => "timeouts.dns",
+                _ => key,
+            }),
+        }
+    }
+    let [
+        dns,
+        connect,
+        greeting,
+        ehlo,
+        helo,
+        starttls,
+        tls,
+        mail,
+        rcpt,
+        data,
+        end_of_data,
+        quit,
+    ] = values;
+    Some(Timeouts {
+        dns,
+        connect,
+        greeting,
+        ehlo,
+        helo,
+        starttls,
+        tls,
+        mail,
+        rcpt,
+        data,
+        end_of_data,
+        quit,
+    })
+}
+
+fn timeout_field(timeouts: &Timeouts, index: usize) -> Duration {
+    [
+        timeouts.dns,
+        timeouts.connect,
+        timeouts.greeting,
+        timeouts.ehlo,
+        timeouts.helo,
+        timeouts.starttls,
+        timeouts.tls,
+        timeouts.mail,
+        timeouts.rcpt,
+        timeouts.data,
+        timeouts.end_of_data,
+        timeouts.quit,
+    ][index]
+}
+
+fn limits(patch: &Patch, base: Option<&Settings>) -> Limits {
+    let inherited = base.map(|base| base.limits).unwrap_or_default();
+    let pick = |index: usize, inherited: Option<u32>| patch.limits[index].unwrap_or(inherited);
+    Limits {
+        addresses: pick(0, inherited.addresses),
+        sessions: pick(1, inherited.sessions),
+        hosts: pick(2, inherited.hosts),
+        addresses_per_host: pick(3, inherited.addresses_per_host),
+    }
+}
+
+fn actions(
+    patch: &Patch,
+    base: Option<&Settings>,
+    missing: &mut Vec<&'static str>,
+) -> Option<ActionMap> {
+    let mut entries = Vec::new();
+    let mut complete = true;
+    for stage in Stage::ALL {
+        for failure in stage.failures() {
+            let own = patch
+                .actions
+                .iter()
+                .find(|(s, f, _)| *s == stage && f == failure)
+                .map(|(_, _, action)| *action);
+            let inherited = base.map(|base| base.actions.action(stage, *failure));
+            match own.or(inherited) {
+                Some(action) => entries.push((stage, *failure, action)),
+                None => complete = false,
+            }
+        }
+    }
+    if !complete {
+        missing.push("on (every stage with every failure)");
+        return None;
+    }
+    Some(ActionMap { entries })
+}
+
+fn required(
+    patch: &Patch,
+    base: Option<&Settings>,
+    missing: &mut Vec<&'static str>,
+) -> Option<Vec<(KeywordPattern, KeywordAction)>> {
+    let mut rules: Vec<(KeywordPattern, KeywordAction)> =
+        base.map(|base| base.required.clone()).unwrap_or_default();
+    for (pattern, action, _) in &patch.required {
+        match rules.iter_mut().find(|(existing, _)| existing == pattern) {
+            Some(rule) => rule.1 = *action,
+            None => rules.push((pattern.clone(), *action)),
+        }
+    }
+    if !rules
+        .iter()
+        .any(|(pattern, _)| *pattern == KeywordPattern::Any)
+    {
+        missing.push("required_keywords.\"*\"");
+        return None;
+    }
+    Some(rules)
+}
+
+fn contradictions(reader: &mut Reader<'_>, patch: &Patch, settings: &Settings, at: Position) {
+    if settings.same_or_better_after_ehlo {
+        for (pattern, action) in &settings.required {
+            if matches!(action, KeywordAction::WholeList(_)) {
+                let at = patch
+                    .required
+                    .iter()
+                    .find(|(p, _, _)| p == pattern)
+                    .map_or(at, |(_, _, at)| *at);
+                reader.error(at, "a `whole-list` keyword action walks to worse preferences after a good EHLO, which `after_ehlo: same-or-better` forbids");
+            }
+        }
+        if settings.wanted == WantedAction::WholeList {
+            reader.error(
+                patch.wanted.map_or(at, |(_, at)| at),
+                "`wanted_keywords: whole-list` contradicts `after_ehlo: same-or-better`",
+            );
+        }
+    }
+    if settings.tls == TlsUse::Never
+        && let Some((_, position)) = patch.tls_fallback
+    {
+        reader.error(position, "`tls_fallback` has no effect with `tls: never`");
+    }
+    if settings.tls == TlsUse::Opportunistic && settings.tls_fallback.is_none() {
+        reader.error(
+            at,
+            "`tls: opportunistic` needs `tls_fallback`: what happens when STARTTLS fails",
+        );
+    }
+    match (settings.wanted, settings.search_limit) {
+        (WantedAction::Ignore, Some(_)) => {
+            if let Some((_, position)) = patch.search_limit {
+                reader.error(
+                    position,
+                    "`search_limit` has no effect with `wanted_keywords.action: ignore`",
+                );
+            }
+        }
+        (WantedAction::SamePreference | WantedAction::WholeList, None) => {
+            reader.error(
+                patch.wanted.map_or(at, |(_, at)| at),
+                "a wanted-keyword search needs `search_limit`",
+            );
+        }
+        _ => {}
+    }
+    if let Some((claims, position)) = &patch.claims
+        && claims.contains(&Claim::NeverWorsePreferenceAfterEhlo)
+        && !settings.same_or_better_after_ehlo
+    {
+        reader.error(
+            *position,
+            "the claim never-worse-preference-after-ehlo needs `after_ehlo: same-or-better`",
+        );
+    }
+    if let Some((name, position)) = &patch.name
+        && (!name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+            || name.is_empty())
+    {
+        reader.error(
+            *position,
+            format!("policy name `{name}` must be lowercase letters, digits, `-` and `.`"),
+        );
+    }
+    let _ = Command::Quit;
+    let _ = Arc::<str>::from("");
+}
