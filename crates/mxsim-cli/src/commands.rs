@@ -42,7 +42,7 @@ impl PolicySpec {
         let text = std::fs::read_to_string(path)
             .map_err(|error| format!("{argument}: cannot read: {error}\n"))?;
         registry::load_file(&text)
-            .map(PolicySpec::File)
+            .map(|settings| PolicySpec::File(Box::new(settings)))
             .map_err(|diagnostics| diagnostics.render(argument, &text))
     }
 
@@ -61,7 +61,7 @@ impl PolicySpec {
                 registry::get::<SimWorld>(name).expect("named specs are registered")
             }
             PolicySpec::File(settings) => Box::new(Engine {
-                settings: settings.clone(),
+                settings: (**settings).clone(),
             }),
         }
     }
