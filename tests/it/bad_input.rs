@@ -97,3 +97,29 @@ fn hostile_documents_are_rejected_quickly() {
         assert!(elapsed < Duration::from_secs(1), "{name} took {elapsed:?}");
     }
 }
+
+/// Every bad policy file is rejected with exit 2 and located errors, through `--policy FILE`.
+#[test]
+fn policy_fixtures() {
+    insta::glob!("bad_policies/*.yaml", |path| {
+        let relative = path
+            .strip_prefix(env!("CARGO_MANIFEST_DIR"))
+            .expect("fixtures live in the test crate");
+        let scenario =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/seed/base-case.yaml");
+        let output = main_with([
+            "mxsim".into(),
+            "compare".into(),
+            scenario.into_os_string(),
+            "--policy".into(),
+            relative.as_os_str().to_owned(),
+        ]);
+        assert_eq!(output.code, EXIT_BAD_INPUT, "{}", output.stderr);
+        assert!(
+            output.stderr.contains(&format!("{}:", relative.display())),
+            "no location in:\n{}",
+            output.stderr
+        );
+        insta::assert_snapshot!(output.stderr);
+    });
+}

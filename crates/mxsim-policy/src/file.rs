@@ -4,11 +4,9 @@
 //! `extends`, or over nothing, in which case every setting must be present. Contradictions are
 //! checked on the resolved settings, so an inherited setting can contradict a new one.
 
-use std::sync::Arc;
-
 use mxsim_model::diag::Diagnostics;
 use mxsim_model::schema::{Fields, Reader};
-use mxsim_model::smtp::{Command, ReplyClass, ReplyCode};
+use mxsim_model::smtp::{ReplyClass, ReplyCode};
 use mxsim_model::time::Duration;
 use mxsim_model::yaml::{self, Node, Position, Value};
 
@@ -157,6 +155,17 @@ fn read(reader: &mut Reader<'_>, root: &Node) -> Option<Patch> {
             .string(node, "name")
             .map(|name| (name.to_owned(), node.at))
     });
+    if let Some((name, position)) = &patch.name
+        && (!name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+            || name.is_empty())
+    {
+        reader.error(
+            *position,
+            format!("policy name `{name}` must be lowercase letters, digits, `-` and `.`"),
+        );
+    }
     patch.summary = text(reader, "summary");
     patch.source = text(reader, "source");
     patch.extends = fields.get("extends").and_then(|node| {
@@ -486,14 +495,14 @@ fn resolve(
         },
         None => None,
     };
-    let mut missing = Vec::new();
+    let mut missing: Vec<String> = Vec::new();
     macro_rules! take {
         ($value:expr, $field:ident, $key:expr) => {
             match ($value, &base) {
                 (Some(value), _) => Some(value),
                 (None, Some(base)) => Some(base.$field.clone()),
                 (None, None) => {
-                    missing.push($key);
+                    missing.push($key.to_owned());
                     None
                 }
             }
@@ -596,20 +605,13 @@ fn resolve(
     Some(settings)
 }
 
-fn timeouts(
-    patch: &Patch,
-    base: Option<&Settings>,
-    missing: &mut Vec<&'static str>,
-) -> Option<Timeouts> {
+fn timeouts(patch: &Patch, base: Option<&Settings>, missing: &mut Vec<String>) -> Option<Timeouts> {
     let mut values = [Duration::ZERO; 12];
     for (index, key) in TIMEOUT_KEYS.iter().enumerate() {
         let inherited = base.map(|base| timeout_field(&base.timeouts, index));
         match patch.timeouts[index].or(inherited) {
             Some(value) => values[index] = value,
-            None => missing.push(match index {
-                0 => "timeouts.dns",
-                _ => key,
-            }),
+            None => missing.push(format!("timeouts.{key}")),
         }
     }
     let [
@@ -670,11 +672,7 @@ fn limits(patch: &Patch, base: Option<&Settings>) -> Limits {
     }
 }
 
-fn actions(
-    patch: &Patch,
-    base: Option<&Settings>,
-    missing: &mut Vec<&'static str>,
-) -> Option<ActionMap> {
+fn actions(patch: &Patch, base: Option<&Settings>, missing: &mut Vec<String>) -> Option<ActionMap> {
     let mut entries = Vec::new();
     let mut complete = true;
     for stage in Stage::ALL {
@@ -692,7 +690,7 @@ fn actions(
         }
     }
     if !complete {
-        missing.push("on (every stage with every failure)");
+        missing.push("on (every stage with every failure)".to_owned());
         return None;
     }
     Some(ActionMap { entries })
@@ -701,7 +699,7 @@ fn actions(
 fn required(
     patch: &Patch,
     base: Option<&Settings>,
-    missing: &mut Vec<&'static str>,
+    missing: &mut Vec<String>,
 ) -> Option<Vec<(KeywordPattern, KeywordAction)>> {
     let mut rules: Vec<(KeywordPattern, KeywordAction)> =
         base.map(|base| base.required.clone()).unwrap_or_default();
@@ -715,7 +713,7 @@ fn required(
         .iter()
         .any(|(pattern, _)| *pattern == KeywordPattern::Any)
     {
-        missing.push("required_keywords.\"*\"");
+        missing.push("required_keywords.\"*\"".to_owned());
         return None;
     }
     Some(rules)
@@ -777,17 +775,4 @@ fn contradictions(reader: &mut Reader<'_>, patch: &Patch, settings: &Settings, a
             "the claim never-worse-preference-after-ehlo needs `after_ehlo: same-or-better`",
         );
     }
-    if let Some((name, position)) = &patch.name
-        && (!name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
-            || name.is_empty())
-    {
-        reader.error(
-            *position,
-            format!("policy name `{name}` must be lowercase letters, digits, `-` and `.`"),
-        );
-    }
-    let _ = Command::Quit;
-    let _ = Arc::<str>::from("");
 }
