@@ -8,10 +8,12 @@
 //! - `bad_input`: every bad file in `bad/` is rejected with a located error and exit code 2;
 //!   hostile files are rejected within a second.
 //! - `cli`: the command line, called in-process.
+//! - `policies`: the preset files and the pinned `compare` output for the seed scenarios.
 //! - `tidy`: the project's own rules (file headers, scenario comments, banned test tricks).
 
 mod bad_input;
 mod cli;
 mod corpus;
+mod policies;
 mod properties;
 mod tidy;

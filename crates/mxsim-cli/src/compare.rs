@@ -411,7 +411,7 @@ fn render_text(report: &Report) -> String {
             out.push('\n');
         }
     }
-    out.push_str(&legend(report));
+    out.push_str(&legend(report, false));
     out
 }
 
@@ -432,11 +432,11 @@ fn render_markdown(report: &Report) -> String {
         let _ = writeln!(out, "- {}: {}", row.label, row.title);
     }
     out.push('\n');
-    out.push_str(&legend(report));
+    out.push_str(&legend(report, true));
     out
 }
 
-fn legend(report: &Report) -> String {
+fn legend(report: &Report, compact: bool) -> String {
     let broken: Vec<String> = report
         .scenarios
         .iter()
@@ -459,8 +459,13 @@ fn legend(report: &Report) -> String {
         .scenarios
         .iter()
         .any(|row| row.cells.iter().any(|cell| !cell.exhaustive));
-    let mut out = String::from(
-        "Each cell: outcome, the host it went through (with the share of equal-preference orders when they differ), connection attempts (c), virtual time of the last outcome.\n",
+    let mut out = format!(
+        "Each cell: outcome, the host it went through (with the share of equal-preference orders when they differ), connection attempts ({}), virtual time of the last outcome.\n",
+        if compact {
+            "c; time left out when 0s"
+        } else {
+            "conn"
+        }
     );
     if sampled {
         out.push_str("Some cells sampled 256 seeds instead of enumerating every order.\n");

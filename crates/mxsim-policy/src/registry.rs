@@ -21,7 +21,43 @@ pub struct Preset {
 }
 
 /// The preset files, in listing order: the baseline and the standards readings, then the MTAs.
-const FILES: &[(&str, &str)] = &[("rfc5321", include_str!("../../../policies/rfc5321.yaml"))];
+const FILES: &[(&str, &str)] = &[
+    ("rfc5321", include_str!("../../../policies/rfc5321.yaml")),
+    (
+        "klensin-strict",
+        include_str!("../../../policies/klensin-strict.yaml"),
+    ),
+    (
+        "same-preference",
+        include_str!("../../../policies/same-preference.yaml"),
+    ),
+    (
+        "whole-list",
+        include_str!("../../../policies/whole-list.yaml"),
+    ),
+    (
+        "postfix-3.10",
+        include_str!("../../../policies/postfix-3.10.yaml"),
+    ),
+    (
+        "postfix-3.11",
+        include_str!("../../../policies/postfix-3.11.yaml"),
+    ),
+    ("exim-4", include_str!("../../../policies/exim-4.yaml")),
+    (
+        "sendmail-8",
+        include_str!("../../../policies/sendmail-8.yaml"),
+    ),
+    (
+        "opensmtpd-7",
+        include_str!("../../../policies/opensmtpd-7.yaml"),
+    ),
+    ("stalwart", include_str!("../../../policies/stalwart.yaml")),
+    ("maddy", include_str!("../../../policies/maddy.yaml")),
+    ("mox", include_str!("../../../policies/mox.yaml")),
+    ("chasquid", include_str!("../../../policies/chasquid.yaml")),
+    ("haraka", include_str!("../../../policies/haraka.yaml")),
+];
 
 /// Policies written in Rust: name and one-line summary.
 pub const RUST_POLICIES: &[(&str, &str, &str)] = &[(

@@ -1,0 +1,99 @@
+//! Policies: every preset file loads and is registered, and `compare` output for the seed's
+//! scenarios is pinned in all three formats.
+
+use mxsim_cli::{EXIT_BAD_INPUT, main_with};
+use mxsim_policy::registry;
+use mxsim_tests::root;
+
+/// Every file under `policies/` is a registered preset named like its file, and loads.
+#[test]
+fn every_preset_file_is_registered_and_loads() {
+    let mut files: Vec<String> = std::fs::read_dir(root().join("policies"))
+        .expect("policies/ exists")
+        .map(|entry| entry.expect("readable").path())
+        .filter(|path| {
+            path.extension()
+                .is_some_and(|extension| extension == "yaml")
+        })
+        .map(|path| {
+            path.file_stem()
+                .and_then(|stem| stem.to_str())
+                .expect("file names are UTF-8")
+                .to_owned()
+        })
+        .collect();
+    files.sort();
+    let mut registered: Vec<String> = registry::presets()
+        .iter()
+        .map(|preset| preset.settings.name.clone())
+        .collect();
+    registered.sort();
+    assert_eq!(
+        files, registered,
+        "policies/ and the registry must list the same presets"
+    );
+    for preset in registry::presets() {
+        let on_disk = std::fs::read_to_string(
+            root()
+                .join("policies")
+                .join(format!("{}.yaml", preset.settings.name)),
+        )
+        .expect("readable");
+        assert_eq!(
+            on_disk, preset.text,
+            "the compiled-in text of {} is stale",
+            preset.settings.name
+        );
+        assert!(
+            preset.text.starts_with('#'),
+            "{} must open with a comment saying what it models",
+            preset.settings.name
+        );
+    }
+}
+
+fn compare(format: &str) -> String {
+    let arguments = ["mxsim", "compare", "../scenarios/seed", "--format", format];
+    let output = main_with(arguments.iter().map(Into::into));
+    assert!(output.code != EXIT_BAD_INPUT, "{}", output.stderr);
+    output.stdout
+}
+
+#[test]
+fn compare_seed_text() {
+    insta::assert_snapshot!(compare("text"));
+}
+
+#[test]
+fn compare_seed_markdown() {
+    insta::assert_snapshot!(compare("markdown"));
+}
+
+#[test]
+fn compare_seed_json() {
+    let text = compare("json");
+    let _: serde_json::Value =
+        serde_json::from_str(&text).expect("compare --format json prints JSON");
+    insta::assert_snapshot!(text);
+}
+
+/// `mxsim policies` lists every policy with its source; `mxsim policies NAME` prints the file.
+#[test]
+fn policies_command() {
+    let output = main_with(["mxsim", "policies"].iter().map(Into::into));
+    for name in registry::names() {
+        assert!(
+            output.stdout.contains(name),
+            "{name} missing from:\n{}",
+            output.stdout
+        );
+    }
+    assert!(output.stdout.contains("source: "));
+    let one = main_with(["mxsim", "policies", "rfc5321"].iter().map(Into::into));
+    assert_eq!(
+        one.stdout,
+        registry::preset("rfc5321").expect("registered").text
+    );
+    let unknown = main_with(["mxsim", "policies", "rfc5322"].iter().map(Into::into));
+    assert_eq!(unknown.code, EXIT_BAD_INPUT);
+}
