@@ -16,6 +16,14 @@ lint:
 fmt:
     cargo fmt --all
 
+# The main job: every scenario × every policy (pass `--format markdown` for a mailing-list post).
+compare *args="":
+    cargo run --release --locked -p mxsim-cli -- compare {{args}}
+
+# List the policies, or print one.
+policies *name="":
+    cargo run --release --locked -p mxsim-cli -- policies {{name}}
+
 # Check every shipped scenario's expectations.
 check *paths="scenarios":
     cargo run --release --locked -p mxsim-cli -- check {{paths}}

@@ -97,3 +97,36 @@ fn policies_command() {
     let unknown = main_with(["mxsim", "policies", "rfc5322"].iter().map(Into::into));
     assert_eq!(unknown.code, EXIT_BAD_INPUT);
 }
+
+/// With a few policies, every table line of the Markdown fits a 72-column mail.
+#[test]
+fn compare_markdown_fits_72_columns_with_few_policies() {
+    for policies in [
+        &["rfc5321", "klensin-strict"][..],
+        &["rfc5321", "klensin-strict", "same-preference", "whole-list"][..],
+        &["postfix-3.11", "exim-4", "stalwart"][..],
+    ] {
+        let mut arguments: Vec<String> = [
+            "mxsim",
+            "compare",
+            "../scenarios/seed",
+            "--format",
+            "markdown",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        for policy in policies {
+            arguments.push("--policy".to_owned());
+            arguments.push((*policy).to_owned());
+        }
+        let output = main_with(arguments.iter().map(Into::into));
+        for line in output.stdout.lines().filter(|line| line.starts_with('|')) {
+            assert!(
+                line.chars().count() <= 72,
+                "{policies:?}: {} columns:\n{line}",
+                line.chars().count()
+            );
+        }
+    }
+}

@@ -293,6 +293,26 @@ pub fn cell_text(cell: &Cell, compact: bool) -> String {
     if cell.expect == "broken" {
         text.push_str("✗ ");
     }
+    text.push_str(&results_text(cell));
+    let connections = span_text(cell.connections, |n| n.to_string());
+    if compact {
+        let _ = write!(text, " · {connections}c");
+        if cell.time_ms.max > 0 {
+            let _ = write!(text, " · {}", span_text(cell.time_ms, duration));
+        }
+    } else {
+        let _ = write!(
+            text,
+            " · {connections} conn · {}",
+            span_text(cell.time_ms, duration)
+        );
+    }
+    text
+}
+
+/// The results of a cell: `delivered: smtp1 50%, smtp2 50%`, or `bounced`.
+fn results_text(cell: &Cell) -> String {
+    let mut text = String::new();
     // Group the results by outcome: `delivered: smtp1 50%, smtp2 50%; bounced 0%`.
     let mut groups: Vec<(String, Vec<(String, u32)>)> = Vec::new();
     for share in &cell.results {
@@ -339,19 +359,6 @@ pub fn cell_text(cell: &Cell, compact: bool) -> String {
             " "
         };
         let _ = write!(text, "{separator}{}", parts.join(", "));
-    }
-    let connections = span_text(cell.connections, |n| n.to_string());
-    if compact {
-        let _ = write!(text, " · {connections}c");
-        if cell.time_ms.max > 0 {
-            let _ = write!(text, " · {}", span_text(cell.time_ms, duration));
-        }
-    } else {
-        let _ = write!(
-            text,
-            " · {connections} conn · {}",
-            span_text(cell.time_ms, duration)
-        );
     }
     text
 }
@@ -411,32 +418,117 @@ fn render_text(report: &Report) -> String {
             out.push('\n');
         }
     }
-    out.push_str(&legend(report, false));
+    out.push_str(&legend(report, Layout::Text));
     out
 }
 
+/// Width a Markdown post should fit in (plain-text mail).
+const MARKDOWN_WIDTH: usize = 72;
+
+/// Markdown: the scenarios × policies matrix when it fits in 72 columns, else one small table
+/// per scenario with the policies as rows. Columns are padded so the raw text reads as a table.
 fn render_markdown(report: &Report) -> String {
+    let mut header = vec!["scenario".to_owned()];
+    header.extend(report.policies.iter().cloned());
+    let mut rows = vec![header];
+    for row in &report.scenarios {
+        let mut cells = vec![row.label.clone()];
+        cells.extend(
+            row.cells
+                .iter()
+                .map(|cell| cell_text(cell, true).replace('|', "\\|")),
+        );
+        rows.push(cells);
+    }
     let mut out = String::new();
-    let _ = writeln!(out, "| scenario | {} |", report.policies.join(" | "));
-    let _ = writeln!(out, "|---|{}", "---|".repeat(report.policies.len()));
-    for row in &report.scenarios {
-        let cells: Vec<String> = row
-            .cells
-            .iter()
-            .map(|cell| cell_text(cell, true).replace('|', "\\|"))
-            .collect();
-        let _ = writeln!(out, "| {} | {} |", row.label, cells.join(" | "));
+    let fits = table_width(&rows) <= MARKDOWN_WIDTH;
+    if fits {
+        push_table(&mut out, &rows);
+        out.push('\n');
+        for row in &report.scenarios {
+            let _ = writeln!(out, "- {}: {}", row.label, row.title);
+        }
+    } else {
+        for row in &report.scenarios {
+            let _ = writeln!(out, "**{}**: {}\n", row.label, row.title);
+            let mut table = vec![vec![
+                "policy".to_owned(),
+                "result".to_owned(),
+                "conn".to_owned(),
+                "time".to_owned(),
+            ]];
+            for cell in &row.cells {
+                let mut result = if cell.expect == "broken" {
+                    "✗ ".to_owned()
+                } else {
+                    String::new()
+                };
+                result.push_str(&results_text(cell));
+                table.push(vec![
+                    cell.policy.clone(),
+                    result.replace('|', "\\|"),
+                    span_text(cell.connections, |n| n.to_string()),
+                    span_text(cell.time_ms, duration),
+                ]);
+            }
+            push_table(&mut out, &table);
+            out.push('\n');
+        }
     }
-    out.push('\n');
-    for row in &report.scenarios {
-        let _ = writeln!(out, "- {}: {}", row.label, row.title);
+    if fits {
+        out.push('\n');
     }
-    out.push('\n');
-    out.push_str(&legend(report, true));
+    out.push_str(&legend(
+        report,
+        if fits { Layout::Matrix } else { Layout::Blocks },
+    ));
     out
 }
 
-fn legend(report: &Report, compact: bool) -> String {
+fn table_width(rows: &[Vec<String>]) -> usize {
+    let columns = rows.first().map_or(0, Vec::len);
+    let widths = (0..columns).map(|column| {
+        rows.iter()
+            .map(|row| row[column].chars().count())
+            .max()
+            .unwrap_or(0)
+    });
+    widths.map(|width| width + 3).sum::<usize>() + 1
+}
+
+fn push_table(out: &mut String, rows: &[Vec<String>]) {
+    let columns = rows.first().map_or(0, Vec::len);
+    let widths: Vec<usize> = (0..columns)
+        .map(|column| {
+            rows.iter()
+                .map(|row| row[column].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    for (index, row) in rows.iter().enumerate() {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, width)| format!("{cell:<width$}", width = *width))
+            .collect();
+        let _ = writeln!(out, "| {} |", cells.join(" | "));
+        if index == 0 {
+            let rule: Vec<String> = widths.iter().map(|width| "-".repeat(*width)).collect();
+            let _ = writeln!(out, "|-{}-|", rule.join("-|-"));
+        }
+    }
+}
+
+/// Which layout a legend explains.
+#[derive(Clone, Copy)]
+enum Layout {
+    Text,
+    Matrix,
+    Blocks,
+}
+
+fn legend(report: &Report, layout: Layout) -> String {
     let broken: Vec<String> = report
         .scenarios
         .iter()
@@ -459,14 +551,17 @@ fn legend(report: &Report, compact: bool) -> String {
         .scenarios
         .iter()
         .any(|row| row.cells.iter().any(|cell| !cell.exhaustive));
-    let mut out = format!(
-        "Each cell: outcome, the host it went through (with the share of equal-preference orders when they differ), connection attempts ({}), virtual time of the last outcome.\n",
-        if compact {
-            "c; time left out when 0s"
-        } else {
-            "conn"
+    let mut out = String::from(match layout {
+        Layout::Text => {
+            "Each cell: outcome, the host it went through (with the share of equal-preference\norders when they differ), connection attempts, virtual time of the last outcome.\n"
         }
-    );
+        Layout::Matrix => {
+            "Each cell: outcome, the host it went through (with the share of\nequal-preference orders when they differ), connection attempts (c),\nvirtual time of the last outcome (left out when 0s).\n"
+        }
+        Layout::Blocks => {
+            "result: outcome and the host it went through, with the share of\nequal-preference orders when they differ; conn: connection attempts;\ntime: virtual time of the last outcome.\n"
+        }
+    });
     if sampled {
         out.push_str("Some cells sampled 256 seeds instead of enumerating every order.\n");
     }
