@@ -152,3 +152,36 @@ fn bench_reports_runs_per_second() {
         &["at least 1"],
     );
 }
+
+/// A policy file the user wrote runs by path wherever a policy name goes.
+#[test]
+fn policy_files_run_by_path() {
+    let folder = folder(
+        "cli-policy",
+        &[
+            (
+                "strict.yaml",
+                "# A user's policy: the baseline that never goes to a worse preference after EHLO.\nname: my-strict\nsummary: test\nsource: test\nextends: rfc5321\nafter_ehlo: same-or-better\nclaims: [never-worse-preference-after-ehlo]\n",
+            ),
+            (
+                "world.yaml",
+                "title: backup after 451\nmessage: {to: [u@foo.example]}\ndns: {foo.example: {mx: [10 a.foo.example, 20 b.foo.example]}}\nservers: {a.foo.example: {mail: 451}, b.foo.example: {}}\n",
+            ),
+        ],
+    );
+    let policy = folder.join("strict.yaml");
+    let world = folder.join("world.yaml");
+    let (policy, world) = (policy.to_str().unwrap(), world.to_str().unwrap());
+    check(
+        EXIT_OK,
+        &["run", world, "--policy", policy],
+        &["policy my-strict", "deferred", "expect my-strict: holds"],
+        &[],
+    );
+    check(
+        EXIT_OK,
+        &["compare", world, "--policy", "rfc5321", "--policy", policy],
+        &["my-strict", "delivered b", "deferred"],
+        &[],
+    );
+}
