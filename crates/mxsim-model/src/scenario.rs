@@ -128,6 +128,21 @@ pub struct Window<T> {
     pub patch: T,
 }
 
+/// A value at `now`: the last window containing `now` whose patch sets it, else the base's.
+fn windowed<'s, P, T>(
+    base: &'s P,
+    during: &'s [Window<P>],
+    now: Instant,
+    get: impl Fn(&'s P) -> Option<&'s T>,
+) -> Option<&'s T> {
+    during
+        .iter()
+        .rev()
+        .filter(|window| window.contains(now))
+        .find_map(|window| get(&window.patch))
+        .or_else(|| get(base))
+}
+
 impl<T> Window<T> {
     /// True when `now` lies in the window.
     pub fn contains(&self, now: Instant) -> bool {
@@ -201,12 +216,7 @@ impl NameRecords {
         now: Instant,
         get: impl Fn(&'s RecordSets) -> Option<&'s T>,
     ) -> Option<&'s T> {
-        self.during
-            .iter()
-            .rev()
-            .filter(|window| window.contains(now))
-            .find_map(|window| get(&window.patch))
-            .or_else(|| get(&self.base))
+        windowed(&self.base, &self.during, now, get)
     }
 
     fn all_sets(&self) -> impl Iterator<Item = &RecordSets> {
@@ -245,12 +255,7 @@ impl Server {
         now: Instant,
         get: impl Fn(&'s Behaviour) -> Option<&'s T>,
     ) -> Option<&'s T> {
-        self.during
-            .iter()
-            .rev()
-            .filter(|window| window.contains(now))
-            .find_map(|window| get(&window.patch))
-            .or_else(|| get(&self.base))
+        windowed(&self.base, &self.during, now, get)
     }
 
     /// The delay before replying to `command` at `now`.
@@ -988,14 +993,13 @@ impl Loader<'_> {
         let mut behaviour = Behaviour::default();
         let reader = &mut self.reader;
         if let Some(node) = fields.get("connect") {
-            behaviour.connect = reader
-                .choice(node, "connect", &["accept", "refuse", "timeout", "reset"])
-                .map(|word| match word {
-                    "accept" => ConnectMode::Accept,
-                    "refuse" => ConnectMode::Refuse,
-                    "timeout" => ConnectMode::Timeout,
-                    _ => ConnectMode::Reset,
-                });
+            let modes = [
+                ("accept", ConnectMode::Accept),
+                ("refuse", ConnectMode::Refuse),
+                ("timeout", ConnectMode::Timeout),
+                ("reset", ConnectMode::Reset),
+            ];
+            behaviour.connect = reader.choice_of(node, "connect", &modes);
         }
         if let Some(node) = fields.get("latency") {
             behaviour.latency = reader.duration(node, "latency");

@@ -283,6 +283,21 @@ impl Reader<'_> {
         }
     }
 
+    /// Reads one word out of `choices` and returns the value paired with it.
+    pub fn choice_of<T: Copy>(
+        &mut self,
+        node: &Node,
+        what: &str,
+        choices: &[(&str, T)],
+    ) -> Option<T> {
+        let words: Vec<&str> = choices.iter().map(|(word, _)| *word).collect();
+        let word = self.choice(node, what, &words)?;
+        choices
+            .iter()
+            .find(|(candidate, _)| *candidate == word)
+            .map(|(_, value)| *value)
+    }
+
     /// Reads one word out of `choices`.
     pub fn choice<'c>(&mut self, node: &Node, what: &str, choices: &[&'c str]) -> Option<&'c str> {
         let text = self.scalar_text(node, what)?;

@@ -258,6 +258,21 @@ impl Command {
             .find(|command| command.key() == key)
     }
 
+    /// The command as prose names it: `EHLO`, `the greeting`, `the end of data`.
+    pub const fn label(self) -> &'static str {
+        match self {
+            Command::Greeting => "the greeting",
+            Command::Ehlo => "EHLO",
+            Command::Helo => "HELO",
+            Command::Starttls => "STARTTLS",
+            Command::Mail => "MAIL",
+            Command::Rcpt => "RCPT",
+            Command::Data => "DATA",
+            Command::EndOfData => "the end of data",
+            Command::Quit => "QUIT",
+        }
+    }
+
     /// The reply a well-behaved server gives.
     pub const fn success_code(self) -> u16 {
         match self {

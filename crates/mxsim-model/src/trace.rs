@@ -348,7 +348,7 @@ fn render(line: &mut String, event: &Event) {
             let _ = write!(
                 line,
                 "no reply to {}; client gave up after {waited}",
-                command_label(*command)
+                command.label()
             );
         }
         EventKind::Closed { address, by } => tcp(
@@ -398,20 +398,6 @@ fn tcp(line: &mut String, at: Instant, address: &IpAddr, text: &str) {
     column(line, at, "tcp");
     address_column(line, address, "-");
     line.push_str(text);
-}
-
-fn command_label(command: Command) -> &'static str {
-    match command {
-        Command::Greeting => "the greeting",
-        Command::Ehlo => "EHLO",
-        Command::Helo => "HELO",
-        Command::Starttls => "STARTTLS",
-        Command::Mail => "MAIL",
-        Command::Rcpt => "RCPT",
-        Command::Data => "DATA",
-        Command::EndOfData => "the end of data",
-        Command::Quit => "QUIT",
-    }
 }
 
 fn render_sent(line: &mut String, command: &Sent) {

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use mxsim_model::dns::{DnsAnswer, Mx, RecordType};
 use mxsim_model::name::{Mailbox, Name};
 use mxsim_model::outcome::{Disposition, RecipientOutcome};
-use mxsim_model::smtp::{Command, Keyword, Reply, ReplyClass};
+use mxsim_model::smtp::{Keyword, Reply, ReplyClass};
 use mxsim_model::time::{Duration, Instant};
 use mxsim_model::world::{Job, LocalFuture, Policy, Response, World};
 
@@ -149,20 +149,6 @@ fn classify(reply: &Reply, expected: ReplyClass) -> Result<(), Failure> {
         class if class == expected => Ok(()),
         ReplyClass::Permanent => Err(Failure::Permanent),
         _ => Err(Failure::Transient),
-    }
-}
-
-fn command_name(command: Command) -> &'static str {
-    match command {
-        Command::Greeting => "the greeting",
-        Command::Ehlo => "EHLO",
-        Command::Helo => "HELO",
-        Command::Starttls => "STARTTLS",
-        Command::Mail => "MAIL",
-        Command::Rcpt => "RCPT",
-        Command::Data => "DATA",
-        Command::EndOfData => "the end of data",
-        Command::Quit => "QUIT",
     }
 }
 

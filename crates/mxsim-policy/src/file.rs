@@ -66,12 +66,12 @@ const STAGE_KEYS: &[&str] = &[
     "data",
     "end_of_data",
 ];
-const ACTIONS: &[&str] = &[
-    "next-address",
-    "next-host",
-    "next-or-bounce",
-    "defer",
-    "bounce",
+const ACTIONS: &[(&str, Action)] = &[
+    ("next-address", Action::NextAddress),
+    ("next-host", Action::NextHost),
+    ("next-or-bounce", Action::NextOrBounce),
+    ("defer", Action::Defer),
+    ("bounce", Action::Bounce),
 ];
 const KEYWORD_ACTIONS: &[&str] = &["ignore", "bounce", "defer", "same-preference", "whole-list"];
 const KEYWORD_RULE_KEYS: &[&str] = &["action", "final"];
@@ -231,67 +231,72 @@ fn read(reader: &mut Reader<'_>, root: &Node) -> Option<Patch> {
 
 fn read_order(reader: &mut Reader<'_>, order: &Fields<'_>, patch: &mut Patch) {
     if let Some(node) = order.get("equal_preference") {
-        patch.equal_order = reader
-            .choice(
-                node,
-                "order.equal_preference",
-                &["random", "dns", "stable-hash", "fewest-connections"],
-            )
-            .map(|word| match word {
-                "random" => EqualOrder::Random,
-                "dns" => EqualOrder::Dns,
-                "stable-hash" => EqualOrder::StableHash,
-                _ => EqualOrder::FewestConnections,
-            });
+        patch.equal_order = reader.choice_of(
+            node,
+            "order.equal_preference",
+            &[
+                ("random", EqualOrder::Random),
+                ("dns", EqualOrder::Dns),
+                ("stable-hash", EqualOrder::StableHash),
+                ("fewest-connections", EqualOrder::FewestConnections),
+            ],
+        );
     }
     if let Some(node) = order.get("address_family") {
-        patch.address_order = reader
-            .choice(node, "order.address_family", &["ipv4-first", "ipv6-first"])
-            .map(|word| {
-                if word == "ipv4-first" {
-                    AddressOrder::Ipv4First
-                } else {
-                    AddressOrder::Ipv6First
-                }
-            });
+        patch.address_order = reader.choice_of(
+            node,
+            "order.address_family",
+            &[
+                ("ipv4-first", AddressOrder::Ipv4First),
+                ("ipv6-first", AddressOrder::Ipv6First),
+            ],
+        );
     }
 }
 
 fn read_words(reader: &mut Reader<'_>, fields: &Fields<'_>, patch: &mut Patch) {
-    let mut word = |key: &str, choices: &[&'static str]| {
+    let mut word = |key: &str, choices: &[(&str, bool)]| {
         fields
             .get(key)
-            .and_then(|node| reader.choice(node, key, choices))
+            .and_then(|node| reader.choice_of(node, key, choices))
     };
-    patch.tls = word("tls", &["never", "when-required", "opportunistic"]).map(|word| match word {
-        "never" => TlsUse::Never,
-        "when-required" => TlsUse::WhenRequired,
-        _ => TlsUse::Opportunistic,
-    });
-    patch.size_exceeded_bounces =
-        word("size_exceeded", &["bounce", "ignore"]).map(|word| word == "bounce");
-    patch.same_or_better_after_ehlo = word("after_ehlo", &["any-preference", "same-or-better"])
-        .map(|word| word == "same-or-better");
-    patch.self_mx_truncates =
-        word("self_mx", &["truncate", "ignore"]).map(|word| word == "truncate");
-    patch.implicit_mx_on_nxdomain = word("implicit_mx", &["nodata", "nodata-or-nxdomain"])
-        .map(|word| word == "nodata-or-nxdomain");
-    patch.null_mx_beside_others_ignored =
-        word("null_mx_beside_others", &["ignore", "bounce"]).map(|word| word == "ignore");
-    patch.no_address_bounces_if_permanent = word("no_address", &["bounce-if-permanent", "defer"])
-        .map(|word| word == "bounce-if-permanent");
+    patch.size_exceeded_bounces = word("size_exceeded", &[("bounce", true), ("ignore", false)]);
+    patch.same_or_better_after_ehlo = word(
+        "after_ehlo",
+        &[("any-preference", false), ("same-or-better", true)],
+    );
+    patch.self_mx_truncates = word("self_mx", &[("truncate", true), ("ignore", false)]);
+    patch.implicit_mx_on_nxdomain = word(
+        "implicit_mx",
+        &[("nodata", false), ("nodata-or-nxdomain", true)],
+    );
+    patch.null_mx_beside_others_ignored = word(
+        "null_mx_beside_others",
+        &[("ignore", true), ("bounce", false)],
+    );
+    patch.no_address_bounces_if_permanent = word(
+        "no_address",
+        &[("bounce-if-permanent", true), ("defer", false)],
+    );
+    if let Some(node) = fields.get("tls") {
+        patch.tls = reader.choice_of(
+            node,
+            "tls",
+            &[
+                ("never", TlsUse::Never),
+                ("when-required", TlsUse::WhenRequired),
+                ("opportunistic", TlsUse::Opportunistic),
+            ],
+        );
+    }
     if let Some(node) = fields.get("tls_fallback") {
+        let choices = [
+            ("plaintext", TlsFallback::Plaintext),
+            ("next-address", TlsFallback::NextAddress),
+            ("next-host", TlsFallback::NextHost),
+        ];
         patch.tls_fallback = reader
-            .choice(
-                node,
-                "tls_fallback",
-                &["plaintext", "next-address", "next-host"],
-            )
-            .map(|word| match word {
-                "plaintext" => TlsFallback::Plaintext,
-                "next-address" => TlsFallback::NextAddress,
-                _ => TlsFallback::NextHost,
-            })
+            .choice_of(node, "tls_fallback", &choices)
             .map(|fallback| (fallback, node.at));
     }
 }
@@ -310,16 +315,6 @@ fn limit(reader: &mut Reader<'_>, node: &Node, key: &str) -> Option<Option<u32>>
         return None;
     }
     Some(Some(value as u32))
-}
-
-fn action_word(word: &str) -> Action {
-    match word {
-        "next-address" => Action::NextAddress,
-        "next-host" => Action::NextHost,
-        "next-or-bounce" => Action::NextOrBounce,
-        "defer" => Action::Defer,
-        _ => Action::Bounce,
-    }
 }
 
 fn read_actions(reader: &mut Reader<'_>, node: &Node, patch: &mut Patch) {
@@ -343,9 +338,10 @@ fn read_actions(reader: &mut Reader<'_>, node: &Node, patch: &mut Patch) {
             let Some(value) = failures.get(failure.key()) else {
                 continue;
             };
-            if let Some(word) = reader.choice(value, &format!("{what}.{}", failure.key()), ACTIONS)
+            if let Some(action) =
+                reader.choice_of(value, &format!("{what}.{}", failure.key()), ACTIONS)
             {
-                patch.actions.push((stage, *failure, action_word(word)));
+                patch.actions.push((stage, *failure, action));
             }
         }
     }
@@ -454,17 +450,13 @@ fn read_wanted(reader: &mut Reader<'_>, node: &Node, patch: &mut Patch) {
         return;
     };
     if let Some(action) = fields.get("action") {
+        let choices = [
+            ("ignore", WantedAction::Ignore),
+            ("same-preference", WantedAction::SamePreference),
+            ("whole-list", WantedAction::WholeList),
+        ];
         patch.wanted = reader
-            .choice(
-                action,
-                "wanted_keywords.action",
-                &["ignore", "same-preference", "whole-list"],
-            )
-            .map(|word| match word {
-                "ignore" => WantedAction::Ignore,
-                "same-preference" => WantedAction::SamePreference,
-                _ => WantedAction::WholeList,
-            })
+            .choice_of(action, "wanted_keywords.action", &choices)
             .map(|action| (action, fields.at));
     }
     if let Some(limit) = fields.get("search_limit") {

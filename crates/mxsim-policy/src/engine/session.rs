@@ -8,7 +8,7 @@ use mxsim_model::smtp::{Command, Keyword, Reply, ReplyClass, find_keyword};
 use mxsim_model::time::{Duration, Instant};
 use mxsim_model::world::{Connect, Handshake, MailParameters, Session, World};
 
-use super::{Attempt, Candidate, Failed, Flow, Got, Opened, ask, classify, command_name};
+use super::{Attempt, Candidate, Failed, Flow, Got, Opened, ask, classify};
 use crate::settings::{Failure, KeywordAction, Stage, TlsFallback, TlsUse, WantedAction};
 
 /// Sends QUIT; the reply does not matter.
@@ -216,7 +216,7 @@ impl<W: World> Attempt<'_, '_, W> {
         got: Got<Reply>,
     ) -> Result<Reply, Failed> {
         let stage = Stage::Command(command);
-        let what = command_name(command);
+        let what = command.label();
         match got {
             Got::Reply(reply) => match classify(&reply, expected) {
                 Ok(()) => Ok(reply),
