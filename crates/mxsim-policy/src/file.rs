@@ -40,20 +40,6 @@ const TOP_KEYS: &[&str] = &[
 ];
 const ORDER_KEYS: &[&str] = &["equal_preference", "address_family"];
 const LIMIT_KEYS: &[&str] = &["addresses", "sessions", "hosts", "addresses_per_host"];
-const TIMEOUT_KEYS: &[&str] = &[
-    "dns",
-    "connect",
-    "greeting",
-    "ehlo",
-    "helo",
-    "starttls",
-    "tls",
-    "mail",
-    "rcpt",
-    "data",
-    "end_of_data",
-    "quit",
-];
 const STAGE_KEYS: &[&str] = &[
     "connect",
     "greeting",
@@ -189,9 +175,9 @@ fn read(reader: &mut Reader<'_>, root: &Node) -> Option<Patch> {
     }
     if let Some(timeouts) = fields
         .get("timeouts")
-        .and_then(|node| reader.fields(node, "timeouts", TIMEOUT_KEYS))
+        .and_then(|node| reader.fields(node, "timeouts", &Timeouts::KEYS))
     {
-        for (index, key) in TIMEOUT_KEYS.iter().enumerate() {
+        for (index, key) in Timeouts::KEYS.iter().enumerate() {
             patch.timeouts[index] = timeouts
                 .get(key)
                 .and_then(|node| reader.duration(node, &format!("timeouts.{key}")));
@@ -598,59 +584,15 @@ fn resolve(
 }
 
 fn timeouts(patch: &Patch, base: Option<&Settings>, missing: &mut Vec<String>) -> Option<Timeouts> {
+    let inherited = base.map(|base| base.timeouts.to_array());
     let mut values = [Duration::ZERO; 12];
-    for (index, key) in TIMEOUT_KEYS.iter().enumerate() {
-        let inherited = base.map(|base| timeout_field(&base.timeouts, index));
-        match patch.timeouts[index].or(inherited) {
+    for (index, key) in Timeouts::KEYS.iter().enumerate() {
+        match patch.timeouts[index].or(inherited.map(|array| array[index])) {
             Some(value) => values[index] = value,
             None => missing.push(format!("timeouts.{key}")),
         }
     }
-    let [
-        dns,
-        connect,
-        greeting,
-        ehlo,
-        helo,
-        starttls,
-        tls,
-        mail,
-        rcpt,
-        data,
-        end_of_data,
-        quit,
-    ] = values;
-    Some(Timeouts {
-        dns,
-        connect,
-        greeting,
-        ehlo,
-        helo,
-        starttls,
-        tls,
-        mail,
-        rcpt,
-        data,
-        end_of_data,
-        quit,
-    })
-}
-
-fn timeout_field(timeouts: &Timeouts, index: usize) -> Duration {
-    [
-        timeouts.dns,
-        timeouts.connect,
-        timeouts.greeting,
-        timeouts.ehlo,
-        timeouts.helo,
-        timeouts.starttls,
-        timeouts.tls,
-        timeouts.mail,
-        timeouts.rcpt,
-        timeouts.data,
-        timeouts.end_of_data,
-        timeouts.quit,
-    ][index]
+    Some(Timeouts::from_array(values))
 }
 
 fn limits(patch: &Patch, base: Option<&Settings>) -> Limits {

@@ -290,6 +290,72 @@ pub struct Timeouts {
 }
 
 impl Timeouts {
+    /// The policy-file keys, in the order of [`Timeouts::to_array`].
+    pub const KEYS: [&'static str; 12] = [
+        "dns",
+        "connect",
+        "greeting",
+        "ehlo",
+        "helo",
+        "starttls",
+        "tls",
+        "mail",
+        "rcpt",
+        "data",
+        "end_of_data",
+        "quit",
+    ];
+
+    /// Every wait, in the order of [`Timeouts::KEYS`].
+    pub const fn to_array(&self) -> [Duration; 12] {
+        [
+            self.dns,
+            self.connect,
+            self.greeting,
+            self.ehlo,
+            self.helo,
+            self.starttls,
+            self.tls,
+            self.mail,
+            self.rcpt,
+            self.data,
+            self.end_of_data,
+            self.quit,
+        ]
+    }
+
+    /// The waits from an array in the order of [`Timeouts::KEYS`].
+    pub const fn from_array(values: [Duration; 12]) -> Timeouts {
+        let [
+            dns,
+            connect,
+            greeting,
+            ehlo,
+            helo,
+            starttls,
+            tls,
+            mail,
+            rcpt,
+            data,
+            end_of_data,
+            quit,
+        ] = values;
+        Timeouts {
+            dns,
+            connect,
+            greeting,
+            ehlo,
+            helo,
+            starttls,
+            tls,
+            mail,
+            rcpt,
+            data,
+            end_of_data,
+            quit,
+        }
+    }
+
     /// The wait for a command's reply.
     pub fn for_command(&self, command: Command) -> Duration {
         match command {
