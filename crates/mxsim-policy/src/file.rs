@@ -59,7 +59,7 @@ const ACTIONS: &[(&str, Action)] = &[
     ("defer", Action::Defer),
     ("bounce", Action::Bounce),
 ];
-const KEYWORD_ACTIONS: &[&str] = &["ignore", "bounce", "defer", "same-preference", "whole-list"];
+const KEYWORD_ACTIONS: &[&str] = &["ignore", "downgrade", "bounce", "defer", "same-preference", "whole-list"];
 const KEYWORD_RULE_KEYS: &[&str] = &["action", "final"];
 const WANTED_KEYS: &[&str] = &["action", "search_limit"];
 
@@ -424,6 +424,7 @@ fn read_required(reader: &mut Reader<'_>, node: &Node, patch: &mut Patch) {
                 continue;
             }
             ("ignore", None) => KeywordAction::Ignore,
+            ("downgrade", None) => KeywordAction::Downgrade,
             ("bounce", None) => KeywordAction::Bounce,
             _ => KeywordAction::Defer,
         };

@@ -195,6 +195,10 @@ pub enum TlsFallback {
 pub enum KeywordAction {
     /// Send anyway, without the extension.
     Ignore,
+    /// Convert the message so it no longer needs the extension, then send (Exim's
+    /// `utf8_downconvert`). An SMTPUTF8 message whose addresses have non-ASCII local parts
+    /// cannot be converted (RFC 6531 §3.2) and bounces.
+    Downgrade,
     /// QUIT and bounce at once.
     Bounce,
     /// QUIT and defer; the attempt ends.
@@ -210,10 +214,11 @@ impl KeywordAction {
     pub fn strictness(self) -> u8 {
         match self {
             KeywordAction::Ignore => 0,
-            KeywordAction::WholeList(_) => 1,
-            KeywordAction::SamePreference(_) => 2,
-            KeywordAction::Defer => 3,
-            KeywordAction::Bounce => 4,
+            KeywordAction::Downgrade => 1,
+            KeywordAction::WholeList(_) => 2,
+            KeywordAction::SamePreference(_) => 3,
+            KeywordAction::Defer => 4,
+            KeywordAction::Bounce => 5,
         }
     }
 }

@@ -325,10 +325,13 @@ impl<W: World> Attempt<'_, '_, W> {
             worst.filter(|(action, _)| *action != KeywordAction::Ignore)
         {
             quit(session, self.settings.timeouts.quit).await;
-            let reason = format!("{} does not offer required {keyword}", candidate.describe());
+            let reason = match action {
+                KeywordAction::Downgrade => format!("{} does not offer required {keyword}, and a non-ASCII address cannot be downgraded (RFC 6531 §3.2)", candidate.describe()),
+                _ => format!("{} does not offer required {keyword}", candidate.describe()),
+            };
             self.last_error = reason.clone();
             return Some(match action {
-                KeywordAction::Ignore | KeywordAction::Bounce => {
+                KeywordAction::Ignore | KeywordAction::Downgrade | KeywordAction::Bounce => {
                     self.settle_pending(|| Disposition::Bounced {
                         reason: reason.clone(),
                         reply: None,
