@@ -59,7 +59,14 @@ const ACTIONS: &[(&str, Action)] = &[
     ("defer", Action::Defer),
     ("bounce", Action::Bounce),
 ];
-const KEYWORD_ACTIONS: &[&str] = &["ignore", "downgrade", "bounce", "defer", "same-preference", "whole-list"];
+const KEYWORD_ACTIONS: &[&str] = &[
+    "ignore",
+    "downgrade",
+    "bounce",
+    "defer",
+    "same-preference",
+    "whole-list",
+];
 const KEYWORD_RULE_KEYS: &[&str] = &["action", "final"];
 const WANTED_KEYS: &[&str] = &["action", "search_limit"];
 

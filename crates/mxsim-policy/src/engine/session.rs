@@ -326,7 +326,10 @@ impl<W: World> Attempt<'_, '_, W> {
         {
             quit(session, self.settings.timeouts.quit).await;
             let reason = match action {
-                KeywordAction::Downgrade => format!("{} does not offer required {keyword}, and a non-ASCII address cannot be downgraded (RFC 6531 §3.2)", candidate.describe()),
+                KeywordAction::Downgrade => format!(
+                    "{} does not offer required {keyword}, and a non-ASCII address cannot be downgraded (RFC 6531 §3.2)",
+                    candidate.describe()
+                ),
                 _ => format!("{} does not offer required {keyword}", candidate.describe()),
             };
             self.last_error = reason.clone();
