@@ -333,17 +333,10 @@ pub fn check_scenario(runner: &Runner, scenario: &Arc<Scenario>) -> Vec<PolicyCh
     let prepared = Arc::new(Prepared::new(scenario.clone()));
     let mut checks = Vec::with_capacity(scenario.expectations.len());
     for expectation in &scenario.expectations {
-        let policy = registry::get::<SimWorld>(&expectation.policy)
-            .expect("the loader accepts only registered policy names");
+        let spec = PolicySpec::Named(expectation.policy.clone());
+        let policy = spec.build();
         let exploration = runner.explore(&prepared, policy.as_ref());
-        let failures = exploration
-            .runs
-            .iter()
-            .filter_map(|run| {
-                let broken = expect::violations(expectation, &run.trace, &run.outcomes);
-                (!broken.is_empty()).then(|| (choices_label(run), broken))
-            })
-            .collect();
+        let failures = judge_runs(&exploration.runs, Some(expectation), &spec.claims());
         checks.push(PolicyCheck {
             policy: expectation.policy.clone(),
             runs: exploration.runs.len(),

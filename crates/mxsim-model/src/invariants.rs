@@ -5,13 +5,14 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use crate::dns::DnsAnswer;
+use crate::dns::{DnsAnswer, RecordType};
 use crate::name::Name;
 use crate::smtp::{Command, ReplyClass};
 use crate::trace::{EventKind, Trace};
 
 /// After a connection to a host of preference p received a 2yz greeting and any reply to EHLO,
-/// no later connection (within the same message's attempt) goes to a host worse than p.
+/// no later connection in the same attempt (one message, one recipient domain) goes to a host
+/// worse than p.
 /// The seed's reading of RFC 2821 (../shared/seeds): such a session "is not permitted to fall
 /// back to backup.foo.example under any circumstances".
 pub fn never_worse_preference_after_ehlo(trace: &Trace) -> Vec<String> {
@@ -23,14 +24,20 @@ pub fn never_worse_preference_after_ehlo(trace: &Trace) -> Vec<String> {
     for event in &trace.events {
         match &event.kind {
             EventKind::Submitted { .. } => ceiling = None,
+            // Each recipient domain is its own attempt and starts with its MX lookups, before any
+            // connection: the rule applies within one domain's list.
             EventKind::Dns {
-                answer: DnsAnswer::Mx(records),
+                record_type: RecordType::Mx,
+                answer,
                 ..
             } => {
-                for record in records.iter() {
-                    preferences
-                        .entry(record.exchange.clone())
-                        .or_insert(record.preference);
+                ceiling = None;
+                if let DnsAnswer::Mx(records) = answer {
+                    for record in records.iter() {
+                        preferences
+                            .entry(record.exchange.clone())
+                            .or_insert(record.preference);
+                    }
                 }
             }
             EventKind::Connecting { address, host } => {

@@ -43,7 +43,8 @@ pub struct Key {
     pub text: String,
 }
 
-/// The shapes a YAML value can take after the YAML 1.2 core schema has resolved scalars.
+/// The shapes a YAML value can take once scalars are resolved. serde-saphyr resolves like
+/// YAML 1.2's core schema, and also reads `yes`/`no`/`on`/`off`/`y`/`n` as booleans.
 #[derive(Clone, Debug)]
 pub enum Value {
     /// `~`, `null` or nothing.

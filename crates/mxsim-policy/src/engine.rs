@@ -20,7 +20,7 @@ use mxsim_model::smtp::{Keyword, Reply, ReplyClass};
 use mxsim_model::time::{Duration, Instant};
 use mxsim_model::world::{Job, LocalFuture, Policy, Response, World};
 
-use crate::settings::{Action, AddressOrder, EqualOrder, Failure, Final, Settings, Stage};
+use crate::settings::{Action, AddressOrder, EqualOrder, Failure, Final, SelfMx, Settings, Stage};
 
 /// A policy run by the engine.
 #[derive(Clone, Debug)]
@@ -110,6 +110,13 @@ enum Flow {
     NextAddress,
     NextHost,
     Stop,
+}
+
+/// Whether the current candidate is the last one, and whether its host is the last host.
+#[derive(Clone, Copy, Debug)]
+struct Last {
+    candidate: bool,
+    host: bool,
 }
 
 /// Why opening a session failed, before any recipient was touched.
@@ -252,14 +259,24 @@ impl<W: World> Attempt<'_, '_, W> {
                 .is_none_or(|preference| candidate.preference == preference)
     }
 
-    /// True when no candidate may follow this one.
-    fn is_final(&self, candidates: &[Candidate], tried: &[bool]) -> bool {
+    /// Whether any candidate, and any candidate of another host, may follow.
+    fn last(&self, candidates: &[Candidate], tried: &[bool], host: &Name) -> Last {
         let sessions_full = self
             .settings
             .limits
             .sessions
             .is_some_and(|limit| self.sessions + 1 >= limit);
-        sessions_full || self.next_candidate(candidates, tried).is_none()
+        let remaining = |other_host_only: bool| {
+            (0..candidates.len()).any(|index| {
+                !tried[index]
+                    && self.eligible(&candidates[index])
+                    && (!other_host_only || candidates[index].host != *host)
+            })
+        };
+        Last {
+            candidate: sessions_full || !remaining(false),
+            host: sessions_full || !remaining(true),
+        }
     }
 
     fn settle_pending(&mut self, disposition: impl Fn() -> Disposition) {
@@ -283,25 +300,23 @@ impl<W: World> Attempt<'_, '_, W> {
     }
 
     /// Applies the action for a failure to `affected` and says what the loop does next.
-    fn fail(&mut self, failed: Failed, affected: &[usize], last: bool) -> Flow {
+    fn fail(&mut self, failed: Failed, affected: &[usize], last: Last) -> Flow {
         let action = self.settings.actions.action(failed.stage, failed.failure);
         self.last_error = failed.reason.clone();
         self.missing = None;
         let Failed { reason, reply, .. } = failed;
         match action {
-            Action::NextAddress | Action::NextOrBounce
-                if !(action == Action::NextOrBounce && last) =>
-            {
-                Flow::NextAddress
-            }
+            Action::NextAddress => Flow::NextAddress,
+            Action::NextOrBounce if !last.candidate => Flow::NextAddress,
             Action::NextHost => Flow::NextHost,
+            Action::NextHostOrBounce if !last.host => Flow::NextHost,
             Action::Defer => {
                 self.settle(affected, || Disposition::Deferred {
                     reason: reason.clone(),
                 });
                 Flow::Stop
             }
-            _ => {
+            Action::Bounce | Action::NextOrBounce | Action::NextHostOrBounce => {
                 self.settle(affected, || Disposition::Bounced {
                     reason: reason.clone(),
                     reply: reply.clone(),
@@ -422,9 +437,7 @@ impl<W: World> Attempt<'_, '_, W> {
             }
             hosts.push((record, addresses));
         }
-        if self.settings.self_mx_truncates {
-            self.drop_self(&mut hosts)?;
-        }
+        self.drop_self(&mut hosts)?;
         let mut candidates: Vec<Candidate> = hosts
             .iter()
             .flat_map(|(record, addresses)| {
@@ -502,7 +515,7 @@ impl<W: World> Attempt<'_, '_, W> {
         (addresses, temporary)
     }
 
-    /// Step 8: drop every host at or above the preference at which the client finds itself.
+    /// Step 8: the client's own host in the list, per the policy's `self_mx`.
     fn drop_self(&self, hosts: &mut Vec<(Mx, Vec<IpAddr>)>) -> Result<(), Stop> {
         let client = self.job.client;
         let is_self = |(record, addresses): &(Mx, Vec<IpAddr>)| {
@@ -519,14 +532,25 @@ impl<W: World> Attempt<'_, '_, W> {
         else {
             return Ok(());
         };
-        hosts.retain(|(record, _)| record.preference < own);
-        if hosts.is_empty() {
-            return Err(Stop::Bounce(format!(
-                "{} is itself the best MX: mail would loop (RFC 5321 §5.1)",
-                client.name
-            )));
+        match self.settings.self_mx {
+            SelfMx::Ignore => return Ok(()),
+            SelfMx::SkipSelf => hosts.retain(|host| !is_self(host)),
+            SelfMx::Truncate | SelfMx::TruncateOrDefer => {
+                hosts.retain(|(record, _)| record.preference < own)
+            }
         }
-        Ok(())
+        if !hosts.is_empty() {
+            return Ok(());
+        }
+        let reason = format!(
+            "{} is itself the best MX: mail would loop (RFC 5321 §5.1)",
+            client.name
+        );
+        Err(if self.settings.self_mx == SelfMx::TruncateOrDefer {
+            Stop::Defer(reason)
+        } else {
+            Stop::Bounce(reason)
+        })
     }
 }
 

@@ -12,7 +12,7 @@ use mxsim_model::yaml::{self, Node, Position, Value};
 
 use crate::settings::{
     Action, ActionMap, AddressOrder, Claim, EqualOrder, Failure, Final, KeywordAction,
-    KeywordPattern, Limits, ReplyMatch, Settings, Stage, Timeouts, TlsFallback, TlsUse,
+    KeywordPattern, Limits, ReplyMatch, SelfMx, Settings, Stage, Timeouts, TlsFallback, TlsUse,
     WantedAction,
 };
 
@@ -56,6 +56,7 @@ const ACTIONS: &[(&str, Action)] = &[
     ("next-address", Action::NextAddress),
     ("next-host", Action::NextHost),
     ("next-or-bounce", Action::NextOrBounce),
+    ("next-host-or-bounce", Action::NextHostOrBounce),
     ("defer", Action::Defer),
     ("bounce", Action::Bounce),
 ];
@@ -90,7 +91,7 @@ struct Patch {
     wanted: Option<(WantedAction, Position)>,
     search_limit: Option<(Duration, Position)>,
     same_or_better_after_ehlo: Option<bool>,
-    self_mx_truncates: Option<bool>,
+    self_mx: Option<SelfMx>,
     implicit_mx_on_nxdomain: Option<bool>,
     null_mx_beside_others_ignored: Option<bool>,
     no_address_bounces_if_permanent: Option<bool>,
@@ -98,9 +99,11 @@ struct Patch {
 }
 
 /// Loads a policy file. `preset` resolves the name given to `extends`.
+/// `reserved` says which names the file may not take (the presets, for a user's file).
 pub fn load(
     source: &str,
     preset: &dyn Fn(&str) -> Option<Settings>,
+    reserved: &dyn Fn(&str) -> bool,
 ) -> Result<Settings, Diagnostics> {
     let mut diagnostics = Diagnostics::default();
     let root = match yaml::parse(source) {
@@ -113,8 +116,18 @@ pub fn load(
     let mut reader = Reader {
         diagnostics: &mut diagnostics,
     };
-    let settings =
-        read(&mut reader, &root).and_then(|patch| resolve(&mut reader, patch, root.at, preset));
+    let settings = read(&mut reader, &root).and_then(|patch| {
+        if let Some((name, position)) = &patch.name
+            && reserved(name)
+        {
+            reader.error_with_help(
+                *position,
+                format!("the name `{name}` belongs to a preset"),
+                "give your policy a name of its own; `extends` can still start from the preset",
+            );
+        }
+        resolve(&mut reader, patch, root.at, preset)
+    });
     diagnostics.finish();
     match settings {
         Some(settings) if diagnostics.is_empty() => Ok(settings),
@@ -258,7 +271,6 @@ fn read_words(reader: &mut Reader<'_>, fields: &Fields<'_>, patch: &mut Patch) {
         "after_ehlo",
         &[("any-preference", false), ("same-or-better", true)],
     );
-    patch.self_mx_truncates = word("self_mx", &[("truncate", true), ("ignore", false)]);
     patch.implicit_mx_on_nxdomain = word(
         "implicit_mx",
         &[("nodata", false), ("nodata-or-nxdomain", true)],
@@ -271,6 +283,15 @@ fn read_words(reader: &mut Reader<'_>, fields: &Fields<'_>, patch: &mut Patch) {
         "no_address",
         &[("bounce-if-permanent", true), ("defer", false)],
     );
+    if let Some(node) = fields.get("self_mx") {
+        let choices = [
+            ("truncate", SelfMx::Truncate),
+            ("truncate-or-defer", SelfMx::TruncateOrDefer),
+            ("skip-self", SelfMx::SkipSelf),
+            ("ignore", SelfMx::Ignore),
+        ];
+        patch.self_mx = reader.choice_of(node, "self_mx", &choices);
+    }
     if let Some(node) = fields.get("tls") {
         patch.tls = reader.choice_of(
             node,
@@ -302,7 +323,7 @@ fn limit(reader: &mut Reader<'_>, node: &Node, key: &str) -> Option<Option<u32>>
     if value == 0 || value > u64::from(u32::MAX) {
         reader.error_with_help(
             node.at,
-            format!("limits.{key} must be at least 1"),
+            format!("limits.{key} must be a whole number from 1 to {}", u32::MAX),
             "write `none` for no limit",
         );
         return None;
@@ -494,8 +515,12 @@ fn resolve(
             }
         };
     }
+    // The name is never inherited: a file that ran under its preset's name would be judged
+    // against that preset's expectations.
     let name = patch.name.as_ref().map(|(name, _)| name.clone());
-    let name = take!(name, name, "name");
+    if name.is_none() {
+        missing.push("name".to_owned());
+    }
     let summary = take!(patch.summary.clone(), summary, "summary");
     let source = take!(patch.source.clone(), source, "source");
     let equal_order = take!(patch.equal_order, equal_order, "order.equal_preference");
@@ -517,7 +542,7 @@ fn resolve(
         same_or_better_after_ehlo,
         "after_ehlo"
     );
-    let self_mx_truncates = take!(patch.self_mx_truncates, self_mx_truncates, "self_mx");
+    let self_mx = take!(patch.self_mx, self_mx, "self_mx");
     let implicit_mx_on_nxdomain = take!(
         patch.implicit_mx_on_nxdomain,
         implicit_mx_on_nxdomain,
@@ -576,7 +601,7 @@ fn resolve(
             .map(|(limit, _)| limit)
             .or(base.as_ref().and_then(|base| base.search_limit)),
         same_or_better_after_ehlo: same_or_better_after_ehlo?,
-        self_mx_truncates: self_mx_truncates?,
+        self_mx: self_mx?,
         implicit_mx_on_nxdomain: implicit_mx_on_nxdomain?,
         null_mx_beside_others_ignored: null_mx_beside_others_ignored?,
         no_address_bounces_if_permanent: no_address_bounces_if_permanent?,
@@ -708,12 +733,15 @@ fn contradictions(reader: &mut Reader<'_>, patch: &Patch, settings: &Settings, a
         }
         _ => {}
     }
-    if let Some((claims, position)) = &patch.claims
-        && claims.contains(&Claim::NeverWorsePreferenceAfterEhlo)
+    // Checked on the resolved settings: a claim inherited from `extends` counts too.
+    if settings
+        .claims
+        .contains(&Claim::NeverWorsePreferenceAfterEhlo)
         && !settings.same_or_better_after_ehlo
     {
+        let position = patch.claims.as_ref().map_or(at, |(_, position)| *position);
         reader.error(
-            *position,
+            position,
             "the claim never-worse-preference-after-ehlo needs `after_ehlo: same-or-better`",
         );
     }

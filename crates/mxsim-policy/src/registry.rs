@@ -78,7 +78,7 @@ pub fn presets() -> &'static [Preset] {
                     .find(|preset| preset.settings.name == wanted)
                     .map(|preset| preset.settings.clone())
             };
-            let settings = file::load(text, &find).unwrap_or_else(|diagnostics| {
+            let settings = file::load(text, &find, &|_| false).unwrap_or_else(|diagnostics| {
                 panic!(
                     "preset {name} does not load:\n{}",
                     diagnostics.render(&format!("policies/{name}.yaml"), text)
@@ -129,7 +129,9 @@ pub fn get<W: World + 'static>(name: &str) -> Option<Box<dyn Policy<W>>> {
 
 /// Loads a policy file the user wrote; `extends` may name any preset.
 pub fn load_file(text: &str) -> Result<Settings, Diagnostics> {
-    file::load(text, &|name| {
-        preset(name).map(|preset| preset.settings.clone())
-    })
+    file::load(
+        text,
+        &|name| preset(name).map(|preset| preset.settings.clone()),
+        &is_known,
+    )
 }

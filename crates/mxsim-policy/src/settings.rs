@@ -40,6 +40,9 @@ pub enum Action {
     NextHost,
     /// They go on to the next address; at the final candidate, they bounce.
     NextOrBounce,
+    /// They go on to the next host; at the last host, they bounce (Stalwart, maddy: the last
+    /// host's status decides).
+    NextHostOrBounce,
     /// They stay queued and this attempt ends: no other address is tried.
     Defer,
     /// They bounce.
@@ -377,6 +380,19 @@ impl Timeouts {
     }
 }
 
+/// The client's own host in the MX list (RFC 5321 §5.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SelfMx {
+    /// Drop records at and above its own preference; bounce when none remain (§5.1 MUST).
+    Truncate,
+    /// As `Truncate`, but defer instead of bouncing when none remain (Exim's `self = freeze`).
+    TruncateOrDefer,
+    /// Skip only the hosts that are the client itself (Haraka's `local_mx_ok = false`).
+    SkipSelf,
+    /// Do nothing: the client may connect to itself.
+    Ignore,
+}
+
 /// Invariants a policy claims about itself; `mxsim check` verifies them on every run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Claim {
@@ -430,8 +446,8 @@ pub struct Settings {
     pub search_limit: Option<Duration>,
     /// After a greeting and a reply to EHLO at preference p, never a host worse than p.
     pub same_or_better_after_ehlo: bool,
-    /// Drop records at and above the client's own preference (RFC 5321 §5.1).
-    pub self_mx_truncates: bool,
+    /// What the client does when it finds itself in the MX list.
+    pub self_mx: SelfMx,
     /// NXDOMAIN on the MX query falls back to the domain's own addresses, like NODATA.
     pub implicit_mx_on_nxdomain: bool,
     /// Ignore `0 .` when other MX records sit beside it (RFC 7505 forbids publishing both).
@@ -444,6 +460,12 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// True when this client knows REQUIRETLS: any rule for it but `ignore`. Such a client
+    /// treats a REQUIRETLS message as also requiring STARTTLS (RFC 8689 §4.2.1).
+    pub fn knows_requiretls(&self) -> bool {
+        self.required_action("REQUIRETLS") != KeywordAction::Ignore
+    }
+
     /// The rule for a missing required keyword.
     pub fn required_action(&self, keyword: &str) -> KeywordAction {
         let named = self.required.iter().find(|(pattern, _)| matches!(pattern, KeywordPattern::Named(name) if name.eq_ignore_ascii_case(keyword)));

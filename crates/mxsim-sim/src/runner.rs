@@ -78,29 +78,12 @@ impl Runner {
         choices: Choices,
     ) -> Run {
         let chooser = Chooser::new(&choices);
-        let world = self.runtime.block_on(async {
+        let (world, outcomes) = self.runtime.block_on(async {
             let world = SimWorld::new(prepared.clone(), chooser);
-            drive(&world, policy).await;
-            world
+            let outcomes = drive(&world, policy).await;
+            (world, outcomes)
         });
         let inner = std::mem::replace(&mut *world.inner.state.borrow_mut(), State::empty());
-        let outcomes = inner
-            .events
-            .iter()
-            .filter_map(|event| match &event.kind {
-                EventKind::Outcome {
-                    message,
-                    recipient,
-                    disposition,
-                } => Some(RecipientOutcome {
-                    message: *message,
-                    recipient: recipient.clone(),
-                    at: event.at,
-                    disposition: disposition.clone(),
-                }),
-                _ => None,
-            })
-            .collect();
         Run {
             choices,
             taken: inner.chooser.taken,
@@ -181,26 +164,35 @@ async fn drive(world: &SimWorld, policy: &dyn Policy<SimWorld>) -> Vec<Recipient
             message_index: index,
         };
         let left = RUN_LIMIT.as_millis().saturating_sub(world_now(world));
-        let outcomes =
-            match tokio::time::timeout(Duration(left).to_std(), policy.deliver(world, job)).await {
-                Ok(outcomes) => outcomes,
-                Err(_) => {
-                    inner.record(EventKind::RunLimit { limit: RUN_LIMIT });
-                    let reason = format!("run stopped at the {RUN_LIMIT} limit");
-                    message
-                        .to
-                        .iter()
-                        .map(|recipient| RecipientOutcome {
-                            message: index,
-                            recipient: recipient.clone(),
-                            at: mxsim_model::world::World::now(world),
-                            disposition: Disposition::Deferred {
-                                reason: reason.clone(),
-                            },
-                        })
-                        .collect()
-                }
-            };
+        // A message reached only at the limit (earlier ones ran long) is not attempted at all:
+        // even a zero timeout would poll the policy once.
+        let attempt = async {
+            if left == 0 {
+                return Err(());
+            }
+            tokio::time::timeout(Duration(left).to_std(), policy.deliver(world, job))
+                .await
+                .map_err(|_| ())
+        };
+        let outcomes = match attempt.await {
+            Ok(outcomes) => outcomes,
+            Err(()) => {
+                inner.record(EventKind::RunLimit { limit: RUN_LIMIT });
+                let reason = format!("run stopped at the {RUN_LIMIT} limit");
+                message
+                    .to
+                    .iter()
+                    .map(|recipient| RecipientOutcome {
+                        message: index,
+                        recipient: recipient.clone(),
+                        at: mxsim_model::world::World::now(world),
+                        disposition: Disposition::Deferred {
+                            reason: reason.clone(),
+                        },
+                    })
+                    .collect()
+            }
+        };
         assert_eq!(
             outcomes.len(),
             message.to.len(),

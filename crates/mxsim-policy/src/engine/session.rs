@@ -8,7 +8,7 @@ use mxsim_model::smtp::{Command, Keyword, Reply, ReplyClass, find_keyword};
 use mxsim_model::time::{Duration, Instant};
 use mxsim_model::world::{Connect, Handshake, MailParameters, Session, World};
 
-use super::{Attempt, Candidate, Failed, Flow, Got, Opened, ask, classify};
+use super::{Attempt, Candidate, Failed, Flow, Got, Last, Opened, ask, classify};
 use crate::settings::{Failure, KeywordAction, Stage, TlsFallback, TlsUse, WantedAction};
 
 /// Sends QUIT; the reply does not matter.
@@ -28,7 +28,7 @@ impl<W: World> Attempt<'_, '_, W> {
         let candidate = &candidates[index];
         let mut plaintext = false;
         loop {
-            let last = self.is_final(candidates, tried);
+            let last = self.last(candidates, tried, &candidates[index].host);
             match self.open(candidates, index, plaintext, None).await {
                 Ok(opened) => return self.use_session(candidates, opened, tried).await,
                 Err(failed) if failed.tls_optional => {
@@ -93,18 +93,19 @@ impl<W: World> Attempt<'_, '_, W> {
         )
         .await?;
         let keywords = self.hello(&mut session, candidate, deadline).await?;
-        let tls_required = self
-            .job
-            .message
-            .requires
-            .iter()
-            .any(|keyword| matches!(&**keyword, "STARTTLS" | "REQUIRETLS"));
+        let tls_required = self.requires_tls();
         let use_tls = match self.settings.tls {
             TlsUse::Never => false,
             TlsUse::WhenRequired => tls_required,
             TlsUse::Opportunistic => !plaintext || tls_required,
         };
         if !use_tls || find_keyword(&keywords, "STARTTLS").is_none() {
+            // STARTTLS advertised but not used satisfies no requirement: only a TLS session does.
+            let keywords = keywords
+                .iter()
+                .filter(|keyword| !keyword.is("STARTTLS"))
+                .cloned()
+                .collect();
             return Ok(Opened {
                 session,
                 keywords,
@@ -279,10 +280,25 @@ impl<W: World> Attempt<'_, '_, W> {
             } else {
                 (session, keywords, index)
             };
+        // The session that reaches the limit is the final one (Postfix's rule): decide before
+        // counting it.
+        let last = self.last(candidates, tried, &candidates[index].host);
         self.sessions += 1;
-        let last = self.is_final(candidates, tried);
         self.transaction(&mut session, &candidates[index], last, &keywords)
             .await
+    }
+
+    /// True when the message needs TLS: it requires STARTTLS, or REQUIRETLS and the client
+    /// knows REQUIRETLS (a client that does not know it treats it as any other keyword).
+    fn requires_tls(&self) -> bool {
+        let requires = |name: &str| {
+            self.job
+                .message
+                .requires
+                .iter()
+                .any(|keyword| keyword.eq_ignore_ascii_case(name))
+        };
+        requires("STARTTLS") || (requires("REQUIRETLS") && self.settings.knows_requiretls())
     }
 
     fn lacks_wanted(&self, keywords: &[Keyword]) -> bool {
@@ -311,19 +327,36 @@ impl<W: World> Attempt<'_, '_, W> {
     ) -> Option<Flow> {
         let message = self.job.message;
         let mut worst: Option<(KeywordAction, &str)> = None;
-        for keyword in message
+        // A client that knows REQUIRETLS also needs STARTTLS for it (RFC 8689 §4.2.1).
+        let implied_starttls = self.requires_tls()
+            && !message
+                .requires
+                .iter()
+                .any(|k| k.eq_ignore_ascii_case("STARTTLS"));
+        let required = message
             .requires
             .iter()
-            .filter(|keyword| find_keyword(keywords, keyword).is_none())
-        {
+            .map(|keyword| &**keyword)
+            .chain(implied_starttls.then_some("STARTTLS"));
+        for keyword in required.filter(|keyword| find_keyword(keywords, keyword).is_none()) {
             let action = self.settings.required_action(keyword);
             if worst.is_none_or(|(current, _)| action.strictness() > current.strictness()) {
                 worst = Some((action, keyword));
             }
         }
-        if let Some((action, keyword)) =
-            worst.filter(|(action, _)| *action != KeywordAction::Ignore)
-        {
+        // SMTPUTF8 can be downgraded only when every address is ASCII (RFC 6531 §3.2); other
+        // keywords are assumed convertible (8BITMIME to 7bit, say).
+        let convertible = |keyword: &str| {
+            !keyword.eq_ignore_ascii_case("SMTPUTF8")
+                || (!message.from.is_internationalized()
+                    && !message.to.iter().any(|to| to.is_internationalized()))
+        };
+        let worst = worst.filter(|(action, keyword)| match action {
+            KeywordAction::Ignore => false,
+            KeywordAction::Downgrade => !convertible(keyword),
+            _ => true,
+        });
+        if let Some((action, keyword)) = worst {
             quit(session, self.settings.timeouts.quit).await;
             let reason = match action {
                 KeywordAction::Downgrade => format!(
@@ -446,7 +479,7 @@ impl<W: World> Attempt<'_, '_, W> {
         &mut self,
         session: &mut S,
         candidate: &Candidate,
-        last: bool,
+        last: Last,
         keywords: &[Keyword],
     ) -> Flow {
         let timeouts = self.settings.timeouts;
