@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use mxsim_model::invariants;
 use mxsim_model::name::Name;
 use mxsim_model::outcome::Disposition;
 use mxsim_model::trace::EventKind;
@@ -37,15 +38,28 @@ fn world() -> impl Strategy<Value = GeneratedWorld> {
 }
 
 fn run(world: &GeneratedWorld, seed: u64) -> Run {
+    run_with(world, seed, "rfc5321")
+}
+
+fn run_with(world: &GeneratedWorld, seed: u64, policy: &str) -> Run {
     let scenario = load_text(&world.to_yaml());
     let prepared = Arc::new(Prepared::new(scenario));
-    let policy = registry::get::<SimWorld>("rfc5321").expect("rfc5321 is registered");
+    let policy = registry::get::<SimWorld>(policy).expect("the strategy picks registered names");
     Runner::new().run(&prepared, policy.as_ref(), Choices::Seed(seed))
 }
 
+fn any_policy() -> impl Strategy<Value = &'static str> {
+    prop::sample::select(registry::names())
+}
+
+/// 128 cases by default; `PROPTEST_CASES` raises it for a longer hunt.
 fn config() -> ProptestConfig {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .unwrap_or(128);
     ProptestConfig {
-        cases: 128,
+        cases,
         failure_persistence: None,
         ..ProptestConfig::default()
     }
@@ -54,33 +68,45 @@ fn config() -> ProptestConfig {
 proptest! {
     #![proptest_config(config())]
 
-    /// Same world, same seed: byte-identical trace text.
+    /// Same world, policy and seed: byte-identical trace text, for every policy.
     #[test]
-    fn same_seed_same_trace(world in world(), seed in 0u64..1_000) {
-        let first = run(&world, seed).trace.to_string();
-        let second = run(&world, seed).trace.to_string();
-        prop_assert_eq!(first, second, "world:\n{}", world.to_yaml());
+    fn same_seed_same_trace(world in world(), seed in 0u64..1_000, policy in any_policy()) {
+        let first = run_with(&world, seed, policy).trace.to_string();
+        let second = run_with(&world, seed, policy).trace.to_string();
+        prop_assert_eq!(first, second, "policy {}, world:\n{}", policy, world.to_yaml());
     }
 
-    /// Within one attempt the preferences of connected hosts never decrease (RFC 5321 §5.1, D10).
+    /// Every policy gives every recipient exactly one outcome, and every delivery it claims is
+    /// backed by a copy a server accepted at that host and address.
     #[test]
-    fn preferences_never_decrease(world in world(), seed in 0u64..1_000) {
-        let run = run(&world, seed);
-        let preferences: Vec<u16> = run.trace.connection_attempts().map(|(_, _, host)| preference_of(&world, host)).collect();
-        prop_assert!(preferences.windows(2).all(|pair| pair[0] <= pair[1]), "order {:?} in world:\n{}", preferences, world.to_yaml());
-    }
-
-    /// Every recipient gets one outcome, and a delivery is backed by a copy a server accepted.
-    #[test]
-    fn deliveries_are_backed_by_accepted_copies(world in world(), seed in 0u64..1_000) {
-        let run = run(&world, seed);
+    fn every_policy_settles_every_recipient_truthfully(world in world(), seed in 0u64..1_000, policy in any_policy()) {
+        let run = run_with(&world, seed, policy);
         prop_assert_eq!(run.outcomes.len(), 1);
         let accepted: BTreeSet<(Name, IpAddr)> = run.trace.accepted().map(|(host, address, _, _)| (host.clone(), address)).collect();
         for outcome in &run.outcomes {
             if let Disposition::Delivered { host, address, .. } = &outcome.disposition {
-                prop_assert!(accepted.contains(&(host.clone(), *address)), "world:\n{}", world.to_yaml());
+                prop_assert!(accepted.contains(&(host.clone(), *address)), "policy {}, world:\n{}", policy, world.to_yaml());
             }
         }
+    }
+
+    /// Every invariant a preset claims holds on every generated world.
+    #[test]
+    fn claims_hold_on_generated_worlds(world in world(), seed in 0u64..1_000) {
+        for preset in registry::presets().iter().filter(|preset| !preset.settings.claims.is_empty()) {
+            let run = run_with(&world, seed, &preset.settings.name);
+            let broken = invariants::never_worse_preference_after_ehlo(&run.trace);
+            prop_assert!(broken.is_empty(), "{} broke its claim: {:?}\nworld:\n{}", preset.settings.name, broken, world.to_yaml());
+        }
+    }
+
+    /// Within one attempt the preferences of connected hosts never decrease (RFC 5321 §5.1, D10),
+    /// for every policy.
+    #[test]
+    fn preferences_never_decrease(world in world(), seed in 0u64..1_000, policy in any_policy()) {
+        let run = run_with(&world, seed, policy);
+        let preferences: Vec<u16> = run.trace.connection_attempts().map(|(_, _, host)| preference_of(&world, host)).collect();
+        prop_assert!(preferences.windows(2).all(|pair| pair[0] <= pair[1]), "order {:?} in world:\n{}", preferences, world.to_yaml());
     }
 
     /// Over seeds, every host of the best preference is tried first at least once
@@ -174,5 +200,44 @@ fn exploration_is_deterministic() {
     assert_eq!(
         texts(first.runs),
         texts(runner.explore(&prepared, policy.as_ref()).runs)
+    );
+}
+
+/// The negative space: the claim checker fires on a policy that does go to a worse preference
+/// after a good EHLO (rfc5321 after MAIL 451 at both preference-10 hosts), and stays silent for
+/// klensin-strict on the same world.
+#[test]
+fn claim_checker_fires_on_a_policy_that_breaks_the_rule() {
+    let world = GeneratedWorld {
+        hosts: vec![
+            GeneratedHost {
+                preference: 10,
+                behaviour: Behaviour::Mail451,
+                foobar: false,
+            },
+            GeneratedHost {
+                preference: 10,
+                behaviour: Behaviour::Mail451,
+                foobar: false,
+            },
+            GeneratedHost {
+                preference: 20,
+                behaviour: Behaviour::Good,
+                foobar: false,
+            },
+        ],
+        wants_foobar: false,
+    };
+    let broken =
+        invariants::never_worse_preference_after_ehlo(&run_with(&world, 0, "rfc5321").trace);
+    assert_eq!(broken.len(), 1, "{broken:?}");
+    assert!(
+        broken[0].contains("mx3.foo.example (preference 20)"),
+        "{}",
+        broken[0]
+    );
+    assert!(
+        invariants::never_worse_preference_after_ehlo(&run_with(&world, 0, "klensin-strict").trace)
+            .is_empty()
     );
 }
