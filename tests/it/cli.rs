@@ -49,6 +49,19 @@ fn check(expected_code: u8, arguments: &[&str], stdout_has: &[&str], stderr_has:
     }
 }
 
+/// `mxsim run world.yaml --policy policy.yaml` on two files written to a fresh folder.
+fn run_policy_file(name: &str, policy: &str, world: &str) -> Output {
+    let folder = folder(name, &[("policy.yaml", policy), ("world.yaml", world)]);
+    let arguments = [
+        "mxsim".into(),
+        "run".into(),
+        folder.join("world.yaml").into_os_string(),
+        "--policy".into(),
+        folder.join("policy.yaml").into_os_string(),
+    ];
+    main_with(arguments)
+}
+
 #[test]
 fn exit_codes() {
     let good = folder("cli-good", &[("a.yaml", GOOD)]);
@@ -224,6 +237,44 @@ fn advertised_starttls_does_not_satisfy_a_tls_requirement() {
     assert!(
         !output.stdout.contains("> DATA"),
         "the message must not be sent:\n{}",
+        output.stdout
+    );
+}
+
+/// Regression: when a host lacks several required keywords, the strictest rule decides whatever
+/// the order `requires` lists them in. With `downgrade` for every keyword, a non-ASCII recipient
+/// makes SMTPUTF8 impossible to downgrade, so the message bounces in both orders (it was once
+/// delivered when FOOBAR came first).
+#[test]
+fn missing_keywords_decide_the_same_in_any_order() {
+    let policy = "# Downgrade everything.\nname: downgrader\nsummary: test\nsource: test\nextends: rfc5321\nrequired_keywords:\n  \"*\": {action: downgrade}\n";
+    for requires in ["[FOOBAR, SMTPUTF8]", "[SMTPUTF8, FOOBAR]"] {
+        let world = format!(
+            "title: order\nmessage: {{to: [\"δοκιμή@foo.example\"], requires: {requires}}}\ndns: {{foo.example: {{mx: [10 a.foo.example]}}}}\nservers: {{a.foo.example: {{}}}}\n"
+        );
+        let output = run_policy_file("cli-keyword-order", policy, &world);
+        assert!(
+            output
+                .stdout
+                .contains("bounced: a.foo.example [192.0.2.1] does not offer required SMTPUTF8"),
+            "requires {requires}:\n{}",
+            output.stdout
+        );
+    }
+}
+
+/// Regression: a failed handshake does not count as a session, so `limits.sessions` cannot make
+/// it the final one. With two sessions allowed, MAIL 451 at a (session 1) and a 554 greeting at
+/// b (no session) leave c as the second session, which delivers; the 554 once bounced the
+/// message as if b were final.
+#[test]
+fn handshake_failures_are_not_final_under_a_session_limit() {
+    let policy = "# Exim with a session limit.\nname: exim-limited\nsummary: test\nsource: test\nextends: exim-4\nlimits: {sessions: 2}\n";
+    let world = "title: limit\nmessage: {to: [u@foo.example]}\ndns: {foo.example: {mx: [10 a.foo.example, 20 b.foo.example, 30 c.foo.example]}}\nservers: {a.foo.example: {mail: 451}, b.foo.example: {greeting: 554}, c.foo.example: {}}\n";
+    let output = run_policy_file("cli-session-limit", policy, world);
+    assert!(
+        output.stdout.contains("delivered via c.foo.example"),
+        "{}",
         output.stdout
     );
 }

@@ -33,6 +33,9 @@ pub fn never_worse_preference_after_ehlo(trace: &Trace) -> Vec<String> {
             } => {
                 ceiling = None;
                 if let DnsAnswer::Mx(records) = answer {
+                    // A host may serve several domains at different preferences: use this
+                    // domain's list only.
+                    preferences.clear();
                     for record in records.iter() {
                         preferences
                             .entry(record.exchange.clone())

@@ -259,13 +259,16 @@ impl<W: World> Attempt<'_, '_, W> {
                 .is_none_or(|preference| candidate.preference == preference)
     }
 
-    /// Whether any candidate, and any candidate of another host, may follow.
-    fn last(&self, candidates: &[Candidate], tried: &[bool], host: &Name) -> Last {
-        let sessions_full = self
-            .settings
-            .limits
-            .sessions
-            .is_some_and(|limit| self.sessions + 1 >= limit);
+    /// Whether any candidate, and any candidate of another host, may follow. With `session`,
+    /// this candidate's session counts towards `limits.sessions` (it reached MAIL); handshake
+    /// failures do not count, so the session limit cannot make them final.
+    fn last(&self, candidates: &[Candidate], tried: &[bool], host: &Name, session: bool) -> Last {
+        let sessions_full = session
+            && self
+                .settings
+                .limits
+                .sessions
+                .is_some_and(|limit| self.sessions + 1 >= limit);
         let remaining = |other_host_only: bool| {
             (0..candidates.len()).any(|index| {
                 !tried[index]

@@ -122,7 +122,7 @@ pub fn load(
         {
             reader.error_with_help(
                 *position,
-                format!("the name `{name}` belongs to a preset"),
+                format!("the name `{name}` belongs to a registered policy"),
                 "give your policy a name of its own; `extends` can still start from the preset",
             );
         }

@@ -10,9 +10,9 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use mxsim_model::dns::{DnsAnswer, RecordType};
-use mxsim_model::name::Name;
 use mxsim_model::outcome::{Disposition, RecipientOutcome};
 use mxsim_model::smtp::{Reply, ReplyClass};
+use mxsim_model::time::Instant;
 use mxsim_model::world::{
     Connect, Job, LocalFuture, MailParameters, Policy, Response, Session, World,
 };
@@ -38,11 +38,12 @@ impl<W: World> Policy<W> for FirstMxOnly {
         Box::pin(async move {
             let mut outcomes = Vec::with_capacity(job.message.to.len());
             for recipient in job.message.to.iter() {
-                let disposition = deliver_one(world, job, recipient.domain(), recipient).await;
+                let mut settled = None;
+                let disposition = deliver_one(world, job, recipient, &mut settled).await;
                 outcomes.push(RecipientOutcome {
                     message: job.message_index,
                     recipient: recipient.clone(),
-                    at: world.now(),
+                    at: settled.unwrap_or_else(|| world.now()),
                     disposition,
                 });
             }
@@ -54,9 +55,10 @@ impl<W: World> Policy<W> for FirstMxOnly {
 async fn deliver_one<W: World>(
     world: &W,
     job: Job<'_>,
-    domain: &Name,
     recipient: &mxsim_model::name::Mailbox,
+    settled: &mut Option<Instant>,
 ) -> Disposition {
+    let domain = recipient.domain();
     let deferred = |reason: &str| Disposition::Deferred {
         reason: reason.to_owned(),
     };
@@ -135,6 +137,8 @@ async fn deliver_one<W: World>(
             }
         }
     }
+    // The recipient is settled when the server takes the message, not after QUIT.
+    *settled = Some(world.now());
     let _ = tokio::time::timeout(WAIT, session.quit()).await;
     let reply = last.expect("the last step succeeded");
     Disposition::Delivered {

@@ -28,7 +28,7 @@ impl<W: World> Attempt<'_, '_, W> {
         let candidate = &candidates[index];
         let mut plaintext = false;
         loop {
-            let last = self.last(candidates, tried, &candidates[index].host);
+            let last = self.last(candidates, tried, &candidates[index].host, false);
             match self.open(candidates, index, plaintext, None).await {
                 Ok(opened) => return self.use_session(candidates, opened, tried).await,
                 Err(failed) if failed.tls_optional => {
@@ -282,10 +282,56 @@ impl<W: World> Attempt<'_, '_, W> {
             };
         // The session that reaches the limit is the final one (Postfix's rule): decide before
         // counting it.
-        let last = self.last(candidates, tried, &candidates[index].host);
+        let last = self.last(candidates, tried, &candidates[index].host, true);
         self.sessions += 1;
         self.transaction(&mut session, &candidates[index], last, &keywords)
             .await
+    }
+
+    /// The rule that decides for this host's keywords, if a required keyword is missing and its
+    /// rule is not to send anyway. Among several missing keywords the strictest rule wins, in a
+    /// fixed order that does not depend on how `requires` lists them. `downgrade` counts as
+    /// `ignore` when the conversion works, and as strict as `bounce` when it cannot (SMTPUTF8
+    /// with a non-ASCII local part, RFC 6531 §3.2).
+    fn missing_required(&self, keywords: &[Keyword]) -> Option<(KeywordAction, String)> {
+        let message = self.job.message;
+        let implied_starttls = self.requires_tls()
+            && !message
+                .requires
+                .iter()
+                .any(|k| k.eq_ignore_ascii_case("STARTTLS"));
+        let required = message
+            .requires
+            .iter()
+            .map(|keyword| &**keyword)
+            .chain(implied_starttls.then_some("STARTTLS"));
+        let convertible = |keyword: &str| {
+            !keyword.eq_ignore_ascii_case("SMTPUTF8")
+                || (!message.from.is_internationalized()
+                    && !message.to.iter().any(|to| to.is_internationalized()))
+        };
+        let strictness = |action: KeywordAction, keyword: &str| match action {
+            KeywordAction::Ignore => None,
+            KeywordAction::Downgrade if convertible(keyword) => None,
+            KeywordAction::Downgrade => Some(KeywordAction::Bounce.strictness()),
+            other => Some(other.strictness()),
+        };
+        required
+            .filter(|keyword| find_keyword(keywords, keyword).is_none())
+            .filter_map(|keyword| {
+                let action = self.settings.required_action(keyword);
+                strictness(action, keyword).map(|rank| (rank, keyword, action))
+            })
+            .max_by(|a, b| a.0.cmp(&b.0).then_with(|| b.1.cmp(a.1)))
+            .map(|(_, keyword, action)| (action, keyword.to_owned()))
+    }
+
+    /// True when this host could take the message: no required keyword missing (beyond what the
+    /// policy sends anyway) and the message within its SIZE.
+    fn acceptable(&self, keywords: &[Keyword]) -> bool {
+        let too_big = matches!((self.job.message.size, size_limit(keywords)), (Some(size), Some(limit)) if size > limit);
+        self.missing_required(keywords).is_none()
+            && !(too_big && self.settings.size_exceeded_bounces)
     }
 
     /// True when the message needs TLS: it requires STARTTLS, or REQUIRETLS and the client
@@ -326,37 +372,7 @@ impl<W: World> Attempt<'_, '_, W> {
         keywords: &[Keyword],
     ) -> Option<Flow> {
         let message = self.job.message;
-        let mut worst: Option<(KeywordAction, &str)> = None;
-        // A client that knows REQUIRETLS also needs STARTTLS for it (RFC 8689 §4.2.1).
-        let implied_starttls = self.requires_tls()
-            && !message
-                .requires
-                .iter()
-                .any(|k| k.eq_ignore_ascii_case("STARTTLS"));
-        let required = message
-            .requires
-            .iter()
-            .map(|keyword| &**keyword)
-            .chain(implied_starttls.then_some("STARTTLS"));
-        for keyword in required.filter(|keyword| find_keyword(keywords, keyword).is_none()) {
-            let action = self.settings.required_action(keyword);
-            if worst.is_none_or(|(current, _)| action.strictness() > current.strictness()) {
-                worst = Some((action, keyword));
-            }
-        }
-        // SMTPUTF8 can be downgraded only when every address is ASCII (RFC 6531 §3.2); other
-        // keywords are assumed convertible (8BITMIME to 7bit, say).
-        let convertible = |keyword: &str| {
-            !keyword.eq_ignore_ascii_case("SMTPUTF8")
-                || (!message.from.is_internationalized()
-                    && !message.to.iter().any(|to| to.is_internationalized()))
-        };
-        let worst = worst.filter(|(action, keyword)| match action {
-            KeywordAction::Ignore => false,
-            KeywordAction::Downgrade => !convertible(keyword),
-            _ => true,
-        });
-        if let Some((action, keyword)) = worst {
+        if let Some((action, keyword)) = self.missing_required(keywords) {
             quit(session, self.settings.timeouts.quit).await;
             let reason = match action {
                 KeywordAction::Downgrade => format!(
@@ -400,10 +416,7 @@ impl<W: World> Attempt<'_, '_, W> {
                 }
             });
         }
-        let limit = find_keyword(keywords, "SIZE")
-            .and_then(|keyword| keyword.parameter.as_ref())
-            .and_then(|text| text.parse::<u64>().ok())
-            .filter(|limit| *limit > 0);
+        let limit = size_limit(keywords);
         match (message.size, limit) {
             (Some(size), Some(limit)) if size > limit && self.settings.size_exceeded_bounces => {
                 quit(session, self.settings.timeouts.quit).await;
@@ -455,12 +468,7 @@ impl<W: World> Attempt<'_, '_, W> {
             let Ok(opened) = self.open(candidates, index, false, Some(deadline)).await else {
                 continue;
             };
-            let missing_required = self
-                .job
-                .message
-                .requires
-                .iter()
-                .any(|keyword| find_keyword(&opened.keywords, keyword).is_none());
+            let missing_required = !self.acceptable(&opened.keywords);
             let score = self.wanted_score(&opened.keywords);
             if score > best_score && !missing_required {
                 let mut previous = std::mem::replace(&mut best, opened);
@@ -606,4 +614,12 @@ fn mail_parameters<W: World>(attempt: &Attempt<'_, '_, W>, keywords: &[Keyword])
         .cloned()
         .collect();
     MailParameters { size, extensions }
+}
+
+/// The SIZE limit a host advertised, if it gave a positive one (RFC 1870: 0 means no limit).
+fn size_limit(keywords: &[Keyword]) -> Option<u64> {
+    find_keyword(keywords, "SIZE")
+        .and_then(|keyword| keyword.parameter.as_ref())
+        .and_then(|text| text.parse::<u64>().ok())
+        .filter(|limit| *limit > 0)
 }
