@@ -278,3 +278,76 @@ fn handshake_failures_are_not_final_under_a_session_limit() {
         output.stdout
     );
 }
+
+/// Regressions from a review, each with a small policy of its own: the input, and what the
+/// output must (and must not) contain.
+#[test]
+fn engine_regressions_with_custom_policies() {
+    struct Case {
+        name: &'static str,
+        policy: &'static str,
+        world: &'static str,
+        must: &'static [&'static str],
+        must_not: &'static [&'static str],
+    }
+    let cases = [
+        // After the wanted-keyword search moved the transaction to hostb, a `next-host` must
+        // skip hostb, not hosta.
+        Case {
+            name: "next-host-after-search",
+            policy: "# test\nname: nh-test\nsummary: t\nsource: t\nextends: rfc5321\norder: {equal_preference: dns}\non: {mail: {4yz: next-host}}\nwanted_keywords: {action: same-preference, search_limit: 2m}\n",
+            world: "title: t\nmessage: {to: [a@foo.example], wants: [FOOBAR]}\ndns:\n  foo.example: {mx: [10 hosta.foo.example, 10 hostb.foo.example]}\n  hosta.foo.example: {a: [192.0.2.1, 192.0.2.11]}\n  hostb.foo.example: {a: [192.0.2.2, 192.0.2.12]}\nservers:\n  hosta.foo.example: {}\n  hostb.foo.example: {ehlo: [FOOBAR], mail: 451}\n",
+            must: &["delivered via hosta.foo.example [192.0.2.11]"],
+            must_not: &["192.0.2.12      > connect"],
+        },
+        // An EHLO reply that lowers the after-EHLO ceiling makes this host the last candidate:
+        // next-or-bounce must bounce.
+        Case {
+            name: "ceiling-decides-last",
+            policy: "# test\nname: ceil-test\nsummary: t\nsource: t\nextends: klensin-strict\non: {ehlo: {5yz: next-or-bounce}}\n",
+            world: "title: t\nmessage: {to: [a@foo.example]}\ndns: {foo.example: {mx: [10 one.foo.example, 20 two.foo.example]}}\nservers: {one.foo.example: {ehlo_reply: \"554 5.7.1 no\"}, two.foo.example: {}}\n",
+            must: &["bounced"],
+            must_not: &["two.foo.example)"],
+        },
+        // A client that stops waiting for the TLS handshake says so in the trace.
+        Case {
+            name: "tls-give-up",
+            policy: "# test\nname: tls-test\nsummary: t\nsource: t\nextends: rfc5321\ntimeouts: {tls: 1s}\n",
+            world: "title: t\nmessage: {to: [a@foo.example], requires: [STARTTLS]}\ndns: {foo.example: {mx: [10 slow.foo.example, 20 good.foo.example]}}\nservers: {slow.foo.example: {ehlo: [STARTTLS], latency: 2s}, good.foo.example: {ehlo: [STARTTLS]}}\n",
+            must: &[
+                "TLS handshake unfinished; client gave up after 1s",
+                "delivered via good.foo.example",
+            ],
+            must_not: &[],
+        },
+        // The address limit cuts the candidate list (Postfix's smtp_mx_address_limit); the
+        // reason counts the addresses actually tried.
+        Case {
+            name: "address-limit-counts",
+            policy: "# test\nname: addr-test\nsummary: t\nsource: t\nextends: rfc5321\nlimits: {addresses: 2}\non: {connect: {dropped: next-host}}\n",
+            world: "title: t\nmessage: {to: [a@foo.example]}\ndns:\n  foo.example: {mx: [10 hosta.foo.example, 20 hostb.foo.example]}\n  hosta.foo.example: {a: [192.0.2.1, 192.0.2.11]}\nservers: {hosta.foo.example: {connect: refuse}, hostb.foo.example: {}}\n",
+            must: &["deferred: tried 1 of 2 addresses"],
+            must_not: &["hostb.foo.example)"],
+        },
+    ];
+    for case in cases {
+        let output = run_policy_file(case.name, case.policy, case.world);
+        for fragment in case.must {
+            assert!(
+                output.stdout.contains(fragment),
+                "{}: lacks {fragment:?}:\n{}{}",
+                case.name,
+                output.stdout,
+                output.stderr
+            );
+        }
+        for fragment in case.must_not {
+            assert!(
+                !output.stdout.contains(fragment),
+                "{}: has {fragment:?}:\n{}",
+                case.name,
+                output.stdout
+            );
+        }
+    }
+}

@@ -121,6 +121,17 @@ fn compare_markdown_fits_72_columns_with_few_policies() {
             arguments.push((*policy).to_owned());
         }
         let output = main_with(arguments.iter().map(Into::into));
+        assert_eq!(output.code, 0, "{policies:?}: {}", output.stderr);
+        assert!(
+            output
+                .stdout
+                .lines()
+                .filter(|line| line.starts_with('|'))
+                .count()
+                > 10,
+            "{policies:?}: no table:\n{}",
+            output.stdout
+        );
         for line in output.stdout.lines().filter(|line| line.starts_with('|')) {
             assert!(
                 line.chars().count() <= 72,

@@ -55,9 +55,25 @@ fn walk(folder: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
 /// Reads and loads one scenario; `is_policy` says which `expect:` names are known.
 pub fn load(path: &Path, is_policy: &dyn Fn(&str) -> bool) -> Result<Arc<Scenario>, BadInput> {
     let shown = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|error| BadInput {
+    // Read at most one byte past the limit: a huge file (or /dev/zero) is refused by the YAML
+    // layer's size check without being read whole.
+    let mut bytes = Vec::new();
+    let read = std::fs::File::open(path).and_then(|file| {
+        use std::io::Read;
+        file.take(mxsim_model::yaml::BYTES_MAX as u64 + 1)
+            .read_to_end(&mut bytes)
+    });
+    read.map_err(|error| BadInput {
         text: format!("{shown}: cannot read: {error}\n"),
     })?;
+    if bytes.len() > mxsim_model::yaml::BYTES_MAX {
+        return Err(BadInput {
+            text: format!(
+                "{shown}:1:1: error: file is larger than {} bytes, the limit for scenario and policy files\n{shown}: 1 error\n",
+                mxsim_model::yaml::BYTES_MAX
+            ),
+        });
+    }
     let source = match String::from_utf8(bytes) {
         Ok(source) => source,
         Err(error) => {

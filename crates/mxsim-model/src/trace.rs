@@ -164,6 +164,13 @@ pub enum EventKind {
         /// Server address.
         address: IpAddr,
     },
+    /// The client stopped waiting for the TLS handshake to finish.
+    HandshakeGaveUp {
+        /// Server address.
+        address: IpAddr,
+        /// How long it waited.
+        waited: Duration,
+    },
     /// The client stopped waiting for a reply.
     ReplyGaveUp {
         /// Server address.
@@ -338,6 +345,13 @@ fn render(line: &mut String, event: &Event) {
         }
         EventKind::TlsEstablished { address } => tcp(line, at, address, "TLS established"),
         EventKind::TlsFailed { address } => tcp(line, at, address, "TLS handshake failed"),
+        EventKind::HandshakeGaveUp { address, waited } => {
+            tcp(line, at, address, "");
+            let _ = write!(
+                line,
+                "TLS handshake unfinished; client gave up after {waited}"
+            );
+        }
         EventKind::ReplyGaveUp {
             address,
             command,

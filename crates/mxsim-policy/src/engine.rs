@@ -196,16 +196,21 @@ impl<W: World> Attempt<'_, '_, W> {
         };
         let mut tried = vec![false; candidates.len()];
         let mut stopped = false;
+        let mut attempts = 0;
         while !self.pending.is_empty() {
             let Some(index) = self.next_candidate(&candidates, &tried) else {
                 break;
             };
             tried[index] = true;
-            match self.try_candidate(&candidates, index, &mut tried).await {
+            attempts += 1;
+            // The wanted-keyword search may have moved the transaction to another host: a
+            // `next-host` skips the host actually used.
+            let (flow, used) = self.try_candidate(&candidates, index, &mut tried).await;
+            match flow {
                 Flow::NextAddress => {}
                 Flow::NextHost => {
                     for (other, candidate) in candidates.iter().enumerate() {
-                        tried[other] |= candidate.host == candidates[index].host;
+                        tried[other] |= candidate.host == candidates[used].host;
                     }
                 }
                 Flow::Stop => {
@@ -234,8 +239,7 @@ impl<W: World> Attempt<'_, '_, W> {
             (_, true) => format!("attempt stopped: {}", self.last_error),
             _ if candidates.is_empty() => "no address to try".to_owned(),
             _ => format!(
-                "tried {} of {} addresses; last error: {}",
-                tried.iter().filter(|t| **t).count(),
+                "tried {attempts} of {} addresses; last error: {}",
                 candidates.len(),
                 self.last_error
             ),

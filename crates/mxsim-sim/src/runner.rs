@@ -170,9 +170,24 @@ async fn drive(world: &SimWorld, policy: &dyn Policy<SimWorld>) -> Vec<Recipient
             if left == 0 {
                 return Err(());
             }
-            tokio::time::timeout(Duration(left).to_std(), policy.deliver(world, job))
-                .await
-                .map_err(|_| ())
+            // The policy is polled before the limit, like `tokio::time::timeout`, so a reply due
+            // exactly at the limit still arrives. When the limit wins, the world learns that the
+            // harness is stopping before the policy's future (and its pending waits) is dropped.
+            let mut deliver = policy.deliver(world, job);
+            let limit = tokio::time::sleep(Duration(left).to_std());
+            let mut limit = std::pin::pin!(limit);
+            let finished = std::future::poll_fn(|context| {
+                if let std::task::Poll::Ready(outcomes) = deliver.as_mut().poll(context) {
+                    return std::task::Poll::Ready(Some(outcomes));
+                }
+                limit.as_mut().poll(context).map(|()| None)
+            })
+            .await;
+            if finished.is_none() {
+                inner.state.borrow_mut().stopped = true;
+            }
+            drop(deliver);
+            finished.ok_or(())
         };
         let outcomes = match attempt.await {
             Ok(outcomes) => outcomes,

@@ -105,6 +105,9 @@ struct Connection {
     open: bool,
     abandoned: bool,
     tls: bool,
+    /// Whether the TLS handshake will fail: decided when STARTTLS is answered, so a `during`
+    /// window that starts in between does not change it.
+    handshake_fails: bool,
     recipients: Vec<Mailbox>,
     idle_since: Instant,
 }
@@ -114,6 +117,9 @@ pub(crate) struct State {
     pub(crate) events: Vec<Event>,
     pub(crate) chooser: Chooser,
     connections: Vec<Connection>,
+    /// Set by the runner when the run limit stops the policy: dropped waits are then the
+    /// harness stopping, not the client giving up.
+    pub(crate) stopped: bool,
 }
 
 impl State {
@@ -123,6 +129,7 @@ impl State {
             events: Vec::new(),
             chooser: Chooser::new(&crate::choice::Choices::Forced(Vec::new())),
             connections: Vec::new(),
+            stopped: false,
         }
     }
 }
@@ -165,6 +172,7 @@ impl SimWorld {
             events: Vec::with_capacity(64),
             chooser,
             connections: Vec::new(),
+            stopped: false,
         };
         SimWorld {
             inner: Rc::new(Inner {
@@ -188,6 +196,7 @@ enum Waiting {
     Dns(Name, RecordType),
     Connect(IpAddr),
     Reply(usize, Command),
+    Handshake(usize),
 }
 
 impl GiveUpGuard<'_> {
@@ -200,7 +209,7 @@ impl Drop for GiveUpGuard<'_> {
     fn drop(&mut self) {
         // At the run limit the runner drops the policy's future: that is the harness stopping,
         // not the client giving up, and the trace says so in its own `limit` line.
-        if !self.armed || self.inner.now().since_start() >= mxsim_model::scenario::RUN_LIMIT {
+        if !self.armed || self.inner.state.borrow().stopped {
             return;
         }
         let waited = self.inner.now().since(self.since);
@@ -214,6 +223,14 @@ impl Drop for GiveUpGuard<'_> {
                 address: *address,
                 waited,
             },
+            Waiting::Handshake(connection) => {
+                let mut state = self.inner.state.borrow_mut();
+                let connection = &mut state.connections[*connection];
+                connection.abandoned = true;
+                let address = connection.address;
+                drop(state);
+                EventKind::HandshakeGaveUp { address, waited }
+            }
             Waiting::Reply(connection, command) => {
                 let mut state = self.inner.state.borrow_mut();
                 let connection = &mut state.connections[*connection];
@@ -329,6 +346,7 @@ impl World for SimWorld {
                         open: true,
                         abandoned: false,
                         tls: false,
+                        handshake_fails: false,
                         recipients: Vec::new(),
                         idle_since: now,
                     });
@@ -430,7 +448,7 @@ impl SimSession {
                 .copied()
                 .unwrap_or_default()
                 .as_millis()
-                + server.delay(now, command).as_millis(),
+                .saturating_add(server.delay(now, command).as_millis()),
         );
         let guard = GiveUpGuard {
             inner,
@@ -584,7 +602,10 @@ impl Session for SimSession {
     async fn starttls(&mut self) -> Response {
         self.exchange(Command::Starttls, Some(Sent::Starttls), |session, now| {
             let (_, defaults, _) = session.server();
-            Scripted::Reply(match session.starttls_mode(now) {
+            let mode = session.starttls_mode(now);
+            let fails = matches!(mode, Some(StartTls::HandshakeFail));
+            session.inner().state.borrow_mut().connections[session.id].handshake_fails = fails;
+            Scripted::Reply(match mode {
                 Some(StartTls::Reply(reply)) => reply.clone(),
                 Some(_) => defaults.starttls.clone(),
                 None => defaults.starttls_missing.clone(),
@@ -603,17 +624,26 @@ impl Session for SimSession {
             .field(now, |b| b.latency.as_ref())
             .copied()
             .unwrap_or_default();
-        let fails = matches!(self.starttls_mode(now), Some(StartTls::HandshakeFail));
+        let fails = self.inner().state.borrow().connections[self.id].handshake_fails;
+        let guard = GiveUpGuard {
+            inner: self.inner(),
+            since: now,
+            what: Waiting::Handshake(self.id),
+            armed: true,
+        };
         sleep(latency).await;
+        guard.disarm();
         let address = self.inner().state.borrow().connections[self.id].address;
         if fails {
             self.inner().record(EventKind::TlsFailed { address });
             self.close(Closer::Server);
             return Handshake::Failed;
         }
+        let done = self.inner().now();
         let mut state = self.inner().state.borrow_mut();
         state.connections[self.id].tls = true;
         state.connections[self.id].recipients.clear();
+        state.connections[self.id].idle_since = done;
         drop(state);
         self.inner().record(EventKind::TlsEstablished { address });
         Handshake::Established

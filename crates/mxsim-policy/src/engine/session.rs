@@ -24,25 +24,24 @@ impl<W: World> Attempt<'_, '_, W> {
         candidates: &[Candidate],
         index: usize,
         tried: &mut [bool],
-    ) -> Flow {
-        let candidate = &candidates[index];
+    ) -> (Flow, usize) {
         let mut plaintext = false;
         loop {
-            let last = self.last(candidates, tried, &candidates[index].host, false);
             match self.open(candidates, index, plaintext, None).await {
                 Ok(opened) => return self.use_session(candidates, opened, tried).await,
                 Err(failed) if failed.tls_optional => {
                     self.last_error = failed.reason;
                     match self.settings.tls_fallback {
                         Some(TlsFallback::Plaintext) if !plaintext => plaintext = true,
-                        Some(TlsFallback::NextHost) => return Flow::NextHost,
-                        _ => return Flow::NextAddress,
+                        Some(TlsFallback::NextHost) => return (Flow::NextHost, index),
+                        _ => return (Flow::NextAddress, index),
                     }
                 }
                 Err(failed) => {
+                    // Decided after opening: EHLO may have lowered the after-EHLO ceiling.
+                    let last = self.last(candidates, tried, &candidates[index].host, false);
                     let everyone = self.pending.clone();
-                    let _ = candidate;
-                    return self.fail(failed, &everyone, last);
+                    return (self.fail(failed, &everyone, last), index);
                 }
             }
         }
@@ -90,6 +89,7 @@ impl<W: World> Attempt<'_, '_, W> {
             Command::Greeting,
             ReplyClass::Positive,
             got,
+            deadline,
         )
         .await?;
         let keywords = self.hello(&mut session, candidate, deadline).await?;
@@ -120,6 +120,7 @@ impl<W: World> Attempt<'_, '_, W> {
             Command::Starttls,
             ReplyClass::Positive,
             got,
+            deadline,
         )
         .await
         .map_err(|failed| Failed {
@@ -194,17 +195,31 @@ impl<W: World> Attempt<'_, '_, W> {
                     session.helo(&self.job.client.name),
                 )
                 .await;
-                self.judge(session, candidate, Command::Helo, ReplyClass::Positive, got)
-                    .await?;
+                self.judge(
+                    session,
+                    candidate,
+                    Command::Helo,
+                    ReplyClass::Positive,
+                    got,
+                    deadline,
+                )
+                .await?;
                 return Ok(Arc::from([]));
             }
             Got::Reply(ehlo) => Got::Reply(ehlo.reply),
             Got::Timeout => Got::Timeout,
             Got::Closed => Got::Closed,
         };
-        self.judge(session, candidate, Command::Ehlo, ReplyClass::Positive, got)
-            .await
-            .map(|_| Arc::from([]))
+        self.judge(
+            session,
+            candidate,
+            Command::Ehlo,
+            ReplyClass::Positive,
+            got,
+            deadline,
+        )
+        .await
+        .map(|_| Arc::from([]))
     }
 
     /// A reply of the expected class, or the failure (after a QUIT where the connection lives).
@@ -215,6 +230,7 @@ impl<W: World> Attempt<'_, '_, W> {
         command: Command,
         expected: ReplyClass,
         got: Got<Reply>,
+        deadline: Option<Instant>,
     ) -> Result<Reply, Failed> {
         let stage = Stage::Command(command);
         let what = command.label();
@@ -223,7 +239,7 @@ impl<W: World> Attempt<'_, '_, W> {
                 Ok(()) => Ok(reply),
                 Err(failure) => {
                     if reply.code.get() != 421 {
-                        quit(session, self.settings.timeouts.quit).await;
+                        quit(session, self.wait(self.settings.timeouts.quit, deadline)).await;
                     }
                     let reason = format!("{}: {what} answered {reply}", candidate.describe());
                     Err(failed(stage, failure, reason, Some(reply)))
@@ -250,7 +266,7 @@ impl<W: World> Attempt<'_, '_, W> {
         candidates: &[Candidate],
         opened: Opened<W::Session>,
         tried: &mut [bool],
-    ) -> Flow {
+    ) -> (Flow, usize) {
         let Opened {
             mut session,
             keywords,
@@ -261,7 +277,7 @@ impl<W: World> Attempt<'_, '_, W> {
             .check_required(&mut session, candidate, &keywords)
             .await
         {
-            return flow;
+            return (flow, index);
         }
         self.missing = None;
         self.same_preference_only = None;
@@ -284,8 +300,11 @@ impl<W: World> Attempt<'_, '_, W> {
         // counting it.
         let last = self.last(candidates, tried, &candidates[index].host, true);
         self.sessions += 1;
-        self.transaction(&mut session, &candidates[index], last, &keywords)
-            .await
+        (
+            self.transaction(&mut session, &candidates[index], last, &keywords)
+                .await,
+            index,
+        )
     }
 
     /// The rule that decides for this host's keywords, if a required keyword is missing and its
@@ -472,11 +491,19 @@ impl<W: World> Attempt<'_, '_, W> {
             let score = self.wanted_score(&opened.keywords);
             if score > best_score && !missing_required {
                 let mut previous = std::mem::replace(&mut best, opened);
-                quit(&mut previous.session, self.settings.timeouts.quit).await;
+                quit(
+                    &mut previous.session,
+                    self.wait(self.settings.timeouts.quit, Some(deadline)),
+                )
+                .await;
                 best_score = score;
             } else {
                 let mut probe_session = opened.session;
-                quit(&mut probe_session, self.settings.timeouts.quit).await;
+                quit(
+                    &mut probe_session,
+                    self.wait(self.settings.timeouts.quit, Some(deadline)),
+                )
+                .await;
             }
         }
         (best.session, best.keywords, best.index)
@@ -499,7 +526,14 @@ impl<W: World> Attempt<'_, '_, W> {
         )
         .await;
         if let Err(failed) = self
-            .judge(session, candidate, Command::Mail, ReplyClass::Positive, got)
+            .judge(
+                session,
+                candidate,
+                Command::Mail,
+                ReplyClass::Positive,
+                got,
+                None,
+            )
             .await
         {
             return self.fail(failed, &everyone, last);
@@ -536,7 +570,9 @@ impl<W: World> Attempt<'_, '_, W> {
             };
             match result {
                 Ok(()) => accepted.push(index),
-                Err(failed) if broken => return self.fail(failed, &everyone[position..], last),
+                Err(failed) if broken => {
+                    return flow.max(self.fail(failed, &everyone[position..], last));
+                }
                 Err(failed) => flow = flow.max(self.fail(failed, &[index], last)),
             }
         }
@@ -552,6 +588,7 @@ impl<W: World> Attempt<'_, '_, W> {
                 Command::Data,
                 ReplyClass::Intermediate,
                 got,
+                None,
             )
             .await
         {
@@ -569,6 +606,7 @@ impl<W: World> Attempt<'_, '_, W> {
                 Command::EndOfData,
                 ReplyClass::Positive,
                 got,
+                None,
             )
             .await
         {
