@@ -20,21 +20,27 @@ fn host() -> impl Strategy<Value = GeneratedHost> {
         prop::sample::select(vec![10u16, 10, 20, 30]),
         prop::sample::select(Behaviour::ALL.to_vec()),
         any::<bool>(),
+        1u8..=2,
     )
-        .prop_map(|(preference, behaviour, foobar)| GeneratedHost {
+        .prop_map(|(preference, behaviour, foobar, addresses)| GeneratedHost {
             preference,
             behaviour,
             foobar,
+            addresses,
         })
 }
 
 fn world() -> impl Strategy<Value = GeneratedWorld> {
-    (prop::collection::vec(host(), 1..6), any::<bool>()).prop_map(|(hosts, wants_foobar)| {
-        GeneratedWorld {
+    (
+        prop::collection::vec(host(), 1..6),
+        any::<bool>(),
+        any::<bool>(),
+    )
+        .prop_map(|(hosts, wants_foobar, two_recipients)| GeneratedWorld {
             hosts,
             wants_foobar,
-        }
-    })
+            two_recipients,
+        })
 }
 
 fn run(world: &GeneratedWorld, seed: u64) -> Run {
@@ -77,17 +83,38 @@ proptest! {
     }
 
     /// Every policy gives every recipient exactly one outcome, and every delivery it claims is
-    /// backed by a copy a server accepted at that host and address.
+    /// backed by a copy of that message, for that recipient, that a server accepted at that host
+    /// and address.
     #[test]
     fn every_policy_settles_every_recipient_truthfully(world in world(), seed in 0u64..1_000, policy in any_policy()) {
         let run = run_with(&world, seed, policy);
-        prop_assert_eq!(run.outcomes.len(), 1);
-        let accepted: BTreeSet<(Name, IpAddr)> = run.trace.accepted().map(|(host, address, _, _)| (host.clone(), address)).collect();
+        let recipients = if world.two_recipients { 2 } else { 1 };
+        prop_assert_eq!(run.outcomes.len(), recipients);
+        let accepted: BTreeSet<(Name, IpAddr, usize, String)> = run
+            .trace
+            .accepted()
+            .flat_map(|(host, address, message, to)| to.iter().map(move |to| (host.clone(), address, message, to.to_string())))
+            .collect();
         for outcome in &run.outcomes {
             if let Disposition::Delivered { host, address, .. } = &outcome.disposition {
-                prop_assert!(accepted.contains(&(host.clone(), *address)), "policy {}, world:\n{}", policy, world.to_yaml());
+                let copy = (host.clone(), *address, outcome.message, outcome.recipient.to_string());
+                prop_assert!(accepted.contains(&copy), "policy {}: no accepted copy {:?}; world:\n{}", policy, copy, world.to_yaml());
             }
         }
+    }
+
+    /// A runner that has already run other worlds gives the same trace as a fresh one: the CLI
+    /// reuses one paused runtime for every run, so nothing may leak from run to run.
+    #[test]
+    fn reusing_a_runner_changes_no_trace(first in world(), second in world(), seed in 0u64..1_000, policy in any_policy()) {
+        let fresh = run_with(&first, seed, policy).trace.to_string();
+        let runner = Runner::new();
+        let policy_object = registry::get::<SimWorld>(policy).expect("the strategy picks registered names");
+        let prepare = |world: &GeneratedWorld| Arc::new(Prepared::new(load_text(&world.to_yaml())));
+        let _ = runner.explore(&prepare(&second), policy_object.as_ref());
+        let _ = runner.run(&prepare(&first), policy_object.as_ref(), Choices::Seed(seed ^ 1));
+        let reused = runner.run(&prepare(&first), policy_object.as_ref(), Choices::Seed(seed)).trace.to_string();
+        prop_assert_eq!(fresh, reused, "policy {}", policy);
     }
 
     /// Every invariant a preset claims holds on every generated world.
@@ -114,8 +141,8 @@ proptest! {
     #[test]
     fn every_equal_preference_host_is_tried_first(count in 2usize..6) {
         let world = GeneratedWorld {
-            hosts: (0..count).map(|_| GeneratedHost { preference: 10, behaviour: Behaviour::Good, foobar: false }).collect(),
-            wants_foobar: false,
+            hosts: (0..count).map(|_| GeneratedHost { preference: 10, behaviour: Behaviour::Good, foobar: false, addresses: 1 }).collect(),
+            wants_foobar: false, two_recipients: false,
         };
         let mut first = BTreeSet::new();
         for seed in 0..64 {
@@ -147,24 +174,29 @@ fn exploration_is_deterministic() {
                 preference: 10,
                 behaviour: Behaviour::Rcpt450,
                 foobar: true,
+                addresses: 1,
             },
             GeneratedHost {
                 preference: 10,
                 behaviour: Behaviour::Good,
                 foobar: false,
+                addresses: 1,
             },
             GeneratedHost {
                 preference: 10,
                 behaviour: Behaviour::Refuse,
                 foobar: false,
+                addresses: 1,
             },
             GeneratedHost {
                 preference: 20,
                 behaviour: Behaviour::Good,
                 foobar: true,
+                addresses: 1,
             },
         ],
         wants_foobar: true,
+        two_recipients: false,
     };
     let scenario = load_text(&world.to_yaml());
     let prepared = Arc::new(Prepared::new(scenario));
@@ -214,19 +246,23 @@ fn claim_checker_fires_on_a_policy_that_breaks_the_rule() {
                 preference: 10,
                 behaviour: Behaviour::Mail451,
                 foobar: false,
+                addresses: 1,
             },
             GeneratedHost {
                 preference: 10,
                 behaviour: Behaviour::Mail451,
                 foobar: false,
+                addresses: 1,
             },
             GeneratedHost {
                 preference: 20,
                 behaviour: Behaviour::Good,
                 foobar: false,
+                addresses: 1,
             },
         ],
         wants_foobar: false,
+        two_recipients: false,
     };
     let broken =
         invariants::never_worse_preference_after_ehlo(&run_with(&world, 0, "rfc5321").trace);

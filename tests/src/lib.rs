@@ -126,6 +126,8 @@ pub struct GeneratedHost {
     pub behaviour: Behaviour,
     /// Whether it advertises FOOBAR.
     pub foobar: bool,
+    /// How many A records it has (1 or 2; both addresses behave alike).
+    pub addresses: u8,
 }
 
 /// A generated world: one domain, some MX hosts, one message.
@@ -135,12 +137,19 @@ pub struct GeneratedWorld {
     pub hosts: Vec<GeneratedHost>,
     /// Whether the message wants FOOBAR.
     pub wants_foobar: bool,
+    /// A second recipient, `other@foo.example`, beside `user@foo.example`.
+    pub two_recipients: bool,
 }
 
 impl GeneratedWorld {
     /// The world as a scenario file.
     pub fn to_yaml(&self) -> String {
-        let mut text = String::from("title: generated world\nmessage:\n  to: [user@foo.example]\n");
+        let to = if self.two_recipients {
+            "[user@foo.example, other@foo.example]"
+        } else {
+            "[user@foo.example]"
+        };
+        let mut text = format!("title: generated world\nmessage:\n  to: {to}\n");
         if self.wants_foobar {
             text.push_str("  wants: [FOOBAR]\n");
         }
@@ -152,7 +161,19 @@ impl GeneratedWorld {
             .map(|(index, host)| format!("{} mx{}.foo.example", host.preference, index + 1))
             .collect();
         text.push_str(&records.join(", "));
-        text.push_str("]\nservers:\n");
+        text.push_str("]\n");
+        for (index, host) in self.hosts.iter().enumerate() {
+            let addresses: Vec<String> = (0..host.addresses.max(1))
+                .map(|n| format!("192.0.2.{}", 10 * (index + 1) + usize::from(n)))
+                .collect();
+            let _ = writeln!(
+                text,
+                "  mx{}.foo.example: {{a: [{}]}}",
+                index + 1,
+                addresses.join(", ")
+            );
+        }
+        text.push_str("servers:\n");
         for (index, host) in self.hosts.iter().enumerate() {
             let mut keys: Vec<String> = Vec::new();
             if !host.behaviour.yaml().is_empty() {
