@@ -40,18 +40,6 @@ const TOP_KEYS: &[&str] = &[
 ];
 const ORDER_KEYS: &[&str] = &["equal_preference", "address_family"];
 const LIMIT_KEYS: &[&str] = &["addresses", "sessions", "hosts", "addresses_per_host"];
-const STAGE_KEYS: &[&str] = &[
-    "connect",
-    "greeting",
-    "ehlo",
-    "helo",
-    "starttls",
-    "tls",
-    "mail",
-    "rcpt",
-    "data",
-    "end_of_data",
-];
 const ACTIONS: &[(&str, Action)] = &[
     ("next-address", Action::NextAddress),
     ("next-host", Action::NextHost),
@@ -332,7 +320,8 @@ fn limit(reader: &mut Reader<'_>, node: &Node, key: &str) -> Option<Option<u32>>
 }
 
 fn read_actions(reader: &mut Reader<'_>, node: &Node, patch: &mut Patch) {
-    let Some(stages) = reader.fields(node, "on", STAGE_KEYS) else {
+    let stage_keys: Vec<&str> = Stage::ALL.iter().map(|stage| stage.key()).collect();
+    let Some(stages) = reader.fields(node, "on", &stage_keys) else {
         return;
     };
     for stage in Stage::ALL {
