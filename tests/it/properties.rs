@@ -303,6 +303,16 @@ fn mutate(text: &str, edits: Vec<(u8, usize, usize, char)>) -> String {
     lines.join("\n")
 }
 
+/// Mutations are cheap: four times the usual number of cases.
+fn mutation_runner() -> proptest::test_runner::TestRunner {
+    let config = ProptestConfig {
+        cases: config().cases * 4,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    };
+    proptest::test_runner::TestRunner::new(config)
+}
+
 fn edits() -> impl Strategy<Value = Vec<(u8, usize, usize, char)>> {
     prop::collection::vec(
         (0u8..4, any::<usize>(), any::<usize>(), any::<char>()),
@@ -319,12 +329,7 @@ fn mutated_scenarios_never_panic() {
         .iter()
         .map(|path| std::fs::read_to_string(path).expect("readable"))
         .collect();
-    let config = ProptestConfig {
-        cases: config().cases * 4,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    };
-    proptest::test_runner::TestRunner::new(config)
+    mutation_runner()
         .run(&(0..texts.len(), edits()), |(index, edits)| {
             let text = mutate(&texts[index], edits);
             if let Ok(scenario) = mxsim_model::scenario::load(&text, &registry::is_known) {
@@ -357,12 +362,7 @@ fn mutated_policies_never_panic() {
         )))
     })
     .collect();
-    let config = ProptestConfig {
-        cases: config().cases * 4,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    };
-    proptest::test_runner::TestRunner::new(config)
+    mutation_runner()
         .run(&(0..texts.len(), edits()), |(index, edits)| {
             let text = mutate(texts[index], edits);
             let preset = |name: &str| registry::preset(name).map(|preset| preset.settings.clone());
