@@ -329,6 +329,15 @@ fn engine_regressions_with_custom_policies() {
             must: &["deferred: tried 1 of 2 addresses"],
             must_not: &["hostb.foo.example)"],
         },
+        // The client recognises itself by any of its addresses before `addresses_per_host` cuts
+        // a host's list: here its own address is me's second, and it is the best MX.
+        Case {
+            name: "self-before-limits",
+            policy: "# test\nname: aph-one\nsummary: t\nsource: t\nextends: rfc5321\nlimits: {addresses_per_host: 1}\n",
+            world: "title: t\nclient: {name: mta.sender.example, addresses: [192.0.2.20]}\nmessage: {to: [u@foo.example]}\ndns:\n  foo.example: {mx: [10 me.foo.example, 20 other.foo.example]}\n  me.foo.example: {a: [192.0.2.50, 192.0.2.20]}\nservers: {me.foo.example: {}, other.foo.example: {}}\n",
+            must: &["bounced: mta.sender.example is itself the best MX"],
+            must_not: &["> connect"],
+        },
     ];
     for case in cases {
         let output = run_policy_file(case.name, case.policy, case.world);

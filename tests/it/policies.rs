@@ -141,3 +141,51 @@ fn compare_markdown_fits_72_columns_with_few_policies() {
         }
     }
 }
+
+/// Compare cells: shares of a cell add up to 100 (largest remainder), host names are shortened
+/// only when that stays unambiguous, and a policy named twice gets one column.
+#[test]
+fn compare_cells_are_exact_and_unambiguous() {
+    let folder = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("compare-cells");
+    let _ = std::fs::remove_dir_all(&folder);
+    std::fs::create_dir_all(&folder).expect("writable");
+    let three = "title: three\nmessage: {to: [u@foo.example]}\ndns: {foo.example: {mx: [10 a.foo.example, 10 b.foo.example, 10 c.foo.example]}}\nservers: {a.foo.example: {}, b.foo.example: {}, c.foo.example: {}}\n";
+    let same = "title: same label\nmessage: {to: [u@foo.example]}\ndns: {foo.example: {mx: [10 mx.east.example, 10 mx.west.example]}}\nservers: {mx.east.example: {}, mx.west.example: {}}\n";
+    std::fs::write(folder.join("three.yaml"), three).expect("writable");
+    std::fs::write(folder.join("same.yaml"), same).expect("writable");
+    let folder = folder.to_str().expect("UTF-8 path").to_owned();
+    let json = main_with(
+        [
+            "mxsim", "compare", &folder, "--policy", "rfc5321", "--policy", "rfc5321", "--format",
+            "json",
+        ]
+        .iter()
+        .map(Into::into),
+    );
+    let report: serde_json::Value = serde_json::from_str(&json.stdout).expect("JSON");
+    assert_eq!(
+        report["policies"].as_array().map(Vec::len),
+        Some(1),
+        "a repeated policy gets one column"
+    );
+    for row in report["scenarios"].as_array().expect("rows") {
+        let sum: u64 = row["cells"][0]["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .map(|share| share["percent"].as_u64().expect("percent"))
+            .sum();
+        assert_eq!(sum, 100, "{}", row["label"]);
+    }
+    let text = main_with(
+        ["mxsim", "compare", &folder, "--policy", "rfc5321"]
+            .iter()
+            .map(Into::into),
+    )
+    .stdout;
+    assert!(text.contains("delivered: a 34%, b 33%, c 33%"), "{text}");
+    assert!(
+        text.contains("mx.east.example 50%, mx.west.example 50%"),
+        "{text}"
+    );
+}

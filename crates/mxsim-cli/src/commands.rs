@@ -201,6 +201,10 @@ fn compare_command(paths: &[PathBuf], arguments: &[String], format: Format) -> O
         Ok(specs) => specs,
         Err(text) => return bad(text),
     };
+    // A policy named twice gets one column.
+    let mut specs = specs;
+    let mut seen = std::collections::BTreeSet::new();
+    specs.retain(|spec| seen.insert(spec.name().to_owned()));
     let paths = match files::collect(paths) {
         Ok(paths) => paths,
         Err(BadInput { text }) => return bad(text),

@@ -194,11 +194,20 @@ fn row(
     }
 }
 
+/// The path below the last `scenarios` folder, without `.yaml`; the whole path otherwise.
 fn label(path: &Path) -> String {
-    let text = path.with_extension("").display().to_string();
-    match text.find("scenarios/") {
-        Some(index) => text[index + "scenarios/".len()..].to_owned(),
-        None => text,
+    let without = path.with_extension("");
+    let components: Vec<_> = without.components().collect();
+    match components
+        .iter()
+        .rposition(|component| component.as_os_str() == "scenarios")
+    {
+        Some(index) if index + 1 < components.len() => components[index + 1..]
+            .iter()
+            .collect::<PathBuf>()
+            .display()
+            .to_string(),
+        _ => without.display().to_string(),
     }
 }
 
@@ -232,10 +241,18 @@ fn shares(runs: &[Run]) -> Vec<Share> {
             via,
             detail,
             runs: count,
-            percent: ((count * 100 + total / 2) / total) as u32,
+            percent: (count * 100 / total) as u32,
         })
         .collect();
     shares.sort_by(|a, b| b.runs.cmp(&a.runs).then_with(|| a.cmp(b)));
+    // Largest remainder: hand the points lost to rounding down to the shares that lost the most,
+    // so the percentages of a cell add up to exactly 100.
+    let missing = 100 - shares.iter().map(|share| share.percent).sum::<u32>();
+    let mut by_remainder: Vec<usize> = (0..shares.len()).collect();
+    by_remainder.sort_by_key(|&index| std::cmp::Reverse(shares[index].runs * 100 % total));
+    for &index in by_remainder.iter().take(missing as usize) {
+        shares[index].percent += 1;
+    }
     shares
 }
 
@@ -267,6 +284,15 @@ fn result_of(run: &Run) -> (String, Vec<String>, Option<String>) {
 }
 
 /// The first label of a host name: `smtp1` for `smtp1.foo.example`.
+/// `host` as a cell shows it: its first label when no other host of the cell shares it.
+fn shown<'h>(host: &'h str, cell_hosts: &[&str]) -> &'h str {
+    let first = short(host);
+    let clash = cell_hosts
+        .iter()
+        .any(|other| *other != host && short(other) == first);
+    if clash { host } else { first }
+}
+
 fn short(host: &str) -> &str {
     match host.parse::<std::net::IpAddr>() {
         Ok(_) => host,
@@ -313,7 +339,13 @@ pub fn cell_text(cell: &Cell, compact: bool) -> String {
 /// The results of a cell: `delivered: smtp1 50%, smtp2 50%`, or `bounced`.
 fn results_text(cell: &Cell) -> String {
     let mut text = String::new();
-    // Group the results by outcome: `delivered: smtp1 50%, smtp2 50%; bounced 0%`.
+    // Host names are shortened to their first label only when that stays unambiguous in the cell.
+    let names: Vec<&str> = cell
+        .results
+        .iter()
+        .flat_map(|share| share.via.iter().map(String::as_str))
+        .collect();
+    // Group the results by outcome: `delivered: smtp1 50%, smtp2 50%; bounced 25%`.
     let mut groups: Vec<(String, Vec<(String, u32)>)> = Vec::new();
     for share in &cell.results {
         let head = match &share.detail {
@@ -323,7 +355,7 @@ fn results_text(cell: &Cell) -> String {
         let via = share
             .via
             .iter()
-            .map(|host| short(host))
+            .map(|host| shown(host, &names))
             .collect::<Vec<_>>()
             .join("+");
         match groups.iter_mut().find(|(existing, _)| *existing == head) {
@@ -346,6 +378,12 @@ fn results_text(cell: &Cell) -> String {
         let parts: Vec<String> = items
             .iter()
             .map(|(via, percent)| {
+                // A result that happened but rounds to 0% still shows.
+                let percent = if *percent == 0 {
+                    "<1".to_owned()
+                } else {
+                    percent.to_string()
+                };
                 if via.is_empty() {
                     format!("{percent}%")
                 } else {
@@ -432,7 +470,7 @@ fn render_markdown(report: &Report) -> String {
     header.extend(report.policies.iter().cloned());
     let mut rows = vec![header];
     for row in &report.scenarios {
-        let mut cells = vec![row.label.clone()];
+        let mut cells = vec![row.label.replace('|', "\\|")];
         cells.extend(
             row.cells
                 .iter()
@@ -450,7 +488,12 @@ fn render_markdown(report: &Report) -> String {
         }
     } else {
         for row in &report.scenarios {
-            let _ = writeln!(out, "**{}**: {}\n", row.label, row.title);
+            let _ = writeln!(
+                out,
+                "**{}**: {}\n",
+                row.label.replace('|', "\\|"),
+                row.title.replace('|', "\\|")
+            );
             let mut table = vec![vec![
                 "policy".to_owned(),
                 "result".to_owned(),

@@ -95,8 +95,10 @@ fn check_outcome(
         };
         if outcome.disposition.kind() != kind {
             broken.push(format!(
-                "{} was {}, expected {kind}",
-                outcome.recipient, outcome.disposition
+                "{}{} was {}, expected {kind}",
+                which(outcomes, outcome),
+                outcome.recipient,
+                outcome.disposition
             ));
         }
     }
@@ -112,16 +114,31 @@ fn check_via(broken: &mut Vec<String>, via: &[HostRef], outcomes: &[RecipientOut
                 });
                 if !allowed {
                     broken.push(format!(
-                        "{} was delivered via {host} [{address}], which `via` does not list",
+                        "{}{} was delivered via {host} [{address}], which `via` does not list",
+                        which(outcomes, outcome),
                         outcome.recipient
                     ));
                 }
             }
             other => broken.push(format!(
-                "{} was {}, but `via` expects a delivery",
+                "{}{} was {}, but `via` expects a delivery",
+                which(outcomes, outcome),
                 outcome.recipient,
                 other.kind()
             )),
         }
+    }
+}
+
+/// `message N: ` when the run has several messages (a recipient may be in more than one),
+/// else nothing.
+fn which(outcomes: &[RecipientOutcome], outcome: &RecipientOutcome) -> String {
+    if outcomes
+        .iter()
+        .any(|other| other.message != outcome.message)
+    {
+        format!("message {}: ", outcome.message)
+    } else {
+        String::new()
     }
 }

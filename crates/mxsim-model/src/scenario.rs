@@ -883,7 +883,7 @@ impl Loader<'_> {
         sets
     }
 
-    fn record_set<T>(
+    fn record_set<T: PartialEq>(
         &mut self,
         node: &Node,
         what: &str,
@@ -911,6 +911,12 @@ impl Loader<'_> {
                     if let Some(text) = self.reader.scalar_text(item, what)
                         && let Some(record) = self.reader.convert(item.at, what, parse(&text))
                     {
+                        // A record listed twice would be tried twice: almost always a typo.
+                        if records.contains(&record) {
+                            self.reader
+                                .error(item.at, format!("{what}: `{text}` is listed twice"));
+                            continue;
+                        }
                         records.push(record);
                     }
                 }
@@ -1186,6 +1192,12 @@ impl Loader<'_> {
                 expectation.outcome = self.expected_outcome(node, known);
             }
             if let Some(node) = fields.get("via") {
+                if matches!(&node.value, Value::Sequence(items) if items.is_empty()) {
+                    self.reader.error(
+                        node.at,
+                        "via lists no host, so it could never hold: list at least one",
+                    );
+                }
                 expectation.via = Some(self.host_refs(node, "via", known));
             }
             if let Some(node) = fields.get("never") {
@@ -1211,6 +1223,10 @@ impl Loader<'_> {
             return DispositionKind::from_key(word).map(ExpectedOutcome::All);
         }
         let entries = self.reader.mapping(node, "outcome")?;
+        if entries.is_empty() {
+            self.reader.error(node.at, "outcome names no recipient: give a word (delivered, bounced, deferred) or at least one recipient");
+            return None;
+        }
         let mut per = Vec::new();
         for (key, value) in entries {
             let mailbox = self

@@ -430,21 +430,25 @@ impl<W: World> Attempt<'_, '_, W> {
 
     async fn candidates(&mut self, domain: &Name) -> Result<Vec<Candidate>, Stop> {
         let records = self.mx_records(domain).await?;
-        let mut ordered = self.order(records);
-        if let Some(limit) = self.settings.limits.hosts {
-            ordered.truncate(limit as usize);
-        }
+        let ordered = self.order(records);
         let mut hosts: Vec<(Mx, Vec<IpAddr>)> = Vec::with_capacity(ordered.len());
         let mut temporary_failure = false;
         for record in ordered {
-            let (mut addresses, temporary) = self.addresses(&record.exchange).await;
+            let (addresses, temporary) = self.addresses(&record.exchange).await;
             temporary_failure |= temporary;
-            if let Some(limit) = self.settings.limits.addresses_per_host {
-                addresses.truncate(limit as usize);
-            }
             hosts.push((record, addresses));
         }
+        // The client recognises itself by any of its addresses in the whole list (RFC 5321 §5.1
+        // MUST) before any limit cuts hosts or addresses away.
         self.drop_self(&mut hosts)?;
+        if let Some(limit) = self.settings.limits.hosts {
+            hosts.truncate(limit as usize);
+        }
+        if let Some(limit) = self.settings.limits.addresses_per_host {
+            for (_, addresses) in &mut hosts {
+                addresses.truncate(limit as usize);
+            }
+        }
         let mut candidates: Vec<Candidate> = hosts
             .iter()
             .flat_map(|(record, addresses)| {
