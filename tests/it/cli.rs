@@ -203,31 +203,10 @@ fn policy_files_run_by_path() {
 /// the TLS session a message requires (RFC 3207 §4.2); it once delivered such mail in clear.
 #[test]
 fn advertised_starttls_does_not_satisfy_a_tls_requirement() {
-    let folder = folder(
+    let output = run_policy_file(
         "cli-no-tls",
-        &[
-            (
-                "plain.yaml",
-                "# A client without TLS.\nname: plain-client\nsummary: test\nsource: test\nextends: rfc5321\ntls: never\n",
-            ),
-            (
-                "world.yaml",
-                "title: TLS required\nmessage: {to: [u@foo.example], requires: [STARTTLS]}\ndns: {foo.example: {mx: [10 a.foo.example]}}\nservers: {a.foo.example: {ehlo: [STARTTLS]}}\n",
-            ),
-        ],
-    );
-    let policy = folder.join("plain.yaml");
-    let world = folder.join("world.yaml");
-    let output = main_with(
-        [
-            "mxsim",
-            "run",
-            world.to_str().unwrap(),
-            "--policy",
-            policy.to_str().unwrap(),
-        ]
-        .iter()
-        .map(Into::into),
+        "# A client without TLS.\nname: plain-client\nsummary: test\nsource: test\nextends: rfc5321\ntls: never\n",
+        "title: TLS required\nmessage: {to: [u@foo.example], requires: [STARTTLS]}\ndns: {foo.example: {mx: [10 a.foo.example]}}\nservers: {a.foo.example: {ehlo: [STARTTLS]}}\n",
     );
     assert!(
         output.stdout.contains("does not offer required STARTTLS"),

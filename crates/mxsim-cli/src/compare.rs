@@ -427,23 +427,10 @@ fn render_text(report: &Report) -> String {
                 .collect(),
         );
     }
-    let widths: Vec<usize> = (0..table[0].len())
-        .map(|column| {
-            table
-                .iter()
-                .map(|row| row[column].chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
+    let widths = column_widths(&table);
     let mut out = String::new();
     for (index, row) in table.iter().enumerate() {
-        let line: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .map(|(cell, width)| format!("{cell:<width$}", width = *width))
-            .collect();
-        out.push_str(line.join("  ").trim_end());
+        out.push_str(padded(row, &widths).join("  ").trim_end());
         out.push('\n');
         if index == 0 {
             out.push_str(
@@ -528,34 +515,40 @@ fn render_markdown(report: &Report) -> String {
     out
 }
 
-fn table_width(rows: &[Vec<String>]) -> usize {
+/// The width of each column: its longest cell, in characters.
+fn column_widths(rows: &[Vec<String>]) -> Vec<usize> {
     let columns = rows.first().map_or(0, Vec::len);
-    let widths = (0..columns).map(|column| {
-        rows.iter()
-            .map(|row| row[column].chars().count())
-            .max()
-            .unwrap_or(0)
-    });
-    widths.map(|width| width + 3).sum::<usize>() + 1
-}
-
-fn push_table(out: &mut String, rows: &[Vec<String>]) {
-    let columns = rows.first().map_or(0, Vec::len);
-    let widths: Vec<usize> = (0..columns)
+    (0..columns)
         .map(|column| {
             rows.iter()
                 .map(|row| row[column].chars().count())
                 .max()
                 .unwrap_or(0)
         })
-        .collect();
+        .collect()
+}
+
+/// The cells of a row, each padded to its column's width.
+fn padded(row: &[String], widths: &[usize]) -> Vec<String> {
+    row.iter()
+        .zip(widths)
+        .map(|(cell, width)| format!("{cell:<width$}"))
+        .collect()
+}
+
+/// The width of a Markdown table: `| a | b |`.
+fn table_width(rows: &[Vec<String>]) -> usize {
+    column_widths(rows)
+        .iter()
+        .map(|width| width + 3)
+        .sum::<usize>()
+        + 1
+}
+
+fn push_table(out: &mut String, rows: &[Vec<String>]) {
+    let widths = column_widths(rows);
     for (index, row) in rows.iter().enumerate() {
-        let cells: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .map(|(cell, width)| format!("{cell:<width$}", width = *width))
-            .collect();
-        let _ = writeln!(out, "| {} |", cells.join(" | "));
+        let _ = writeln!(out, "| {} |", padded(row, &widths).join(" | "));
         if index == 0 {
             let rule: Vec<String> = widths.iter().map(|width| "-".repeat(*width)).collect();
             let _ = writeln!(out, "|-{}-|", rule.join("-|-"));
