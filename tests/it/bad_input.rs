@@ -2,10 +2,11 @@
 //!
 //! Data-driven: each file in `bad/` is a bad scenario whose first line says what is wrong; its
 //! rendered errors are pinned with insta. Hostile documents are generated here and must be
-//! rejected with exit code 2 in under a second.
+//! rejected with exit code 2 by one of the loader's counted bounds (bytes, nodes, depth, alias
+//! replays). No test here reads a clock: on a loaded 2-core machine a wall-time assertion flakes,
+//! so the bound is asserted by *which limit* stopped the parse; time figures live in benchmarks.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use mxsim_cli::{EXIT_BAD_INPUT, main_with};
 
@@ -64,13 +65,11 @@ fn hostile(name: &str, bytes: &[u8]) -> PathBuf {
 }
 
 /// An alias bomb, 20,000-deep nesting of each kind, binary garbage and an oversized file are
-/// each rejected with exit code 2 in under a second.
+/// each rejected with exit code 2, located, and stopped by the counted bound named in `stopped_by`.
+/// The bound is what keeps the work small; the test checks that the bound fired, never how long
+/// it took.
 #[test]
-#[allow(
-    clippy::disallowed_methods,
-    reason = "this test measures real time on purpose"
-)]
-fn hostile_documents_are_rejected_quickly() {
+fn hostile_documents_are_rejected_by_a_counted_bound() {
     let mut bomb = String::from("title: bomb\na: &a [x,x,x,x,x,x,x,x,x]\n");
     let names = ["a", "b", "c", "d", "e", "f", "g", "h", "i"];
     for pair in names.windows(2) {
@@ -85,35 +84,45 @@ fn hostile_documents_are_rejected_quickly() {
         state ^= state << 5;
         garbage.push((state >> 24) as u8);
     }
-    let cases: Vec<(&str, Vec<u8>)> = vec![
-        ("alias-bomb.yaml", bomb.into_bytes()),
+    let nested = "too large or too deeply nested";
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("alias-bomb.yaml", bomb.into_bytes(), "alias"),
         (
             "deep-flow-lists.yaml",
             format!("{}{}", "[".repeat(20_000), "]".repeat(20_000)).into_bytes(),
+            nested,
         ),
         (
             "deep-flow-maps.yaml",
             format!("{}{}", "{a: ".repeat(20_000), "}".repeat(20_000)).into_bytes(),
+            nested,
         ),
-        ("deep-block-lists.yaml", "- ".repeat(20_000).into_bytes()),
-        ("garbage.yaml", garbage),
+        (
+            "deep-block-lists.yaml",
+            "- ".repeat(20_000).into_bytes(),
+            nested,
+        ),
+        ("garbage.yaml", garbage, "UTF-8"),
         (
             "oversized.yaml",
             format!("title: big\n# {}\n", "x".repeat(2 << 20)).into_bytes(),
+            "larger than",
         ),
     ];
-    for (name, bytes) in cases {
+    for (name, bytes, stopped_by) in cases {
         let path = hostile(name, &bytes);
-        let started = std::time::Instant::now();
         let output = check_file(&path);
-        let elapsed = started.elapsed();
         assert_eq!(output.code, EXIT_BAD_INPUT, "{name}: {}", output.stderr);
         assert!(
             located(&output.stderr, &path.display().to_string()),
             "{name}: {}",
             output.stderr
         );
-        assert!(elapsed < Duration::from_secs(1), "{name} took {elapsed:?}");
+        assert!(
+            output.stderr.contains(stopped_by),
+            "{name} was not stopped by the `{stopped_by}` bound:\n{}",
+            output.stderr
+        );
     }
 }
 
