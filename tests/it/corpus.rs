@@ -37,7 +37,15 @@ fn expectations() {
         let scenario = load(&path);
         for result in check_scenario(&runner, &scenario) {
             checked += 1;
-            for (label, problems) in &result.failures {
+            let verdict = &result.verdict;
+            if let Some((label, fault)) = &verdict.first_fault {
+                failures.push(format!(
+                    "{} {} {label}: {fault}",
+                    path.display(),
+                    result.policy
+                ));
+            }
+            if let Some((label, problems)) = &verdict.first_failure {
                 failures.push(format!(
                     "{} {} {label}: {}",
                     path.display(),

@@ -111,7 +111,7 @@ proptest! {
         let runner = Runner::new();
         let policy_object = registry::get::<SimWorld>(policy).expect("the strategy picks registered names");
         let prepare = |world: &GeneratedWorld| Arc::new(Prepared::new(load_text(&world.to_yaml())));
-        let _ = runner.explore(&prepare(&second), policy_object.as_ref());
+        let _ = runner.explore(&prepare(&second), policy_object.as_ref(), &mut Vec::new());
         let _ = runner.run(&prepare(&first), policy_object.as_ref(), Choices::Seed(seed ^ 1));
         let reused = runner.run(&prepare(&first), policy_object.as_ref(), Choices::Seed(seed)).trace.to_string();
         prop_assert_eq!(fresh, reused, "policy {}", policy);
@@ -207,15 +207,16 @@ fn exploration_is_deterministic() {
             .map(|run| run.trace.to_string())
             .collect::<Vec<_>>()
     };
-    let first = runner.explore(&prepared, policy.as_ref());
-    assert!(first.exhaustive);
+    let mut first = Vec::new();
+    let exploration = runner.explore(&prepared, policy.as_ref(), &mut first);
+    assert!(exploration.exhaustive);
+    assert_eq!(exploration.runs, first.len());
     assert_eq!(
-        first.runs.len(),
+        first.len(),
         6,
         "three equal-preference hosts have six orders"
     );
     let orders: BTreeSet<String> = first
-        .runs
         .iter()
         .map(|run| {
             run.trace
@@ -229,10 +230,9 @@ fn exploration_is_deterministic() {
         })
         .collect();
     assert_eq!(orders.len(), 6, "each run explores a different order");
-    assert_eq!(
-        texts(first.runs),
-        texts(runner.explore(&prepared, policy.as_ref()).runs)
-    );
+    let mut again = Vec::new();
+    runner.explore(&prepared, policy.as_ref(), &mut again);
+    assert_eq!(texts(first), texts(again));
 }
 
 /// The negative space: the claim checker fires on a policy that does go to a worse preference
@@ -370,7 +370,7 @@ fn mutated_policies_never_panic() {
                 let policy = mxsim_policy::engine::Engine { settings };
                 let runner = Runner::new();
                 for world in &worlds {
-                    let _ = runner.explore(world, &policy);
+                    let _ = runner.explore(world, &policy, &mut Vec::new());
                 }
             }
             Ok(())

@@ -38,7 +38,9 @@ pub fn load_text(text: &str) -> Arc<Scenario> {
 
 /// Every shipped scenario file, sorted.
 pub fn scenario_files() -> Vec<PathBuf> {
-    mxsim_cli::files::collect(&[root().join("scenarios")]).expect("scenarios/ exists")
+    mxsim_cli::files::collect(&[root().join("scenarios")])
+        .expect("scenarios/ exists")
+        .files
 }
 
 /// One way a generated host can behave.

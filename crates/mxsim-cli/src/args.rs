@@ -26,8 +26,11 @@ pub enum Command {
         /// The seed for equal-preference orders; default: the file's `seed`, else 0.
         #[arg(long)]
         seed: Option<u64>,
-        /// Run every equal-preference order instead of one seed.
+        /// The choice values of one enumerated order, as a run label shows them: `[1,0]`.
         #[arg(long, conflicts_with = "seed")]
+        order: Option<String>,
+        /// Run every equal-preference order instead of one seed.
+        #[arg(long, conflicts_with_all = ["seed", "order"])]
         all_orders: bool,
     },
     /// Put policies side by side on the same scenarios: a matrix of outcomes.

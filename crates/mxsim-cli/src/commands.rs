@@ -4,17 +4,16 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use mxsim_model::expect;
-use mxsim_model::invariants;
-use mxsim_model::scenario::{Expectation, Scenario};
+use mxsim_model::scenario::Scenario;
 use mxsim_model::world::Policy;
 use mxsim_policy::engine::Engine;
 use mxsim_policy::registry;
 use mxsim_policy::settings::{Claim, Settings};
-use mxsim_sim::{Choices, Prepared, Run, Runner, SimWorld};
+use mxsim_sim::{Choices, Observer, Prepared, Run, Runner, SimWorld};
 
 use crate::args::{Command, Format};
-use crate::files::{self, BadInput};
+use crate::files::{self, BadInput, shown};
+use crate::judge::{self, Judge, Verdict, choices_label, runs_text};
 use crate::{EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, Output, compare};
 
 /// A policy to run: registered by name, or loaded from a file the user gave.
@@ -33,17 +32,19 @@ impl PolicySpec {
             return Ok(PolicySpec::Named(argument.to_owned()));
         }
         let path = Path::new(argument);
-        if !path.is_file() {
+        if path.symlink_metadata().is_err() {
             return Err(format!(
-                "unknown policy `{argument}`: not a policy name nor a policy file; known: {}\n",
+                "unknown policy `{}`: not a policy name nor a policy file; known: {}\n",
+                mxsim_model::escape::terminal(argument),
                 registry::names().join(", ")
             ));
         }
-        let text = std::fs::read_to_string(path)
-            .map_err(|error| format!("{argument}: cannot read: {error}\n"))?;
+        // Policy files are read under the same budget as scenarios: regular files only, at
+        // most one byte past the size limit, UTF-8.
+        let text = files::read_text(path).map_err(|BadInput { text }| text)?;
         registry::load_file(&text)
             .map(|settings| PolicySpec::File(Box::new(settings)))
-            .map_err(|diagnostics| diagnostics.render(argument, &text))
+            .map_err(|diagnostics| diagnostics.render(&shown(path), &text))
     }
 
     /// The name `expect:` uses.
@@ -77,33 +78,6 @@ impl PolicySpec {
     }
 }
 
-/// Every run that breaks the expectation (if any) or a claim, with its label and what broke.
-pub fn judge_runs(
-    runs: &[Run],
-    expectation: Option<&Expectation>,
-    claims: &[Claim],
-) -> Vec<(String, Vec<String>)> {
-    runs.iter()
-        .filter_map(|run| {
-            let mut broken = expectation
-                .map(|expectation| expect::violations(expectation, &run.trace, &run.outcomes))
-                .unwrap_or_default();
-            for claim in claims {
-                match claim {
-                    Claim::NeverWorsePreferenceAfterEhlo => {
-                        broken.extend(
-                            invariants::never_worse_preference_after_ehlo(&run.trace)
-                                .into_iter()
-                                .map(|problem| format!("claim {}: {problem}", claim.key())),
-                        );
-                    }
-                }
-            }
-            (!broken.is_empty()).then(|| (choices_label(run), broken))
-        })
-        .collect()
-}
-
 /// Runs one parsed command.
 pub fn dispatch(command: Command) -> Output {
     match command {
@@ -111,8 +85,16 @@ pub fn dispatch(command: Command) -> Output {
             file,
             policy,
             seed,
+            order,
             all_orders,
-        } => run(&file, &policy, seed, all_orders),
+        } => {
+            let how = match (seed, order, all_orders) {
+                (_, _, true) => RunHow::AllOrders,
+                (_, Some(order), _) => RunHow::Order(order),
+                (seed, None, false) => RunHow::Seed(seed),
+            };
+            run(&file, &policy, how)
+        }
         Command::Check { paths } => {
             let paths = if paths.is_empty() {
                 vec![PathBuf::from("scenarios")]
@@ -205,13 +187,13 @@ fn compare_command(paths: &[PathBuf], arguments: &[String], format: Format) -> O
     let mut specs = specs;
     let mut seen = std::collections::BTreeSet::new();
     specs.retain(|spec| seen.insert(spec.name().to_owned()));
-    let paths = match files::collect(paths) {
-        Ok(paths) => paths,
+    let found = match files::collect(paths) {
+        Ok(found) => found,
         Err(BadInput { text }) => return bad(text),
     };
-    let mut loaded = Vec::with_capacity(paths.len());
+    let mut loaded = Vec::with_capacity(found.files.len());
     let mut errors = String::new();
-    for path in paths {
+    for path in found.files {
         match files::load(&path, &registry::is_known) {
             Ok(scenario) => loaded.push((path, scenario)),
             Err(BadInput { text }) => errors.push_str(&text),
@@ -224,15 +206,20 @@ fn compare_command(paths: &[PathBuf], arguments: &[String], format: Format) -> O
         return bad("no scenario files found\n".to_owned());
     }
     let report = compare::build(&loaded, &specs);
-    let broken = report
-        .scenarios
-        .iter()
-        .any(|row| row.cells.iter().any(|cell| cell.expect == "broken"));
+    let broken = report.scenarios.iter().any(|row| {
+        row.cells
+            .iter()
+            .any(|cell| matches!(cell.expect, "broken" | "error"))
+    });
     Output {
         stdout: compare::render(&report, format),
-        stderr: String::new(),
+        stderr: notes(&found.notes),
         code: if broken { EXIT_FAILED } else { EXIT_OK },
     }
+}
+
+fn notes(notes: &[String]) -> String {
+    notes.iter().map(|note| format!("{note}\n")).collect()
 }
 
 fn bad(text: String) -> Output {
@@ -251,19 +238,108 @@ fn policy_named(argument: &str) -> Result<Resolved, String> {
     Ok((spec.name().to_owned(), spec.build(), spec.claims()))
 }
 
-/// A one-line label for how a run's orders were chosen.
-pub fn choices_label(run: &Run) -> String {
-    match &run.choices {
-        Choices::Seed(seed) => format!("seed {seed}"),
-        Choices::Forced(_) if run.taken.is_empty() => "the only order".to_owned(),
-        Choices::Forced(_) => {
-            let taken: Vec<String> = run.taken.iter().map(u64::to_string).collect();
-            format!("order [{}]", taken.join(","))
+/// Which runs `run` makes.
+enum RunHow {
+    /// One run from this seed (default: the file's `seed`, else 0).
+    Seed(Option<u64>),
+    /// One run with these choices, as a label `order [1,0]` shows them.
+    Order(String),
+    /// Every order.
+    AllOrders,
+}
+
+/// `run` prints whole traces until they hold this many events in all; later runs of
+/// `--all-orders` get one line each. 4,000 messages over every order once printed 1.67 GB.
+pub const RUN_EVENTS_PRINTED_MAX: usize = 200_000;
+
+/// Prints each run of `run` as it ends, judging it, within [`RUN_EVENTS_PRINTED_MAX`].
+struct Printer<'a> {
+    judge: Judge<'a>,
+    policy: &'a str,
+    judged: bool,
+    out: String,
+    printed_events: usize,
+    summarised: usize,
+    failed: bool,
+}
+
+impl Observer for Printer<'_> {
+    fn observe(&mut self, run: Run) {
+        let label = choices_label(&run);
+        let whole = self.printed_events == 0
+            || self.printed_events + run.trace.events.len() <= RUN_EVENTS_PRINTED_MAX;
+        let problems = match &run.fault {
+            Some(fault) => vec![fault.to_string()],
+            None if self.judged => self.judge.problems(&run),
+            None => Vec::new(),
+        };
+        self.failed |= !problems.is_empty();
+        if !whole {
+            self.summarised += 1;
+            let verdict = match (&run.fault, self.judged, problems.first()) {
+                (Some(fault), _, _) => format!("error: {fault}"),
+                (None, false, _) => String::new(),
+                (None, true, None) => "holds".to_owned(),
+                (None, true, Some(first)) => format!("BROKEN: {first}"),
+            };
+            let _ = writeln!(
+                self.out,
+                "{label}: {}{}",
+                summary(&run),
+                mxsim_model::escape::terminal(&verdict)
+            );
+            return;
         }
+        self.printed_events += run.trace.events.len();
+        let _ = writeln!(self.out, "\n## {label}");
+        self.out.push_str(&run.trace.to_string());
+        if let Some(fault) = &run.fault {
+            let fault = mxsim_model::escape::terminal(&fault.to_string()).into_owned();
+            let _ = writeln!(self.out, "error {}: {fault}", self.policy);
+        } else if self.judged && problems.is_empty() {
+            let _ = writeln!(self.out, "expect {}: holds", self.policy);
+        } else {
+            for problem in &problems {
+                let problem = mxsim_model::escape::terminal(problem);
+                let _ = writeln!(self.out, "expect {}: BROKEN: {problem}", self.policy);
+            }
+        }
+    }
+
+    fn restart(&mut self) {
+        let _ = writeln!(
+            self.out,
+            "\n(more orders than can be enumerated: sampling seeds instead)"
+        );
     }
 }
 
-fn run(file: &Path, policy_name: &str, seed: Option<u64>, all_orders: bool) -> Output {
+/// A run's outcomes in one line: `12000 delivered, 3 deferred · 2 conn · `.
+fn summary(run: &Run) -> String {
+    let mut kinds = std::collections::BTreeMap::new();
+    for outcome in &run.outcomes {
+        *kinds.entry(outcome.disposition.kind()).or_insert(0usize) += 1;
+    }
+    let mut text = kinds
+        .iter()
+        .map(|(kind, count)| format!("{count} {kind}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let _ = write!(
+        text,
+        " · {} conn · ",
+        run.trace.connection_attempts().count()
+    );
+    text
+}
+
+fn run(file: &Path, policy_name: &str, how: RunHow) -> Output {
+    if file.is_dir() {
+        return bad(format!(
+            "{} is a folder: `run` takes one scenario file (`check` and `compare` take folders)\n",
+            shown(file)
+        ));
+    }
     let scenario = match files::load(file, &registry::is_known) {
         Ok(scenario) => scenario,
         Err(BadInput { text }) => return bad(text),
@@ -275,48 +351,83 @@ fn run(file: &Path, policy_name: &str, seed: Option<u64>, all_orders: bool) -> O
     let policy_name = policy_name.as_str();
     let runner = Runner::new();
     let prepared = Arc::new(Prepared::new(scenario.clone()));
-    let runs = if all_orders {
-        runner.explore(&prepared, policy.as_ref()).runs
-    } else {
-        let seed = seed.or(scenario.seed).unwrap_or(0);
-        vec![runner.run(&prepared, policy.as_ref(), Choices::Seed(seed))]
-    };
     let expectation = scenario
         .expectations
         .iter()
         .find(|expectation| expectation.policy == policy_name);
-    let mut out = String::new();
-    let mut failed = false;
+    let mut printer = Printer {
+        judge: Judge::new(expectation, &claims),
+        policy: policy_name,
+        judged: expectation.is_some() || !claims.is_empty(),
+        out: String::new(),
+        printed_events: 0,
+        summarised: 0,
+        failed: false,
+    };
     let _ = writeln!(
-        out,
+        printer.out,
         "# {}\n# {} · policy {policy_name}",
-        scenario.title,
-        file.display()
+        mxsim_model::escape::terminal(&scenario.title),
+        shown(file)
     );
-    for run in &runs {
-        let _ = writeln!(out, "\n## {}", choices_label(run));
-        out.push_str(&run.trace.to_string());
-        if expectation.is_none() && claims.is_empty() {
-            continue;
+    match how {
+        RunHow::AllOrders => {
+            let exploration = runner.explore(&prepared, policy.as_ref(), &mut printer);
+            if printer.summarised > 0 {
+                let _ = writeln!(
+                    printer.out,
+                    "\n{} of {} runs are shown in one line each: whole traces stop at {RUN_EVENTS_PRINTED_MAX} events in all; `--seed N` or `--order [..]` prints one run whole",
+                    printer.summarised, exploration.runs
+                );
+            }
+            if let Some(cut) = exploration.cut {
+                let _ = writeln!(
+                    printer.out,
+                    "\nexplored {} orders, not all of them: {cut}",
+                    exploration.runs
+                );
+            }
         }
-        let broken = judge_runs(std::slice::from_ref(run), expectation, &claims);
-        match broken.first() {
-            None => {
-                let _ = writeln!(out, "expect {policy_name}: holds");
-            }
-            Some((_, problems)) => {
-                failed = true;
-                for problem in problems {
-                    let _ = writeln!(out, "expect {policy_name}: BROKEN: {problem}");
-                }
-            }
+        RunHow::Order(text) => {
+            let values = match parse_order(&text) {
+                Ok(values) => values,
+                Err(message) => return bad(format!("--order {message}\n")),
+            };
+            let run = runner.run(&prepared, policy.as_ref(), Choices::Forced(values));
+            printer.observe(run);
+        }
+        RunHow::Seed(seed) => {
+            let seed = seed.or(scenario.seed).unwrap_or(0);
+            let run = runner.run(&prepared, policy.as_ref(), Choices::Seed(seed));
+            printer.observe(run);
         }
     }
     Output {
-        stdout: out,
+        stdout: printer.out,
         stderr: String::new(),
-        code: if failed { EXIT_FAILED } else { EXIT_OK },
+        code: if printer.failed { EXIT_FAILED } else { EXIT_OK },
     }
+}
+
+/// `[1,0]` or `1,0` as choice values. A value can still be out of range for its choice point;
+/// the run then takes the last option instead (see `Chooser::choose`).
+fn parse_order(text: &str) -> Result<Vec<u64>, String> {
+    let inner = text.trim().trim_start_matches('[').trim_end_matches(']');
+    if inner.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    inner
+        .split(',')
+        .take(10_000)
+        .map(|value| {
+            value.trim().parse::<u64>().map_err(|_| {
+                format!(
+                    "takes choice values as a run label shows them, like [1,0]; `{}` is not one",
+                    mxsim_model::escape::terminal(value.trim())
+                )
+            })
+        })
+        .collect()
 }
 
 /// The result of checking one policy's expectation on one scenario over every explored order.
@@ -324,99 +435,95 @@ fn run(file: &Path, policy_name: &str, seed: Option<u64>, all_orders: bool) -> O
 pub struct PolicyCheck {
     /// The policy.
     pub policy: String,
-    /// How many runs were made.
-    pub runs: usize,
-    /// True when every order was enumerated.
-    pub exhaustive: bool,
-    /// Runs that broke the expectation: their label and what broke.
-    pub failures: Vec<(String, Vec<String>)>,
+    /// What the exploration found.
+    pub verdict: Verdict,
 }
 
-/// Checks every expectation of `scenario`.
+/// Checks every expectation of `scenario`, judging each run as it ends.
 pub fn check_scenario(runner: &Runner, scenario: &Arc<Scenario>) -> Vec<PolicyCheck> {
     let prepared = Arc::new(Prepared::new(scenario.clone()));
     let mut checks = Vec::with_capacity(scenario.expectations.len());
     for expectation in &scenario.expectations {
         let spec = PolicySpec::Named(expectation.policy.clone());
         let policy = spec.build();
-        let exploration = runner.explore(&prepared, policy.as_ref());
-        let failures = judge_runs(&exploration.runs, Some(expectation), &spec.claims());
+        let claims = spec.claims();
+        let verdict = judge::explore(
+            runner,
+            &prepared,
+            policy.as_ref(),
+            Some(expectation),
+            &claims,
+        );
         checks.push(PolicyCheck {
             policy: expectation.policy.clone(),
-            runs: exploration.runs.len(),
-            exhaustive: exploration.exhaustive,
-            failures,
+            verdict,
         });
     }
     checks
 }
 
 fn check(paths: &[PathBuf]) -> Output {
-    let files = match files::collect(paths) {
-        Ok(files) => files,
+    let found = match files::collect(paths) {
+        Ok(found) => found,
         Err(BadInput { text }) => return bad(text),
     };
+    let files = found.files;
     let runner = Runner::new();
     let mut out = String::new();
-    let mut err = String::new();
-    let (mut held, mut broken, mut bad_files, mut without) = (0, 0, 0, 0);
+    let mut err = notes(&found.notes);
+    let (mut held, mut broken, mut errors, mut bad_files, mut without) = (0, 0, 0, 0, 0);
     for file in &files {
+        let name = shown(file);
         let scenario = match files::load(file, &registry::is_known) {
             Ok(scenario) => scenario,
             Err(BadInput { text }) => {
                 bad_files += 1;
                 err.push_str(&text);
-                let _ = writeln!(
-                    out,
-                    "error {}: cannot be loaded (see above)",
-                    file.display()
-                );
+                let _ = writeln!(out, "error {name}: cannot be loaded (see above)");
                 continue;
             }
         };
         if scenario.expectations.is_empty() {
             without += 1;
-            let _ = writeln!(out, "none  {}: no expectations", file.display());
+            let _ = writeln!(out, "none  {name}: no expectations");
         }
         for result in check_scenario(&runner, &scenario) {
-            let orders = format!(
-                "{} {}",
-                result.runs,
-                if result.exhaustive {
-                    "orders"
-                } else {
-                    "sampled seeds"
-                }
+            let verdict = &result.verdict;
+            let orders = runs_text(verdict);
+            let reproduce = format!(
+                "        reproduce: mxsim run {name} --policy {} --all-orders",
+                result.policy
             );
-            if result.failures.is_empty() {
-                held += 1;
-                let _ = writeln!(out, "ok    {} {} ({orders})", file.display(), result.policy);
-            } else {
+            if let Some((label, fault)) = &verdict.first_fault {
+                errors += 1;
+                let fault = mxsim_model::escape::terminal(&fault.to_string()).into_owned();
+                let _ = writeln!(
+                    out,
+                    "ERROR {name} {} ({} of {orders} end in a policy error)",
+                    result.policy, verdict.faulted
+                );
+                let _ = writeln!(out, "        {label}: {fault}\n{reproduce}");
+            } else if let Some((label, problems)) = &verdict.first_failure {
                 broken += 1;
                 let _ = writeln!(
                     out,
-                    "FAIL  {} {} ({} of {orders} break it)",
-                    file.display(),
-                    result.policy,
-                    result.failures.len()
+                    "FAIL  {name} {} ({} of {orders} break it)",
+                    result.policy, verdict.failing
                 );
-                for (label, problems) in result.failures.iter().take(3) {
-                    for problem in problems {
-                        let _ = writeln!(out, "        {label}: {problem}");
-                    }
+                for problem in problems {
+                    let problem = mxsim_model::escape::terminal(problem);
+                    let _ = writeln!(out, "        {label}: {problem}");
                 }
-                let _ = writeln!(
-                    out,
-                    "        reproduce: mxsim run {} --policy {} --all-orders",
-                    file.display(),
-                    result.policy
-                );
+                let _ = writeln!(out, "{reproduce}");
+            } else {
+                held += 1;
+                let _ = writeln!(out, "ok    {name} {} ({orders})", result.policy);
             }
         }
     }
     let _ = writeln!(
         out,
-        "\n{} files: {held} expectations hold, {broken} broken, {bad_files} files with errors, {without} without expectations",
+        "\n{} files: {held} expectations hold, {broken} broken, {errors} policy errors, {bad_files} files with errors, {without} without expectations",
         files.len()
     );
     let code = if bad_files > 0 || files.is_empty() {
@@ -424,7 +531,7 @@ fn check(paths: &[PathBuf]) -> Output {
             err.push_str("no scenario files found\n");
         }
         EXIT_BAD_INPUT
-    } else if broken > 0 {
+    } else if broken > 0 || errors > 0 {
         EXIT_FAILED
     } else {
         EXIT_OK

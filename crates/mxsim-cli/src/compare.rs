@@ -7,13 +7,17 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use mxsim_model::outcome::{Disposition, DispositionKind};
+use mxsim_model::escape;
 use mxsim_model::scenario::Scenario;
-use mxsim_sim::{Prepared, Run, Runner};
+use mxsim_model::world::Policy;
+use mxsim_policy::settings::Claim;
+use mxsim_sim::{Prepared, Runner, SimWorld};
 use serde::Serialize;
 
 use crate::args::Format;
-use crate::commands::{PolicySpec, judge_runs};
+use crate::commands::PolicySpec;
+pub use crate::judge::Span;
+use crate::judge::{self, ResultKey, Verdict};
 
 /// The whole comparison.
 #[derive(Clone, Debug, Serialize)]
@@ -48,17 +52,23 @@ pub struct Cell {
     pub runs: usize,
     /// True when every equal-preference order was enumerated; false when seeds were sampled.
     pub exhaustive: bool,
+    /// Why the exploration stopped early, when its work budget did.
+    pub cut: Option<String>,
     /// Distinct results with their share of the runs, most frequent first.
     pub results: Vec<Share>,
     /// Connection attempts per run.
     pub connections: Span,
     /// Virtual time of the last outcome, in milliseconds.
     pub time_ms: Span,
-    /// `holds`, `broken` or `none` (the scenario has no `expect:` for this policy and the policy
-    /// claims no invariant).
+    /// `holds`, `broken`, `error` (the policy panicked or broke its contract in some run), or
+    /// `none` (the scenario has no `expect:` for this policy and the policy claims no invariant).
     pub expect: &'static str,
-    /// What broke, with the order that broke it.
+    /// Runs that broke the expectation or a claim.
+    pub failing_runs: usize,
+    /// What broke in the first failing run, each line prefixed by that run's order.
     pub problems: Vec<String>,
+    /// For `error`: the policy's fault, prefixed by the order of the first run that showed it.
+    pub error: Option<String>,
 }
 
 /// One distinct result.
@@ -76,17 +86,40 @@ pub struct Share {
     pub percent: u32,
 }
 
-/// The smallest and largest value over the runs.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct Span {
-    /// Smallest.
-    pub min: u64,
-    /// Largest.
-    pub max: u64,
+/// One column of a comparison: a policy ready to run, with the name `expect:` uses and the
+/// claims it is judged by.
+pub struct Column {
+    /// The policy's name.
+    pub name: String,
+    /// The invariants it claims.
+    pub claims: Vec<Claim>,
+    /// The policy.
+    pub policy: Box<dyn Policy<SimWorld>>,
 }
 
 /// Runs every policy on every scenario, scenarios spread over the machine's cores.
 pub fn build(files: &[(PathBuf, Arc<Scenario>)], policies: &[PolicySpec]) -> Report {
+    let names = policies.iter().map(|spec| spec.name().to_owned()).collect();
+    build_with(files, names, &|| {
+        policies
+            .iter()
+            .map(|spec| Column {
+                name: spec.name().to_owned(),
+                claims: spec.claims(),
+                policy: spec.build(),
+            })
+            .collect()
+    })
+}
+
+/// Runs the columns `make_columns` builds (once per thread: policies are not `Send`) on every
+/// scenario. A policy that panics or breaks its contract gets an `error` cell; the other cells
+/// and scenarios go on.
+pub fn build_with(
+    files: &[(PathBuf, Arc<Scenario>)],
+    names: Vec<String>,
+    make_columns: &(dyn Fn() -> Vec<Column> + Sync),
+) -> Report {
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(files.len().max(1));
@@ -96,14 +129,14 @@ pub fn build(files: &[(PathBuf, Arc<Scenario>)], policies: &[PolicySpec]) -> Rep
             .map(|thread| {
                 scope.spawn(move || {
                     let runner = Runner::new();
-                    let built: Vec<_> = policies.iter().map(PolicySpec::build).collect();
+                    let columns = make_columns();
                     files
                         .iter()
                         .enumerate()
                         .skip(thread)
                         .step_by(threads)
                         .map(|(index, (path, scenario))| {
-                            (index, row(&runner, path, scenario, policies, &built))
+                            (index, row(&runner, path, scenario, &columns))
                         })
                         .collect::<Vec<_>>()
                 })
@@ -120,7 +153,7 @@ pub fn build(files: &[(PathBuf, Arc<Scenario>)], policies: &[PolicySpec]) -> Rep
     });
     Report {
         schema: "mxsim-compare/1",
-        policies: policies.iter().map(|spec| spec.name().to_owned()).collect(),
+        policies: names,
         scenarios: rows
             .into_iter()
             .map(|row| row.expect("every scenario gets a row"))
@@ -128,62 +161,27 @@ pub fn build(files: &[(PathBuf, Arc<Scenario>)], policies: &[PolicySpec]) -> Rep
     }
 }
 
-fn row(
-    runner: &Runner,
-    path: &Path,
-    scenario: &Arc<Scenario>,
-    specs: &[PolicySpec],
-    built: &[Box<dyn mxsim_model::world::Policy<mxsim_sim::SimWorld>>],
-) -> Row {
+fn row(runner: &Runner, path: &Path, scenario: &Arc<Scenario>, columns: &[Column]) -> Row {
     let prepared = Arc::new(Prepared::new(scenario.clone()));
-    let cells = specs
+    let cells = columns
         .iter()
-        .zip(built)
-        .map(|(spec, policy)| {
-            let exploration = runner.explore(&prepared, policy.as_ref());
+        .map(|column| {
             let expectation = scenario
                 .expectations
                 .iter()
-                .find(|expectation| expectation.policy == spec.name());
-            let claims = spec.claims();
-            let failures = judge_runs(&exploration.runs, expectation, &claims);
-            let expect = match (
-                expectation.is_some() || !claims.is_empty(),
-                failures.is_empty(),
-            ) {
-                (false, _) => "none",
-                (true, true) => "holds",
-                (true, false) => "broken",
-            };
-            let problems = failures
-                .iter()
-                .flat_map(|(label, problems)| {
-                    problems
-                        .iter()
-                        .map(move |problem| format!("{label}: {problem}"))
-                })
-                .collect();
-            Cell {
-                policy: spec.name().to_owned(),
-                runs: exploration.runs.len(),
-                exhaustive: exploration.exhaustive,
-                results: shares(&exploration.runs),
-                connections: span(
-                    exploration
-                        .runs
-                        .iter()
-                        .map(|run| run.trace.connection_attempts().count() as u64),
-                ),
-                time_ms: span(exploration.runs.iter().map(|run| {
-                    run.outcomes
-                        .iter()
-                        .map(|outcome| outcome.at.0)
-                        .max()
-                        .unwrap_or(0)
-                })),
-                expect,
-                problems,
-            }
+                .find(|expectation| expectation.policy == column.name);
+            let verdict = judge::explore(
+                runner,
+                &prepared,
+                column.policy.as_ref(),
+                expectation,
+                &column.claims,
+            );
+            cell(
+                &column.name,
+                &verdict,
+                expectation.is_some() || !column.claims.is_empty(),
+            )
         })
         .collect();
     Row {
@@ -211,35 +209,52 @@ fn label(path: &Path) -> String {
     }
 }
 
-fn span(values: impl Iterator<Item = u64>) -> Span {
-    values
-        .fold(None, |acc: Option<Span>, value| {
-            Some(acc.map_or(
-                Span {
-                    min: value,
-                    max: value,
-                },
-                |span| Span {
-                    min: span.min.min(value),
-                    max: span.max.max(value),
-                },
-            ))
+/// A cell from a verdict; `judged` says whether there was anything to hold.
+fn cell(policy: &str, verdict: &Verdict, judged: bool) -> Cell {
+    let expect = if verdict.first_fault.is_some() {
+        "error"
+    } else if !judged {
+        "none"
+    } else if verdict.broken() {
+        "broken"
+    } else {
+        "holds"
+    };
+    let problems = verdict
+        .first_failure
+        .iter()
+        .flat_map(|(label, problems)| {
+            problems
+                .iter()
+                .map(move |problem| format!("{label}: {problem}"))
         })
-        .unwrap_or_default()
+        .collect();
+    Cell {
+        policy: policy.to_owned(),
+        runs: verdict.runs,
+        exhaustive: verdict.exhaustive,
+        cut: verdict.cut.map(|cut| cut.to_string()),
+        results: shares(&verdict.results, verdict.runs - verdict.faulted),
+        connections: verdict.connections.unwrap_or_default(),
+        time_ms: verdict.time_ms.unwrap_or_default(),
+        expect,
+        failing_runs: verdict.failing,
+        problems,
+        error: verdict
+            .first_fault
+            .as_ref()
+            .map(|(label, fault)| format!("{label}: {fault}")),
+    }
 }
 
-fn shares(runs: &[Run]) -> Vec<Share> {
-    let mut counts: BTreeMap<(String, Vec<String>, Option<String>), usize> = BTreeMap::new();
-    for run in runs {
-        *counts.entry(result_of(run)).or_default() += 1;
-    }
-    let total = runs.len().max(1);
+fn shares(counts: &BTreeMap<ResultKey, usize>, total: usize) -> Vec<Share> {
+    let total = total.max(1);
     let mut shares: Vec<Share> = counts
-        .into_iter()
-        .map(|((outcome, via, detail), count)| Share {
-            outcome,
-            via,
-            detail,
+        .iter()
+        .map(|((outcome, via, detail), &count)| Share {
+            outcome: outcome.clone(),
+            via: via.clone(),
+            detail: detail.clone(),
             runs: count,
             percent: (count * 100 / total) as u32,
         })
@@ -247,40 +262,15 @@ fn shares(runs: &[Run]) -> Vec<Share> {
     shares.sort_by(|a, b| b.runs.cmp(&a.runs).then_with(|| a.cmp(b)));
     // Largest remainder: hand the points lost to rounding down to the shares that lost the most,
     // so the percentages of a cell add up to exactly 100.
-    let missing = 100 - shares.iter().map(|share| share.percent).sum::<u32>();
-    let mut by_remainder: Vec<usize> = (0..shares.len()).collect();
-    by_remainder.sort_by_key(|&index| std::cmp::Reverse(shares[index].runs * 100 % total));
-    for &index in by_remainder.iter().take(missing as usize) {
-        shares[index].percent += 1;
-    }
-    shares
-}
-
-fn result_of(run: &Run) -> (String, Vec<String>, Option<String>) {
-    let mut kinds: BTreeMap<DispositionKind, usize> = BTreeMap::new();
-    let mut via: Vec<String> = Vec::new();
-    for outcome in &run.outcomes {
-        *kinds.entry(outcome.disposition.kind()).or_default() += 1;
-        if let Disposition::Delivered { host, .. } = &outcome.disposition
-            && !via.contains(&host.to_string())
-        {
-            via.push(host.to_string());
+    if !shares.is_empty() {
+        let missing = 100 - shares.iter().map(|share| share.percent).sum::<u32>();
+        let mut by_remainder: Vec<usize> = (0..shares.len()).collect();
+        by_remainder.sort_by_key(|&index| std::cmp::Reverse(shares[index].runs * 100 % total));
+        for &index in by_remainder.iter().take(missing as usize) {
+            shares[index].percent += 1;
         }
     }
-    if kinds.len() == 1 {
-        let kind = kinds
-            .keys()
-            .next()
-            .copied()
-            .unwrap_or(DispositionKind::Deferred);
-        return (kind.key().to_owned(), via, None);
-    }
-    let detail = kinds
-        .iter()
-        .map(|(kind, count)| format!("{count} {kind}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    ("mixed".to_owned(), via, Some(detail))
+    shares
 }
 
 /// The first label of a host name: `smtp1` for `smtp1.foo.example`.
@@ -316,6 +306,9 @@ fn span_text(span: Span, render: impl Fn(u64) -> String) -> String {
 /// Markdown (`1c`, no zero time).
 pub fn cell_text(cell: &Cell, compact: bool) -> String {
     let mut text = String::new();
+    if cell.expect == "error" {
+        return "error (see below)".to_owned();
+    }
     if cell.expect == "broken" {
         text.push_str("✗ ");
     }
@@ -417,13 +410,17 @@ pub fn render(report: &Report, format: Format) -> String {
 fn render_text(report: &Report) -> String {
     let mut table: Vec<Vec<String>> = vec![
         std::iter::once("scenario".to_owned())
-            .chain(report.policies.iter().cloned())
+            .chain(report.policies.iter().map(|name| terminal(name)))
             .collect(),
     ];
     for row in &report.scenarios {
         table.push(
-            std::iter::once(row.label.clone())
-                .chain(row.cells.iter().map(|cell| cell_text(cell, false)))
+            std::iter::once(terminal(&row.label))
+                .chain(
+                    row.cells
+                        .iter()
+                        .map(|cell| terminal(&cell_text(cell, false))),
+                )
                 .collect(),
         );
     }
@@ -454,14 +451,14 @@ const MARKDOWN_WIDTH: usize = 72;
 /// per scenario with the policies as rows. Columns are padded so the raw text reads as a table.
 fn render_markdown(report: &Report) -> String {
     let mut header = vec!["scenario".to_owned()];
-    header.extend(report.policies.iter().cloned());
+    header.extend(report.policies.iter().map(|name| escape::markdown(name)));
     let mut rows = vec![header];
     for row in &report.scenarios {
-        let mut cells = vec![row.label.replace('|', "\\|")];
+        let mut cells = vec![escape::markdown(&row.label)];
         cells.extend(
             row.cells
                 .iter()
-                .map(|cell| cell_text(cell, true).replace('|', "\\|")),
+                .map(|cell| escape::markdown(&cell_text(cell, true))),
         );
         rows.push(cells);
     }
@@ -471,15 +468,20 @@ fn render_markdown(report: &Report) -> String {
         push_table(&mut out, &rows);
         out.push('\n');
         for row in &report.scenarios {
-            let _ = writeln!(out, "- {}: {}", row.label, row.title);
+            let _ = writeln!(
+                out,
+                "- {}: {}",
+                escape::markdown(&row.label),
+                escape::markdown(&row.title)
+            );
         }
     } else {
         for row in &report.scenarios {
             let _ = writeln!(
                 out,
                 "**{}**: {}\n",
-                row.label.replace('|', "\\|"),
-                row.title.replace('|', "\\|")
+                escape::markdown(&row.label),
+                escape::markdown(&row.title)
             );
             let mut table = vec![vec![
                 "policy".to_owned(),
@@ -488,15 +490,17 @@ fn render_markdown(report: &Report) -> String {
                 "time".to_owned(),
             ]];
             for cell in &row.cells {
-                let mut result = if cell.expect == "broken" {
-                    "✗ ".to_owned()
-                } else {
-                    String::new()
+                let mut result = match cell.expect {
+                    "broken" => "✗ ".to_owned(),
+                    "error" => "error (see below)".to_owned(),
+                    _ => String::new(),
                 };
-                result.push_str(&results_text(cell));
+                if cell.expect != "error" {
+                    result.push_str(&results_text(cell));
+                }
                 table.push(vec![
-                    cell.policy.clone(),
-                    result.replace('|', "\\|"),
+                    escape::markdown(&cell.policy),
+                    escape::markdown(&result),
                     span_text(cell.connections, |n| n.to_string()),
                     span_text(cell.time_ms, duration),
                 ]);
@@ -564,7 +568,50 @@ enum Layout {
     Blocks,
 }
 
+/// Text from input files for a terminal.
+fn terminal(text: &str) -> String {
+    escape::terminal(text).into_owned()
+}
+
 fn legend(report: &Report, layout: Layout) -> String {
+    let shown: fn(&str) -> String = match layout {
+        Layout::Text => terminal,
+        Layout::Matrix | Layout::Blocks => escape::markdown,
+    };
+    let errors: Vec<String> = report
+        .scenarios
+        .iter()
+        .flat_map(|row| {
+            row.cells
+                .iter()
+                .filter_map(move |cell| Some((row, cell, cell.error.as_ref()?)))
+        })
+        .map(|(row, cell, error)| {
+            format!(
+                "{} × {}: {}",
+                shown(&row.label),
+                shown(&cell.policy),
+                shown(error)
+            )
+        })
+        .collect();
+    let cut = report
+        .scenarios
+        .iter()
+        .flat_map(|row| {
+            row.cells
+                .iter()
+                .filter_map(move |cell| Some((row, cell, cell.cut.as_ref()?)))
+        })
+        .map(|(row, cell, cut)| {
+            format!(
+                "{} × {}: {} runs, {cut}",
+                shown(&row.label),
+                shown(&cell.policy),
+                cell.runs
+            )
+        })
+        .collect::<Vec<_>>();
     let broken: Vec<String> = report
         .scenarios
         .iter()
@@ -577,9 +624,9 @@ fn legend(report: &Report, layout: Layout) -> String {
         .map(|(row, cell)| {
             format!(
                 "{} × {}: {}",
-                row.label,
-                cell.policy,
-                cell.problems.first().map_or("", String::as_str)
+                shown(&row.label),
+                shown(&cell.policy),
+                shown(cell.problems.first().map_or("", String::as_str))
             )
         })
         .collect();
@@ -601,7 +648,29 @@ fn legend(report: &Report, layout: Layout) -> String {
     if sampled {
         out.push_str("Some cells sampled 256 seeds instead of enumerating every order.\n");
     }
-    if broken.is_empty() {
+    if !cut.is_empty() {
+        let _ = writeln!(
+            out,
+            "The exploration's work budget cut {} cell{} short:",
+            cut.len(),
+            if cut.len() == 1 { "" } else { "s" }
+        );
+        for line in cut {
+            let _ = writeln!(out, "  {line}");
+        }
+    }
+    let errors_seen = errors.len();
+    if !errors.is_empty() {
+        let _ = writeln!(
+            out,
+            "error marks a cell whose policy panicked or broke its contract ({}):",
+            errors.len()
+        );
+        for line in errors {
+            let _ = writeln!(out, "  {line}");
+        }
+    }
+    if broken.is_empty() && errors_seen == 0 {
         out.push_str("Every expectation and claim holds.\n");
     } else {
         let _ = writeln!(

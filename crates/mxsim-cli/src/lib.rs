@@ -5,6 +5,7 @@
 //! - [`args`]: the command line (clap).
 //! - [`files`]: finding and loading scenario files, with located errors.
 //! - [`commands`]: `run`, `check`, `bench`, `compare`, `policies`.
+//! - [`judge`]: judging an exploration run by run, keeping only what is reported.
 //! - [`compare`]: the scenarios × policies matrix and its text, Markdown and JSON forms.
 //!
 //! Exit codes: 0 every expectation holds, 1 an expectation failed, 2 bad input or usage.
@@ -13,6 +14,7 @@ pub mod args;
 pub mod commands;
 pub mod compare;
 pub mod files;
+pub mod judge;
 
 use std::ffi::OsString;
 

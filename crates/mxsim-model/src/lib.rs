@@ -3,6 +3,7 @@
 //! Module map:
 //! - [`yaml`]: the one facade over the YAML library; located nodes under a tight budget.
 //! - [`diag`]: located problems and their rendering with snippets.
+//! - [`escape`]: text from input files made safe for a terminal, Markdown and HTML.
 //! - [`schema`]: readers over located nodes that record every problem.
 //! - [`scenario`]: the scenario model and its loader.
 //! - [`time`], [`name`], [`dns`], [`smtp`]: value types.
@@ -16,6 +17,7 @@
 
 pub mod diag;
 pub mod dns;
+pub mod escape;
 pub mod expect;
 pub mod invariants;
 pub mod name;

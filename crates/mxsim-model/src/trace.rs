@@ -216,6 +216,33 @@ pub enum EventKind {
         /// The limit.
         limit: Duration,
     },
+    /// The run spent one of its counted budgets with the policy still working: a policy that
+    /// loops (reconnecting at zero virtual time, say) is stopped here instead of running forever.
+    BudgetSpent {
+        /// Which budget.
+        budget: Budget,
+        /// Its size for this run.
+        limit: u64,
+    },
+}
+
+/// The counted budgets of a run, sized from the scenario (see `mxsim_sim::world::Budgets`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Budget {
+    /// Trace events.
+    Events,
+    /// Connection attempts.
+    Connections,
+}
+
+impl Budget {
+    /// The plural noun of what it counts.
+    pub fn unit(self) -> &'static str {
+        match self {
+            Budget::Events => "events",
+            Budget::Connections => "connection attempts",
+        }
+    }
 }
 
 /// The events of one run, in order.
@@ -260,7 +287,9 @@ impl fmt::Display for Trace {
         for event in &self.events {
             line.clear();
             render(&mut line, event);
-            formatter.write_str(line.trim_end())?;
+            // Names, reply texts and reasons come from input files: escape them here, at the
+            // one place a trace becomes text, so nothing can forge a line or drive a terminal.
+            formatter.write_str(&crate::escape::terminal(line.trim_end()))?;
             formatter.write_char('\n')?;
         }
         Ok(())
@@ -403,6 +432,14 @@ fn render(line: &mut String, event: &Event) {
             let _ = write!(
                 line,
                 "run stopped at its {limit} virtual-time limit with the client still waiting"
+            );
+        }
+        EventKind::BudgetSpent { budget, limit } => {
+            column(line, at, "limit");
+            let _ = write!(
+                line,
+                "run stopped: its budget of {limit} {} is spent with the client still working",
+                budget.unit()
             );
         }
     }

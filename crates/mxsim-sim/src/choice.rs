@@ -19,7 +19,7 @@ pub enum Choices {
     /// Uniform draws from the run's seed.
     Seed(u64),
     /// These values first, then the first option (0) at every later point: one leaf of the
-    /// exhaustive walk.
+    /// exhaustive walk. A value past a point's options takes its last option.
     Forced(Vec<u64>),
 }
 
@@ -62,13 +62,9 @@ impl Chooser {
         let index = self.taken.len();
         let value = match (&mut self.rng, self.forced.get(index)) {
             (Some(rng), _) => bounded(rng, arity),
-            (None, Some(value)) => {
-                assert!(
-                    *value < arity,
-                    "forced choice {value} at point {index} is outside 0..{arity}"
-                );
-                *value
-            }
+            // A forced value past the options (from `run --order`, typed by hand) takes the last
+            // option; the run's label then shows the order actually taken.
+            (None, Some(value)) => (*value).min(arity - 1),
             (None, None) => 0,
         };
         self.taken.push(value);

@@ -14,5 +14,5 @@ pub mod runner;
 pub mod world;
 
 pub use choice::Choices;
-pub use runner::{Exploration, Run, Runner};
+pub use runner::{Cut, Exploration, Fault, Observer, Run, Runner};
 pub use world::{Prepared, SimSession, SimWorld};

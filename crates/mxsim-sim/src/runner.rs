@@ -4,11 +4,12 @@
 //! One [`Runner`] owns one current-thread tokio runtime with paused time and reuses it for
 //! every run: building a runtime costs more than a whole simulated delivery.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use mxsim_model::outcome::{Disposition, RecipientOutcome};
 use mxsim_model::time::Duration;
-use mxsim_model::trace::{EventKind, Trace};
+use mxsim_model::trace::{Budget, EventKind, Trace};
 use mxsim_model::world::{Job, Policy};
 
 use crate::choice::{Choices, Chooser, next_leaf};
@@ -24,6 +25,12 @@ pub const ORDERS_EXHAUSTIVE_MAX: usize = 720;
 /// How many seeds exploration samples when the orders are too many to enumerate.
 pub const ORDERS_SAMPLED: u64 = 256;
 
+/// Exploration stops making runs once the runs it made recorded this many trace events in all
+/// (a counted work budget, never a clock). No shipped scenario comes near it: the largest
+/// enumerates 720 orders of about 100 events. A queue of 12,000 messages (about 200,000 events a
+/// run) is cut after about ten runs, and the output says so.
+pub const EXPLORE_EVENTS_MAX: u64 = 2_000_000;
+
 /// What one run produced.
 #[derive(Clone, Debug)]
 pub struct Run {
@@ -35,22 +42,89 @@ pub struct Run {
     pub arities: Vec<u64>,
     /// Everything the world saw.
     pub trace: Trace,
-    /// One outcome per recipient per message.
+    /// One outcome per recipient per message; when the run has a [`Fault`], only those settled
+    /// before it.
     pub outcomes: Vec<RecipientOutcome>,
+    /// A bug in the policy that ended the run early; `None` for a run that ended well (whether
+    /// or not a limit or a budget stopped it: those are outcomes, recorded in the trace).
+    pub fault: Option<Fault>,
 }
 
-/// All the runs of one exploration.
-#[derive(Clone, Debug)]
+/// A policy that broke the [`Policy`] contract. It is reported in its own cell, and the rest of
+/// a `compare` or `check` goes on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// The policy panicked, with this message.
+    Panicked(String),
+    /// The policy returned outcomes that do not match the message's recipients.
+    Outcomes(String),
+}
+
+impl std::fmt::Display for Fault {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Fault::Panicked(message) => write!(formatter, "the policy panicked: {message}"),
+            Fault::Outcomes(message) => {
+                write!(formatter, "the policy broke its contract: {message}")
+            }
+        }
+    }
+}
+
+/// Receives the runs of an exploration one by one, as each ends, and keeps only what it will
+/// report: memory stays flat however many runs there are.
+pub trait Observer {
+    /// A run ended.
+    fn observe(&mut self, run: Run);
+    /// Forget every run observed so far: the exploration found more orders than it enumerates and
+    /// starts again by sampling seeds.
+    fn restart(&mut self);
+}
+
+/// Keeps every run: for tests and small explorations only.
+impl Observer for Vec<Run> {
+    fn observe(&mut self, run: Run) {
+        self.push(run);
+    }
+    fn restart(&mut self) {
+        self.clear();
+    }
+}
+
+/// How an exploration went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Exploration {
-    /// The runs, in the order made.
-    pub runs: Vec<Run>,
+    /// Runs made (after a restart, since it).
+    pub runs: usize,
     /// True when every order was enumerated; false when orders were sampled by seed.
     pub exhaustive: bool,
+    /// Set when the work budget stopped the exploration before it was complete.
+    pub cut: Option<Cut>,
+}
+
+/// The exploration's work budget ran out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cut {
+    /// Events the runs recorded in all.
+    pub events: u64,
+    /// The budget ([`EXPLORE_EVENTS_MAX`] unless the runner was given another).
+    pub events_max: u64,
+}
+
+impl std::fmt::Display for Cut {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            formatter,
+            "cut by the exploration budget of {} trace events",
+            self.events_max
+        )
+    }
 }
 
 /// Owns the paused runtime.
 pub struct Runner {
     runtime: tokio::runtime::Runtime,
+    explore_events_max: u64,
 }
 
 impl Default for Runner {
@@ -67,10 +141,20 @@ impl Runner {
             .start_paused(true)
             .build()
             .expect("a current-thread runtime with only a timer cannot fail to build");
-        Runner { runtime }
+        Runner {
+            runtime,
+            explore_events_max: EXPLORE_EVENTS_MAX,
+        }
     }
 
-    /// Runs every message of the scenario through `policy` once, with `choices`.
+    /// The same runner with another exploration work budget (tests use a small one).
+    pub fn with_explore_events_max(mut self, events_max: u64) -> Runner {
+        self.explore_events_max = events_max;
+        self
+    }
+
+    /// Runs every message of the scenario through `policy` once, with `choices`. A policy that
+    /// panics or breaks its contract ends the run with a [`Fault`]; the runner stays usable.
     pub fn run(
         &self,
         prepared: &Arc<Prepared>,
@@ -78,11 +162,20 @@ impl Runner {
         choices: Choices,
     ) -> Run {
         let chooser = Chooser::new(&choices);
-        let (world, outcomes) = self.runtime.block_on(async {
-            let world = SimWorld::new(prepared.clone(), chooser);
-            let outcomes = drive(&world, policy).await;
-            (world, outcomes)
-        });
+        // The world lives outside `block_on`, so its trace survives a panic in the policy. It
+        // reads the paused clock, hence the runtime context.
+        let world = {
+            let _context = self.runtime.enter();
+            SimWorld::new(prepared.clone(), chooser)
+        };
+        let mut outcomes = Vec::new();
+        let driven = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.runtime.block_on(drive(&world, policy, &mut outcomes))
+        }));
+        let fault = match driven {
+            Ok(result) => result.err(),
+            Err(payload) => Some(Fault::Panicked(panic_message(payload.as_ref()))),
+        };
         let inner = std::mem::replace(&mut *world.inner.state.borrow_mut(), State::empty());
         Run {
             choices,
@@ -92,31 +185,50 @@ impl Runner {
                 events: inner.events,
             },
             outcomes,
+            fault,
         }
     }
 
     /// Runs every equal-preference order the policy draws (all of them up to
-    /// [`ORDERS_EXHAUSTIVE_MAX`], else [`ORDERS_SAMPLED`] seeds).
-    pub fn explore(&self, prepared: &Arc<Prepared>, policy: &dyn Policy<SimWorld>) -> Exploration {
+    /// [`ORDERS_EXHAUSTIVE_MAX`], else [`ORDERS_SAMPLED`] seeds), handing each run to `observer`
+    /// as it ends, until the runs have recorded [`EXPLORE_EVENTS_MAX`] events.
+    pub fn explore(
+        &self,
+        prepared: &Arc<Prepared>,
+        policy: &dyn Policy<SimWorld>,
+        observer: &mut dyn Observer,
+    ) -> Exploration {
+        let mut budget = WorkBudget::new(self.explore_events_max);
         let first = self.run(prepared, policy, Choices::Forced(Vec::new()));
         let product = first
             .arities
             .iter()
             .try_fold(1usize, |acc, &arity| acc.checked_mul(arity as usize));
-        if product.is_some_and(|count| count <= ORDERS_EXHAUSTIVE_MAX)
-            && let Some(runs) = self.enumerate(prepared, policy, first)
-        {
-            return Exploration {
-                runs,
-                exhaustive: true,
-            };
+        if product.is_some_and(|count| count <= ORDERS_EXHAUSTIVE_MAX) {
+            match self.enumerate(prepared, policy, first, observer, &mut budget) {
+                Some(exploration) => return exploration,
+                None => observer.restart(),
+            }
+            budget = WorkBudget::new(self.explore_events_max);
         }
-        let runs = (0..ORDERS_SAMPLED)
-            .map(|seed| self.run(prepared, policy, Choices::Seed(seed)))
-            .collect();
+        let mut runs = 0;
+        for seed in 0..ORDERS_SAMPLED {
+            if budget.is_spent() {
+                return Exploration {
+                    runs,
+                    exhaustive: false,
+                    cut: Some(budget.cut()),
+                };
+            }
+            let run = self.run(prepared, policy, Choices::Seed(seed));
+            budget.spend(&run);
+            observer.observe(run);
+            runs += 1;
+        }
         Exploration {
             runs,
             exhaustive: false,
+            cut: None,
         }
     }
 
@@ -126,112 +238,246 @@ impl Runner {
         prepared: &Arc<Prepared>,
         policy: &dyn Policy<SimWorld>,
         first: Run,
-    ) -> Option<Vec<Run>> {
+        observer: &mut dyn Observer,
+        budget: &mut WorkBudget,
+    ) -> Option<Exploration> {
         let mut next = next_leaf(&first.taken, &first.arities);
-        let mut runs = vec![first];
+        budget.spend(&first);
+        observer.observe(first);
+        let mut runs = 1;
         while let Some(values) = next {
-            if runs.len() >= ORDERS_EXHAUSTIVE_MAX {
+            if runs >= ORDERS_EXHAUSTIVE_MAX {
                 return None;
+            }
+            if budget.is_spent() {
+                return Some(Exploration {
+                    runs,
+                    exhaustive: false,
+                    cut: Some(budget.cut()),
+                });
             }
             let run = self.run(prepared, policy, Choices::Forced(values));
             next = next_leaf(&run.taken, &run.arities);
-            runs.push(run);
+            budget.spend(&run);
+            observer.observe(run);
+            runs += 1;
         }
-        Some(runs)
+        Some(Exploration {
+            runs,
+            exhaustive: true,
+            cut: None,
+        })
     }
 }
 
-/// Submits each message at its time and lets the policy make one attempt for it. Returns the
+/// Events recorded by an exploration's runs so far.
+struct WorkBudget {
+    events: u64,
+    events_max: u64,
+}
+
+impl WorkBudget {
+    fn new(events_max: u64) -> WorkBudget {
+        WorkBudget {
+            events: 0,
+            events_max,
+        }
+    }
+    fn spend(&mut self, run: &Run) {
+        self.events = self.events.saturating_add(run.trace.events.len() as u64);
+    }
+    fn is_spent(&self) -> bool {
+        self.events >= self.events_max
+    }
+    fn cut(&self) -> Cut {
+        Cut {
+            events: self.events,
+            events_max: self.events_max,
+        }
+    }
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|text| (*text).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned())
+}
+
+/// Why the runner stopped a run before its messages were all attempted.
+#[derive(Clone, Copy)]
+enum Stopped {
+    /// The 30-day virtual-time limit.
+    TimeLimit,
+    /// A counted budget.
+    Budget(Budget),
+}
+
+/// Submits each message at its time and lets the policy make one attempt for it, pushing the
 /// outcomes with the times the policy settled each recipient (the `done` lines come later, when
-/// the whole attempt ends).
-async fn drive(world: &SimWorld, policy: &dyn Policy<SimWorld>) -> Vec<RecipientOutcome> {
-    let mut all = Vec::new();
+/// the whole attempt ends). A policy that breaks its contract ends the drive with a [`Fault`].
+async fn drive(
+    world: &SimWorld,
+    policy: &dyn Policy<SimWorld>,
+    all: &mut Vec<RecipientOutcome>,
+) -> Result<(), Fault> {
     let inner = &world.inner;
     let scenario = inner.prepared.scenario.clone();
     let mut order: Vec<usize> = (0..scenario.messages.len()).collect();
     order.sort_by_key(|&index| scenario.messages[index].at);
     let origin = tokio::time::Instant::now();
+    let mut budget_spent = None;
     for index in order {
         let message = &scenario.messages[index];
-        tokio::time::sleep_until(origin + message.at.since_start().to_std()).await;
-        inner.record(EventKind::Submitted {
-            message: index,
-            recipients: message.to.clone(),
-        });
-        let job = Job {
-            client: &scenario.client,
-            message,
-            message_index: index,
+        if budget_spent.is_none() {
+            tokio::time::sleep_until(origin + message.at.since_start().to_std()).await;
+            inner.record(EventKind::Submitted {
+                message: index,
+                recipients: message.to.clone(),
+            });
+        }
+        let attempted = match budget_spent {
+            Some(budget) => Err(Stopped::Budget(budget)),
+            None => attempt(world, policy, index).await,
         };
-        let left = RUN_LIMIT.as_millis().saturating_sub(world_now(world));
-        // A message reached only at the limit (earlier ones ran long) is not attempted at all:
-        // even a zero timeout would poll the policy once.
-        let attempt = async {
-            if left == 0 {
-                return Err(());
-            }
-            // The policy is polled before the limit, like `tokio::time::timeout`, so a reply due
-            // exactly at the limit still arrives. When the limit wins, the world learns that the
-            // harness is stopping before the policy's future (and its pending waits) is dropped.
-            let mut deliver = policy.deliver(world, job);
-            let limit = tokio::time::sleep(Duration(left).to_std());
-            let mut limit = std::pin::pin!(limit);
-            let finished = std::future::poll_fn(|context| {
-                if let std::task::Poll::Ready(outcomes) = deliver.as_mut().poll(context) {
-                    return std::task::Poll::Ready(Some(outcomes));
-                }
-                limit.as_mut().poll(context).map(|()| None)
-            })
-            .await;
-            if finished.is_none() {
-                inner.state.borrow_mut().stopped = true;
-            }
-            drop(deliver);
-            finished.ok_or(())
-        };
-        let outcomes = match attempt.await {
+        let outcomes = match attempted {
             Ok(outcomes) => outcomes,
-            Err(()) => {
-                inner.record(EventKind::RunLimit { limit: RUN_LIMIT });
-                let reason = format!("run stopped at the {RUN_LIMIT} limit");
-                message
-                    .to
-                    .iter()
-                    .map(|recipient| RecipientOutcome {
-                        message: index,
-                        recipient: recipient.clone(),
-                        at: mxsim_model::world::World::now(world),
-                        disposition: Disposition::Deferred {
-                            reason: reason.clone(),
-                        },
-                    })
-                    .collect()
+            Err(stopped) => {
+                let reason = match stopped {
+                    Stopped::TimeLimit => {
+                        inner.record_closing(EventKind::RunLimit { limit: RUN_LIMIT });
+                        format!("run stopped at the {RUN_LIMIT} limit")
+                    }
+                    Stopped::Budget(budget) => {
+                        let limit = match budget {
+                            Budget::Events => inner.prepared.budgets.events_max,
+                            Budget::Connections => inner.prepared.budgets.connections_max,
+                        };
+                        if budget_spent.is_none() {
+                            inner.record_closing(EventKind::BudgetSpent { budget, limit });
+                            budget_spent = Some(budget);
+                        }
+                        format!(
+                            "run stopped: its budget of {limit} {} is spent",
+                            budget.unit()
+                        )
+                    }
+                };
+                deferred_all(world, index, &message.to, &reason)
             }
         };
-        assert_eq!(
-            outcomes.len(),
-            message.to.len(),
-            "policy {} returned {} outcomes for {} recipients of message {index}",
+        settle(world, policy, index, &message.to, outcomes, all)?;
+    }
+    Ok(())
+}
+
+/// One attempt at message `index`, stopped at the run limit or when a budget is spent.
+async fn attempt(
+    world: &SimWorld,
+    policy: &dyn Policy<SimWorld>,
+    index: usize,
+) -> Result<Vec<RecipientOutcome>, Stopped> {
+    let inner = &world.inner;
+    let scenario = &inner.prepared.scenario;
+    let job = Job {
+        client: &scenario.client,
+        message: &scenario.messages[index],
+        message_index: index,
+    };
+    let left = RUN_LIMIT.as_millis().saturating_sub(world_now(world));
+    // A message reached only at the limit (earlier ones ran long) is not attempted at all:
+    // even a zero timeout would poll the policy once.
+    if left == 0 {
+        return Err(Stopped::TimeLimit);
+    }
+    // The policy is polled before the limit, like `tokio::time::timeout`, so a reply due exactly
+    // at the limit still arrives. When the limit wins, or a budget is spent (every world call
+    // then stays pending, so the policy yields), the world learns that the harness is stopping
+    // before the policy's future (and its pending waits) is dropped.
+    let mut deliver = policy.deliver(world, job);
+    let limit = tokio::time::sleep(Duration(left).to_std());
+    let mut limit = std::pin::pin!(limit);
+    let finished = std::future::poll_fn(|context| {
+        if let std::task::Poll::Ready(outcomes) = deliver.as_mut().poll(context) {
+            return std::task::Poll::Ready(Ok(outcomes));
+        }
+        if let Some(budget) = inner.spent() {
+            return std::task::Poll::Ready(Err(Stopped::Budget(budget)));
+        }
+        limit
+            .as_mut()
+            .poll(context)
+            .map(|()| Err(Stopped::TimeLimit))
+    })
+    .await;
+    if finished.is_err() {
+        inner.state.borrow_mut().stopped = true;
+    }
+    drop(deliver);
+    inner.state.borrow_mut().stopped = false;
+    finished
+}
+
+fn deferred_all(
+    world: &SimWorld,
+    index: usize,
+    recipients: &[mxsim_model::name::Mailbox],
+    reason: &str,
+) -> Vec<RecipientOutcome> {
+    let at = mxsim_model::world::World::now(world);
+    recipients
+        .iter()
+        .map(|recipient| RecipientOutcome {
+            message: index,
+            recipient: recipient.clone(),
+            at,
+            disposition: Disposition::Deferred {
+                reason: reason.to_owned(),
+            },
+        })
+        .collect()
+}
+
+/// Records the `done` line of each recipient, in the message's recipient order, and keeps the
+/// outcomes; outcomes that do not match the recipients one to one are a [`Fault`].
+fn settle(
+    world: &SimWorld,
+    policy: &dyn Policy<SimWorld>,
+    index: usize,
+    recipients: &[mxsim_model::name::Mailbox],
+    outcomes: Vec<RecipientOutcome>,
+    all: &mut Vec<RecipientOutcome>,
+) -> Result<(), Fault> {
+    if outcomes.len() != recipients.len() {
+        return Err(Fault::Outcomes(format!(
+            "{} returned {} outcomes for the {} recipients of message {index}",
             policy.name(),
             outcomes.len(),
-            message.to.len()
-        );
-        for recipient in message.to.iter() {
-            let outcome = outcomes
-                .iter()
-                .find(|outcome| outcome.recipient == *recipient);
-            let outcome = outcome.unwrap_or_else(|| {
-                panic!("policy {} gave no outcome for {recipient}", policy.name())
-            });
-            inner.record(EventKind::Outcome {
-                message: index,
-                recipient: recipient.clone(),
-                disposition: outcome.disposition.clone(),
-            });
-            all.push(outcome.clone());
-        }
+            recipients.len()
+        )));
     }
-    all
+    // Index the outcomes by recipient once: a message may have thousands of recipients.
+    let mut by_recipient: BTreeMap<&mxsim_model::name::Mailbox, &RecipientOutcome> =
+        BTreeMap::new();
+    for outcome in &outcomes {
+        by_recipient.entry(&outcome.recipient).or_insert(outcome);
+    }
+    for recipient in recipients {
+        let Some(outcome) = by_recipient.get(recipient) else {
+            return Err(Fault::Outcomes(format!(
+                "{} gave no outcome for {recipient} in message {index}",
+                policy.name()
+            )));
+        };
+        world.inner.record_closing(EventKind::Outcome {
+            message: index,
+            recipient: recipient.clone(),
+            disposition: outcome.disposition.clone(),
+        });
+        all.push((*outcome).clone());
+    }
+    Ok(())
 }
 
 fn world_now(world: &SimWorld) -> u64 {

@@ -19,19 +19,109 @@ use mxsim_model::name::{Mailbox, Name};
 use mxsim_model::scenario::{ConnectMode, EndOfData, Greeting, Scenario, Server, StartTls};
 use mxsim_model::smtp::{Command, Keyword, Reply, ReplyClass, ReplyCode};
 use mxsim_model::time::{Duration, Instant};
-use mxsim_model::trace::{Closer, Event, EventKind, Sent};
+use mxsim_model::trace::{Budget, Closer, Event, EventKind, Sent};
 use mxsim_model::world::{
     Connect, EhloReply, Handshake, MailParameters, Pick, Response, Session, World,
 };
 
 use crate::choice::Chooser;
 
-/// A scenario made ready to simulate: an address→server map and each server's default replies.
+/// A scenario made ready to simulate: an address→server map, each server's default replies, and
+/// the run's budgets.
 pub struct Prepared {
     /// The scenario.
     pub scenario: Arc<Scenario>,
+    /// The counted budgets of every run of this scenario.
+    pub budgets: Budgets,
     servers_by_address: BTreeMap<IpAddr, usize>,
     defaults: Vec<Defaults>,
+}
+
+/// The counted budgets of one run (TIGER_STYLE: a limit on everything). Virtual time alone does
+/// not bound a run: a policy that reconnects in a loop at zero virtual time never reaches the
+/// 30-day limit. Each budget is sized from the scenario so that every honest policy fits with a
+/// wide margin and a queue of thousands of messages fits too, while a runaway loop stops after
+/// a few thousand events per message.
+///
+/// Per message with `r` recipients, in a world with `a` addresses and `n` DNS names:
+/// - connection attempts: `r × (a + 1) × 4`: every address, for every recipient (one connection
+///   per recipient is the most a policy opens), four times (plain, after a failed STARTTLS, with
+///   HELO after a refused EHLO, and one spare);
+/// - events: `16 + 2r + 24n` for the queue and DNS lines, plus 40 per connection attempt allowed
+///   (a session is about 20 lines plus two per recipient in it).
+///
+/// A queue policy will multiply these by the attempts its retry schedule allows before its
+/// horizon; today every message is attempted once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Budgets {
+    /// Trace events a run may record.
+    pub events_max: u64,
+    /// Connection attempts a run may make.
+    pub connections_max: u64,
+}
+
+/// Allowances behind [`Budgets`]; see its documentation.
+const CONNECTIONS_PER_ADDRESS: u64 = 4;
+const EVENTS_PER_CONNECTION: u64 = 40;
+const EVENTS_PER_NAME: u64 = 24;
+const EVENTS_PER_MESSAGE: u64 = 16;
+
+/// How many A and AAAA records the zone holds, windows included: an upper bound on the
+/// addresses a policy can learn from DNS.
+fn address_records(zone: &mxsim_model::scenario::Zone) -> u64 {
+    use mxsim_model::scenario::{RecordSet, RecordSets, ZoneName};
+    fn count(sets: &RecordSets) -> u64 {
+        [&sets.a, &sets.aaaa]
+            .into_iter()
+            .map(|set| match set {
+                Some(RecordSet::Records(records)) => records.len() as u64,
+                _ => 0,
+            })
+            .sum()
+    }
+    zone.names
+        .values()
+        .map(|name| match name {
+            ZoneName::NxDomain => 0,
+            ZoneName::Records(records) => {
+                count(&records.base)
+                    + records
+                        .during
+                        .iter()
+                        .map(|window| count(&window.patch))
+                        .sum::<u64>()
+            }
+        })
+        .sum()
+}
+
+impl Budgets {
+    /// The budgets of a run of `scenario`.
+    pub fn of(scenario: &Scenario) -> Budgets {
+        let names = scenario.zone.names.len() as u64;
+        let addresses = address_records(&scenario.zone)
+            + scenario
+                .servers
+                .iter()
+                .map(|server| server.addresses.len() as u64)
+                .sum::<u64>();
+        let mut budgets = Budgets {
+            events_max: 0,
+            connections_max: 0,
+        };
+        for message in &scenario.messages {
+            let recipients = message.to.len() as u64;
+            let connections = recipients
+                .saturating_mul(addresses + 1)
+                .saturating_mul(CONNECTIONS_PER_ADDRESS);
+            let events = (EVENTS_PER_MESSAGE + 2 * recipients)
+                .saturating_add(names.saturating_mul(EVENTS_PER_NAME))
+                .saturating_add(connections.saturating_mul(EVENTS_PER_CONNECTION));
+            budgets.connections_max = budgets.connections_max.saturating_add(connections);
+            budgets.events_max = budgets.events_max.saturating_add(events);
+        }
+        budgets
+    }
 }
 
 /// The replies of a well-behaved server, with texts that name it.
@@ -90,6 +180,7 @@ impl Prepared {
             .map(|server| Defaults::new(&server.label()))
             .collect();
         Prepared {
+            budgets: Budgets::of(&scenario),
             scenario,
             servers_by_address,
             defaults,
@@ -120,6 +211,11 @@ pub(crate) struct State {
     /// Set by the runner when the run limit stops the policy: dropped waits are then the
     /// harness stopping, not the client giving up.
     pub(crate) stopped: bool,
+    /// The budget that ran out, if one did. From then on every world call stays pending, so the
+    /// policy's future yields and the runner stops the run.
+    pub(crate) spent: Option<Budget>,
+    budgets: Budgets,
+    n_connects: u64,
 }
 
 impl State {
@@ -130,6 +226,12 @@ impl State {
             chooser: Chooser::new(&crate::choice::Choices::Forced(Vec::new())),
             connections: Vec::new(),
             stopped: false,
+            spent: None,
+            budgets: Budgets {
+                events_max: 0,
+                connections_max: 0,
+            },
+            n_connects: 0,
         }
     }
 }
@@ -149,9 +251,38 @@ impl Inner {
         )
     }
 
+    /// Records an event the world observed, within the events budget. The event that would
+    /// overflow the budget is not recorded: it marks the budget spent instead.
     pub(crate) fn record(&self, kind: EventKind) {
         let at = self.now();
+        let mut state = self.state.borrow_mut();
+        if state.spent.is_some() {
+            return;
+        }
+        if state.events.len() as u64 >= state.budgets.events_max {
+            state.spent = Some(Budget::Events);
+            return;
+        }
+        state.events.push(Event { at, kind });
+    }
+
+    /// Records one of the runner's own closing lines (outcomes, limits): outside every budget,
+    /// since they are bounded by the scenario's recipients.
+    pub(crate) fn record_closing(&self, kind: EventKind) {
+        let at = self.now();
         self.state.borrow_mut().events.push(Event { at, kind });
+    }
+
+    /// The budget that ran out, if any.
+    pub(crate) fn spent(&self) -> Option<Budget> {
+        self.state.borrow().spent
+    }
+
+    /// Stays pending once a budget is spent: the policy then yields, and the runner ends the run.
+    async fn within_budget(&self) {
+        if self.spent().is_some() {
+            std::future::pending::<()>().await;
+        }
     }
 
     fn server(&self, index: usize) -> &Server {
@@ -173,6 +304,9 @@ impl SimWorld {
             chooser,
             connections: Vec::new(),
             stopped: false,
+            spent: None,
+            budgets: prepared.budgets,
+            n_connects: 0,
         };
         SimWorld {
             inner: Rc::new(Inner {
@@ -264,6 +398,7 @@ impl World for SimWorld {
     fn lookup(&self, name: &Name, record_type: RecordType) -> impl Future<Output = DnsAnswer> {
         let inner = &*self.inner;
         async move {
+            inner.within_budget().await;
             let since = inner.now();
             let guard = GiveUpGuard {
                 inner,
@@ -295,6 +430,15 @@ impl World for SimWorld {
         let host = host.clone();
         async move {
             let inner = &*world.inner;
+            inner.within_budget().await;
+            {
+                let mut state = inner.state.borrow_mut();
+                if state.n_connects >= state.budgets.connections_max {
+                    state.spent = Some(Budget::Connections);
+                }
+                state.n_connects += 1;
+            }
+            inner.within_budget().await;
             inner.record(EventKind::Connecting {
                 address,
                 host: host.clone(),
@@ -425,6 +569,7 @@ impl SimSession {
         script: impl FnOnce(&SimSession, Instant) -> Scripted,
     ) -> Response {
         let inner = &*self.world.inner;
+        inner.within_budget().await;
         let now = inner.now();
         self.check_idle(now);
         if !self.usable() {
@@ -615,6 +760,7 @@ impl Session for SimSession {
     }
 
     async fn handshake(&mut self) -> Handshake {
+        self.inner().within_budget().await;
         let now = self.inner().now();
         if !self.usable() {
             return Handshake::Failed;

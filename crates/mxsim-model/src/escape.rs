@@ -1,0 +1,102 @@
+//! Escaping text from input files for the places it is shown: a terminal, Markdown, HTML.
+//!
+//! Scenario and policy files are written by people and by fuzzers. A reply text with a newline
+//! would print a forged trace line, an ESC sequence can hide the rest of a terminal, and a
+//! bidirectional override can reorder what a reader sees. The loader rejects control characters
+//! where a value has no use for them; these functions are the second wall, at every output.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
+/// True for characters that must never reach a terminal raw: C0 and C1 controls (TAB, CR and LF
+/// included, since every shown value is one line), DEL, and the Unicode bidirectional controls.
+pub fn is_unsafe(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `text` with every unsafe character written as a Rust-style escape (`\n`, `\u{1b}`), and
+/// backslashes doubled only when something was escaped, so clean text is shown as it is.
+pub fn terminal(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(is_unsafe) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\\' => out.push_str("\\\\"),
+            c if is_unsafe(c) => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// `text` for a cell or a line of Markdown: terminal-safe, with the characters that would open
+/// a link, an image, an HTML tag or a new table column (`[`, `]`, `<`, `>`, `|`, `\`)
+/// backslash-escaped and `&` written as an entity. Emphasis and code marks (`*`, `_`, `` ` ``)
+/// stay: they can only change how a title looks, and titles use them for code names.
+pub fn markdown(text: &str) -> String {
+    let safe = terminal(text);
+    let mut out = String::with_capacity(safe.len() + 8);
+    for c in safe.chars() {
+        match c {
+            '|' | '[' | ']' | '<' | '>' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '&' => out.push_str("&amp;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `text` for HTML element content or a quoted attribute value.
+pub fn html(text: &str) -> String {
+    let safe = terminal(text);
+    let mut out = String::with_capacity(safe.len() + 8);
+    for c in safe.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clean_text_is_untouched() {
+        assert!(matches!(terminal("250 2.0.0 ok é"), Cow::Borrowed(_)));
+        assert_eq!(terminal(r"a\b"), r"a\b");
+    }
+
+    #[test]
+    fn controls_cannot_forge_a_line_or_hide_output() {
+        assert_eq!(terminal("ok\n  done"), "ok\\n  done");
+        assert_eq!(terminal("\u{1b}[8mhidden"), "\\u{1b}[8mhidden");
+        assert_eq!(terminal("a\0b\r"), "a\\u{0}b\\r");
+        assert_eq!(terminal("x\u{202e}y"), "x\\u{202e}y");
+        assert_eq!(terminal("tab\there\\"), "tab\\there\\\\");
+    }
+
+    #[test]
+    fn markdown_and_html_neutralise_markup() {
+        assert_eq!(markdown("a|b <i>[x](y)"), "a\\|b \\<i\\>\\[x\\](y)");
+        assert_eq!(markdown("line\nbreak"), "line\\\\nbreak");
+        assert_eq!(html("<b a=\"1\">&'"), "&lt;b a=&quot;1&quot;&gt;&amp;&#39;");
+    }
+}
