@@ -9,6 +9,7 @@
 //! It is ordinary client code: it sees the world only through the model's traits and chooses
 //! its own timeouts with `tokio::time::timeout` (virtual under the simulator's paused clock).
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -194,25 +195,21 @@ impl<W: World> Attempt<'_, '_, W> {
                 });
             }
         };
-        let mut tried = vec![false; candidates.len()];
+        let mut tried = Tried::new(&candidates);
         let mut stopped = false;
         let mut attempts = 0;
         while !self.pending.is_empty() {
             let Some(index) = self.next_candidate(&candidates, &tried) else {
                 break;
             };
-            tried[index] = true;
+            tried.mark(index);
             attempts += 1;
             // The wanted-keyword search may have moved the transaction to another host: a
             // `next-host` skips the host actually used.
             let (flow, used) = self.try_candidate(&candidates, index, &mut tried).await;
             match flow {
                 Flow::NextAddress => {}
-                Flow::NextHost => {
-                    for (other, candidate) in candidates.iter().enumerate() {
-                        tried[other] |= candidate.host == candidates[used].host;
-                    }
-                }
+                Flow::NextHost => tried.mark_host(&candidates, &candidates[used].host),
                 Flow::Stop => {
                     stopped = true;
                     break;
@@ -251,8 +248,10 @@ impl<W: World> Attempt<'_, '_, W> {
 
     /// The next candidate the loop may use: not tried, within the ceiling and any
     /// same-preference search.
-    fn next_candidate(&self, candidates: &[Candidate], tried: &[bool]) -> Option<usize> {
-        (0..candidates.len()).find(|&index| !tried[index] && self.eligible(&candidates[index]))
+    fn next_candidate(&self, candidates: &[Candidate], tried: &Tried) -> Option<usize> {
+        tried
+            .untried()
+            .find(|&index| self.eligible(&candidates[index]))
     }
 
     fn eligible(&self, candidate: &Candidate) -> bool {
@@ -266,7 +265,7 @@ impl<W: World> Attempt<'_, '_, W> {
     /// Whether any candidate, and any candidate of another host, may follow. With `session`,
     /// this candidate's session counts towards `limits.sessions` (it reached MAIL); handshake
     /// failures do not count, so the session limit cannot make them final.
-    fn last(&self, candidates: &[Candidate], tried: &[bool], host: &Name, session: bool) -> Last {
+    fn last(&self, candidates: &[Candidate], tried: &Tried, host: &Name, session: bool) -> Last {
         let sessions_full = session
             && self
                 .settings
@@ -274,9 +273,8 @@ impl<W: World> Attempt<'_, '_, W> {
                 .sessions
                 .is_some_and(|limit| self.sessions + 1 >= limit);
         let remaining = |other_host_only: bool| {
-            (0..candidates.len()).any(|index| {
-                !tried[index]
-                    && self.eligible(&candidates[index])
+            tried.untried().any(|index| {
+                self.eligible(&candidates[index])
                     && (!other_host_only || candidates[index].host != *host)
             })
         };
@@ -573,3 +571,61 @@ fn stable_hash(text: &str) -> u64 {
 }
 
 mod session;
+
+/// Which candidates an attempt has used, kept so that every question about them costs what it
+/// answers, not the length of the list: a world with thousands of MX hosts must cost linear
+/// time per attempt (issue 6). Marks only ever go from untried to tried, so the first untried
+/// index only moves forward.
+pub(crate) struct Tried {
+    flags: Vec<bool>,
+    first_untried: usize,
+    /// The candidates of each host, for `next-host`; built on first use, so a run that never
+    /// skips a host allocates nothing for it.
+    by_host: Option<BTreeMap<Name, Vec<usize>>>,
+}
+
+impl Tried {
+    fn new(candidates: &[Candidate]) -> Tried {
+        Tried {
+            flags: vec![false; candidates.len()],
+            first_untried: 0,
+            by_host: None,
+        }
+    }
+
+    /// True when candidate `index` was used (or skipped with its host).
+    pub(crate) fn is_tried(&self, index: usize) -> bool {
+        self.flags[index]
+    }
+
+    /// Marks candidate `index` used.
+    pub(crate) fn mark(&mut self, index: usize) {
+        self.flags[index] = true;
+        while self.flags.get(self.first_untried) == Some(&true) {
+            self.first_untried += 1;
+        }
+    }
+
+    /// Marks every candidate of `host` used.
+    fn mark_host(&mut self, candidates: &[Candidate], host: &Name) {
+        let by_host = self.by_host.get_or_insert_with(|| {
+            let mut by_host: BTreeMap<Name, Vec<usize>> = BTreeMap::new();
+            for (index, candidate) in candidates.iter().enumerate() {
+                by_host
+                    .entry(candidate.host.clone())
+                    .or_default()
+                    .push(index);
+            }
+            by_host
+        });
+        let indices = by_host.get(host).cloned().unwrap_or_default();
+        for index in indices {
+            self.mark(index);
+        }
+    }
+
+    /// The untried candidates, in order.
+    fn untried(&self) -> impl Iterator<Item = usize> + '_ {
+        (self.first_untried..self.flags.len()).filter(|&index| !self.flags[index])
+    }
+}

@@ -8,7 +8,7 @@ use mxsim_model::smtp::{Command, Keyword, Reply, ReplyClass, find_keyword};
 use mxsim_model::time::{Duration, Instant};
 use mxsim_model::world::{Connect, Handshake, MailParameters, Session, World};
 
-use super::{Attempt, Candidate, Failed, Flow, Got, Last, Opened, ask, classify};
+use super::{Attempt, Candidate, Failed, Flow, Got, Last, Opened, Tried, ask, classify};
 use crate::settings::{Failure, KeywordAction, Stage, TlsFallback, TlsUse, WantedAction};
 
 /// Sends QUIT; the reply does not matter.
@@ -23,7 +23,7 @@ impl<W: World> Attempt<'_, '_, W> {
         &mut self,
         candidates: &[Candidate],
         index: usize,
-        tried: &mut [bool],
+        tried: &mut Tried,
     ) -> (Flow, usize) {
         let mut plaintext = false;
         loop {
@@ -265,7 +265,7 @@ impl<W: World> Attempt<'_, '_, W> {
         &mut self,
         candidates: &[Candidate],
         opened: Opened<W::Session>,
-        tried: &mut [bool],
+        tried: &mut Tried,
     ) -> (Flow, usize) {
         let Opened {
             mut session,
@@ -461,7 +461,7 @@ impl<W: World> Attempt<'_, '_, W> {
         &mut self,
         candidates: &[Candidate],
         parked: Opened<W::Session>,
-        tried: &mut [bool],
+        tried: &mut Tried,
     ) -> (W::Session, Arc<[Keyword]>, usize) {
         let limit = self.settings.search_limit.unwrap_or(Duration::ZERO);
         let deadline = self.world.now().after(limit);
@@ -476,14 +476,14 @@ impl<W: World> Attempt<'_, '_, W> {
             let probe = &candidates[index];
             let in_scope =
                 self.settings.wanted == WantedAction::WholeList || probe.preference == preference;
-            if tried[index]
+            if tried.is_tried(index)
                 || !in_scope
                 || !self.eligible(probe)
                 || probe.host == candidates[best.index].host
             {
                 continue;
             }
-            tried[index] = true;
+            tried.mark(index);
             let Ok(opened) = self.open(candidates, index, false, Some(deadline)).await else {
                 continue;
             };
