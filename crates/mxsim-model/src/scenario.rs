@@ -883,7 +883,7 @@ impl Loader<'_> {
         sets
     }
 
-    fn record_set<T: PartialEq>(
+    fn record_set<T: Ord + Clone>(
         &mut self,
         node: &Node,
         what: &str,
@@ -907,12 +907,13 @@ impl Loader<'_> {
             _ => {
                 let items = self.reader.list(node, what)?;
                 let mut records = Vec::with_capacity(items.len());
+                let mut seen = BTreeSet::new();
                 for item in items {
                     if let Some(text) = self.reader.scalar_text(item, what)
                         && let Some(record) = self.reader.convert(item.at, what, parse(&text))
                     {
                         // A record listed twice would be tried twice: almost always a typo.
-                        if records.contains(&record) {
+                        if !seen.insert(record.clone()) {
                             self.reader
                                 .error(item.at, format!("{what}: `{text}` is listed twice"));
                             continue;
@@ -930,6 +931,7 @@ impl Loader<'_> {
         let Some(entries) = self.reader.mapping(node, "servers") else {
             return servers;
         };
+        let mut seen = BTreeSet::new();
         for (key, value) in entries {
             let server_key = match key.text.parse::<IpAddr>() {
                 Ok(address) => ServerKey::Address(address),
@@ -941,7 +943,7 @@ impl Loader<'_> {
                     None => continue,
                 },
             };
-            if servers.iter().any(|server| server.key == server_key) {
+            if !seen.insert(server_key.clone()) {
                 self.reader.error(
                     key.at,
                     format!(
@@ -1096,6 +1098,7 @@ impl Loader<'_> {
         }
         let entries = self.reader.mapping(node, "rcpt")?;
         let mut replies = RcptReplies::default();
+        let mut seen = BTreeSet::new();
         for (key, value) in entries {
             let Some(reply) = self.reader.reply(value, "rcpt") else {
                 continue;
@@ -1110,11 +1113,7 @@ impl Loader<'_> {
             else {
                 continue;
             };
-            if replies
-                .by_recipient
-                .iter()
-                .any(|(existing, _)| *existing == mailbox)
-            {
+            if !seen.insert(mailbox.clone()) {
                 self.reader
                     .error(key.at, format!("rcpt lists {mailbox} twice"));
                 continue;
