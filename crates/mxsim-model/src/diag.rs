@@ -55,6 +55,18 @@ impl Diagnostics {
         self.items.push(Diagnostic::new(at, message));
     }
 
+    /// Records the problems of the YAML layer, in file order.
+    pub fn syntax(&mut self, errors: Vec<crate::yaml::SyntaxError>) {
+        for error in errors {
+            self.items.push(Diagnostic {
+                at: error.at,
+                message: error.message,
+                help: error.help,
+            });
+        }
+        self.finish();
+    }
+
     /// True when nothing was recorded.
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
