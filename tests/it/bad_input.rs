@@ -9,6 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use mxsim_cli::{EXIT_BAD_INPUT, main_with};
+use mxsim_model::diag::SHOWN_MAX;
 
 fn check_file(path: &Path) -> mxsim_cli::Output {
     main_with(["mxsim".into(), "check".into(), path.as_os_str().to_owned()])
@@ -122,6 +123,62 @@ fn hostile_documents_are_rejected_by_a_counted_bound() {
             output.stderr.contains(stopped_by),
             "{name} was not stopped by the `{stopped_by}` bound:\n{}",
             output.stderr
+        );
+    }
+}
+
+/// Documents of legal size that once cost the loader quadratic time are loaded or rejected with
+/// the right exit code and bounded output: at most [`SHOWN_MAX`] rendered errors, then how many
+/// more. They stay under the target dir as `hostile-<name>.yaml` for timing the release binary;
+/// this test never reads a clock.
+#[test]
+fn hostile_documents_of_legal_size_give_bounded_output() {
+    let documents = mxsim_tests::hostile::documents();
+    // Written first, all of them, so the files exist for timing even if a check fails.
+    let paths: Vec<PathBuf> = documents
+        .iter()
+        .map(|document| {
+            assert!(
+                document.text.len() <= mxsim_model::yaml::BYTES_MAX,
+                "{} is {} bytes",
+                document.name,
+                document.text.len()
+            );
+            hostile(
+                &format!("hostile-{}.yaml", document.name),
+                document.text.as_bytes(),
+            )
+        })
+        .collect();
+    for (document, path) in documents.iter().zip(&paths) {
+        let output = check_file(path);
+        let name = document.name;
+        if document.loads {
+            assert_eq!(output.code, 0, "{name}: {}", output.stderr);
+            assert!(
+                output.stdout.contains(document.says),
+                "{name}: {}",
+                output.stdout
+            );
+            continue;
+        }
+        assert_eq!(output.code, EXIT_BAD_INPUT, "{name}: {}", output.stderr);
+        assert!(
+            output.stderr.contains(document.says),
+            "{name}: {}",
+            output.stderr
+        );
+        let shown = output.stderr.matches(": error: ").count();
+        assert!(shown <= SHOWN_MAX, "{name}: {shown} errors rendered");
+        assert!(
+            shown < SHOWN_MAX || output.stderr.contains(" more errors\n"),
+            "{name}: no `and N more errors` line:\n{}",
+            output.stderr
+        );
+        assert!(
+            output.stderr.lines().count() <= SHOWN_MAX * 6 + 2,
+            "{name}: {} lines",
+            output.stderr.lines().count()
         );
     }
 }

@@ -3,6 +3,8 @@
 //! Loading a file returns either a value or *all* the problems found in it (the rust-analyzer
 //! habit of `(T, Vec<Error>)`): an author fixes a file in one round trip, not one error at a time.
 
+use std::cell::Cell;
+use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
 
 use crate::yaml::Position;
@@ -53,6 +55,18 @@ impl Diagnostics {
         self.items.push(Diagnostic::new(at, message));
     }
 
+    /// Records the problems of the YAML layer, in file order.
+    pub fn syntax(&mut self, errors: Vec<crate::yaml::SyntaxError>) {
+        for error in errors {
+            self.items.push(Diagnostic {
+                at: error.at,
+                message: error.message,
+                help: error.help,
+            });
+        }
+        self.finish();
+    }
+
     /// True when nothing was recorded.
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
@@ -65,16 +79,60 @@ impl Diagnostics {
         self.items.dedup();
     }
 
-    /// Renders every problem as `file:line:column: error: message` with a snippet and caret.
+    /// Renders the first [`SHOWN_MAX`] problems as `file:line:column: error: message` with a
+    /// snippet and caret, then how many more there were, then the count.
     pub fn render(&self, file: &str, source: &str) -> String {
+        let lines = LineIndex::new(source);
         let mut out = String::new();
-        for diagnostic in &self.items {
-            render_one(&mut out, file, source, diagnostic);
+        for diagnostic in self.items.iter().take(SHOWN_MAX) {
+            render_one(&mut out, file, &lines, diagnostic);
         }
         let count = self.items.len();
+        if count > SHOWN_MAX {
+            let more = count - SHOWN_MAX;
+            let noun = if more == 1 { "error" } else { "errors" };
+            let _ = writeln!(out, "{file}: and {more} more {noun}");
+        }
         let noun = if count == 1 { "error" } else { "errors" };
         let _ = writeln!(out, "{file}: {count} {noun}");
         out
+    }
+}
+
+/// At most this many problems are rendered per file. An author fixes the first few and runs
+/// again; ten thousand snippets help nobody and cost time and terminal space.
+pub const SHOWN_MAX: usize = 50;
+
+/// A snippet line longer than this many characters is shown as a window around the column.
+const SNIPPET_WIDTH: usize = 120;
+
+/// The start of every line, computed once, so rendering many problems reads the file once
+/// instead of rescanning it for each one.
+struct LineIndex<'s> {
+    source: &'s str,
+    starts: Vec<usize>,
+}
+
+impl<'s> LineIndex<'s> {
+    fn new(source: &'s str) -> LineIndex<'s> {
+        let mut starts = vec![0];
+        starts.extend(source.match_indices('\n').map(|(index, _)| index + 1));
+        LineIndex { source, starts }
+    }
+
+    /// Line `line` (1-based) without its line break, or `None` past the end.
+    fn line(&self, line: u32) -> Option<&'s str> {
+        let index = (line as usize).checked_sub(1)?;
+        let start = *self.starts.get(index)?;
+        if self.source.is_empty() || (start >= self.source.len() && index > 0) {
+            return None;
+        }
+        let end = self
+            .starts
+            .get(index + 1)
+            .map_or(self.source.len(), |next| next - 1);
+        let text = &self.source[start..end];
+        Some(text.strip_suffix('\r').unwrap_or(text))
     }
 }
 
@@ -91,27 +149,83 @@ impl fmt::Display for Diagnostics {
     }
 }
 
-fn render_one(out: &mut String, file: &str, source: &str, diagnostic: &Diagnostic) {
+fn render_one(out: &mut String, file: &str, lines: &LineIndex<'_>, diagnostic: &Diagnostic) {
     let Position { line, column } = diagnostic.at;
-    let _ = writeln!(out, "{file}:{line}:{column}: error: {}", diagnostic.message);
+    let _ = writeln!(
+        out,
+        "{file}:{line}:{column}: error: {}",
+        escape_controls(&diagnostic.message)
+    );
     if line >= 1
-        && let Some(text) = source.lines().nth(line as usize - 1)
+        && let Some(text) = lines.line(line)
     {
         let gutter = line.to_string().len();
-        let shown: String = text.chars().take(120).collect();
+        let (shown, pad) = snippet(text, column.max(1) as usize - 1);
         let _ = writeln!(out, "{:gutter$} |", "");
         let _ = writeln!(out, "{line} | {shown}");
-        let caret_at = (column.max(1) as usize - 1).min(shown.chars().count());
-        let pad: String = shown
-            .chars()
-            .take(caret_at)
-            .map(|c| if c == '\t' { '\t' } else { ' ' })
-            .collect();
         let _ = writeln!(out, "{:gutter$} | {pad}^", "");
     }
     if let Some(help) = &diagnostic.help {
-        let _ = writeln!(out, "  = help: {help}");
+        let _ = writeln!(out, "  = help: {}", escape_controls(help));
     }
+}
+
+/// The part of `text` to show and the padding that puts a caret under character `caret`.
+/// A long line is cut to a window around the caret, marked with `…` at each cut, so the caret
+/// always sits under the problem. Control characters are escaped (see [`escape_control`]).
+fn snippet(text: &str, caret: usize) -> (String, String) {
+    let chars: Vec<char> = text.chars().collect();
+    let caret = caret.min(chars.len());
+    let (start, end) = if chars.len() <= SNIPPET_WIDTH {
+        (0, chars.len())
+    } else {
+        let start = caret
+            .saturating_sub(SNIPPET_WIDTH / 2)
+            .min(chars.len() - SNIPPET_WIDTH);
+        (start, start + SNIPPET_WIDTH)
+    };
+    let mut shown = String::new();
+    let mut pad = String::new();
+    if start > 0 {
+        shown.push('…');
+        pad.push(' ');
+    }
+    for (index, c) in chars[start..end].iter().enumerate() {
+        let before = shown.chars().count();
+        escape_control(*c, &mut shown);
+        if start + index < caret {
+            if *c == '\t' {
+                pad.push('\t');
+            } else {
+                let width = shown.chars().count() - before;
+                pad.extend(std::iter::repeat_n(' ', width));
+            }
+        }
+    }
+    if end < chars.len() {
+        shown.push('…');
+    }
+    (shown, pad)
+}
+
+/// Writes `c`, or its Rust-style escape (`\u{1b}`) when it is a control character other than
+/// TAB: a NUL, ESC or line break from a bad file must never reach the terminal raw, where it
+/// could forge output lines or drive the terminal.
+fn escape_control(c: char, out: &mut String) {
+    if c.is_control() && c != '\t' {
+        let _ = write!(out, "\\u{{{:x}}}", c as u32);
+    } else {
+        out.push(c);
+    }
+}
+
+/// `text` with every control character but TAB escaped, for messages that quote the file.
+pub fn escape_controls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        escape_control(c, &mut out);
+    }
+    out
 }
 
 /// The known word closest to `word`, if it is close enough to be a plausible typo.
@@ -119,13 +233,81 @@ pub fn nearest<'a>(word: &str, known: &[&'a str]) -> Option<&'a str> {
     let word = word.to_ascii_lowercase();
     let mut best: Option<(usize, &'a str)> = None;
     for candidate in known {
-        let distance = edit_distance(&word, candidate);
-        let limit = (candidate.len().max(word.len()) / 3).max(1) + 1;
-        if distance <= limit && best.is_none_or(|(d, _)| distance < d) {
+        if let Some(distance) = close(&word, candidate)
+            && best.is_none_or(|(d, _)| distance < d)
+        {
             best = Some((distance, candidate));
         }
     }
     best.map(|(_, candidate)| candidate)
+}
+
+/// "Did you mean" over a large set of names (hosts in a zone), with bounded work: candidates
+/// are bucketed by length and only buckets within the distance limit are scanned, at most
+/// [`HINT_CANDIDATES_MAX`] candidates per word and at most [`HINTS_MAX`] words per file. A file
+/// with thousands of unknown names still gets hints for the first ones, which are the ones
+/// rendered, in time linear in the file.
+pub struct Suggester {
+    by_length: BTreeMap<usize, Vec<Box<str>>>,
+    left: Cell<usize>,
+}
+
+/// At most this many words per file get a "did you mean" from a [`Suggester`].
+pub const HINTS_MAX: usize = 50;
+/// At most this many candidates are compared with one word.
+pub const HINT_CANDIDATES_MAX: usize = 2_000;
+
+impl Suggester {
+    /// Indexes `known` (lowercase words) by length.
+    pub fn new<'a>(known: impl IntoIterator<Item = &'a str>) -> Suggester {
+        let mut by_length: BTreeMap<usize, Vec<Box<str>>> = BTreeMap::new();
+        for word in known {
+            by_length
+                .entry(word.chars().count())
+                .or_default()
+                .push(Box::from(word));
+        }
+        Suggester {
+            by_length,
+            left: Cell::new(HINTS_MAX),
+        }
+    }
+
+    /// The known word closest to `word`, as [`nearest`] decides, within the budgets.
+    pub fn suggest(&self, word: &str) -> Option<&str> {
+        if self.left.get() == 0 {
+            return None;
+        }
+        self.left.set(self.left.get() - 1);
+        let word = word.to_ascii_lowercase();
+        let length = word.chars().count();
+        // Edit distance is at least the difference in length, and the limit grows with the
+        // longer word's length, so no candidate shorter than `low` or longer than `high` can
+        // be within it.
+        let low = length.saturating_sub(length / 3 + 2);
+        let high = length + length / 2 + 3;
+        let candidates = self
+            .by_length
+            .range(low..=high)
+            .flat_map(|(_, words)| words.iter().map(|word| &**word))
+            .take(HINT_CANDIDATES_MAX);
+        let mut best: Option<(usize, &str)> = None;
+        for candidate in candidates {
+            if let Some(distance) = close(&word, candidate)
+                && best.is_none_or(|(d, _)| distance < d)
+            {
+                best = Some((distance, candidate));
+            }
+        }
+        best.map(|(_, candidate)| candidate)
+    }
+}
+
+/// The edit distance between `word` and `candidate` when it is within the typo limit.
+fn close(word: &str, candidate: &str) -> Option<usize> {
+    let distance = edit_distance(word, candidate);
+    let limit = (candidate.len().max(word.len()) / 3).max(1) + 1;
+    (distance <= limit).then_some(distance)
 }
 
 /// Levenshtein distance over characters; inputs are short keys, so O(n·m) is fine.
@@ -173,5 +355,59 @@ mod tests {
             text,
             "a.yaml:2:3: error: unknown key `mxx`\n  |\n2 |   mxx: []\n  |   ^\n  = help: did you mean `mx`?\na.yaml: 1 error\n"
         );
+    }
+
+    #[test]
+    fn long_lines_show_a_window_with_the_caret_under_the_column() {
+        let line = format!("{}BAD{}", "a".repeat(500), "b".repeat(500));
+        let (shown, pad) = snippet(&line, 500);
+        assert!(shown.starts_with('…') && shown.ends_with('…'), "{shown}");
+        let caret = pad.chars().count();
+        assert_eq!(shown.chars().nth(caret), Some('B'), "{shown}");
+        let (shown, pad) = snippet("short", 2);
+        assert_eq!((shown.as_str(), pad.as_str()), ("short", "  "));
+    }
+
+    #[test]
+    fn control_characters_are_escaped_and_the_caret_follows() {
+        let (shown, pad) = snippet("a\u{1b}[2J\0x\tX", 6);
+        assert_eq!(shown, "a\\u{1b}[2J\\u{0}x\tX");
+        assert_eq!(pad, " ".repeat(15));
+        assert_eq!(escape_controls("a\nb\rc\u{7f}"), "a\\u{a}b\\u{d}c\\u{7f}");
+    }
+
+    #[test]
+    fn rendering_stops_after_the_cap() {
+        let mut diagnostics = Diagnostics::default();
+        for line in 1..=SHOWN_MAX as u32 + 7 {
+            diagnostics.error(Position { line, column: 1 }, "bad");
+        }
+        let source = "x\n".repeat(SHOWN_MAX + 7);
+        let text = diagnostics.render("a.yaml", &source);
+        assert_eq!(text.matches(": error: bad").count(), SHOWN_MAX);
+        assert!(
+            text.ends_with("a.yaml: and 7 more errors\na.yaml: 57 errors\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn suggester_is_bounded_and_agrees_with_nearest() {
+        let names: Vec<String> = (0..5_000)
+            .map(|n| format!("mx{n:05}.foo.example"))
+            .collect();
+        let hints = Suggester::new(names.iter().map(String::as_str));
+        assert_eq!(
+            hints.suggest("mx00007.foo.exampel"),
+            Some("mx00007.foo.example")
+        );
+        assert_eq!(
+            hints.suggest("zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz"),
+            None
+        );
+        for _ in 2..HINTS_MAX {
+            hints.suggest("x");
+        }
+        assert_eq!(hints.suggest("mx00007.foo.exampel"), None, "budget spent");
     }
 }

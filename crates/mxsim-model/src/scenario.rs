@@ -12,7 +12,7 @@ use crate::diag::Diagnostics;
 use crate::dns::{DnsAnswer, DnsFailure, Mx, RecordType};
 use crate::name::{Mailbox, Name};
 use crate::outcome::DispositionKind;
-use crate::schema::{Fields, Reader};
+use crate::schema::{Fields, Reader, printable};
 use crate::smtp::{Command, Keyword, Reply};
 use crate::time::{Duration, Instant};
 use crate::yaml::{self, Node, Position, Value};
@@ -486,8 +486,8 @@ pub fn load(source: &str, is_policy: &dyn Fn(&str) -> bool) -> Result<Scenario, 
     let mut diagnostics = Diagnostics::default();
     let root = match yaml::parse(source) {
         Ok(root) => root,
-        Err(error) => {
-            diagnostics.error(error.at, error.message);
+        Err(errors) => {
+            diagnostics.syntax(errors);
             return Err(diagnostics);
         }
     };
@@ -525,10 +525,14 @@ impl Loader<'_> {
         let fields = self.reader.fields(root, "the scenario", TOP_KEYS)?;
         let title = self.title(&fields);
         let refs = self.strings(fields.get("refs"), "refs");
-        let description = fields
-            .get("description")
-            .and_then(|node| self.reader.string(node, "description"))
-            .map(str::to_owned);
+        // A description may span lines, so LF is its one allowed control character.
+        let description = fields.get("description").and_then(|node| {
+            let text = self.reader.string(node, "description")?;
+            let lines = text.replace('\n', " ");
+            self.reader
+                .convert(node.at, "description", printable(&lines, "a description"))?;
+            Some(text.to_owned())
+        });
         let seed = fields
             .get("seed")
             .and_then(|node| self.reader.unsigned(node, "seed"));
@@ -589,6 +593,8 @@ impl Loader<'_> {
                 .error(node.at, "title must be one non-empty line");
             return None;
         }
+        self.reader
+            .convert(node.at, "title", printable(title, "a title"))?;
         Some(title.to_owned())
     }
 
@@ -598,7 +604,12 @@ impl Loader<'_> {
         };
         items
             .iter()
-            .filter_map(|item| self.reader.string(item, what).map(str::to_owned))
+            .filter_map(|item| {
+                let text = self.reader.string(item, what)?;
+                self.reader
+                    .convert(item.at, what, printable(text, "an entry"))?;
+                Some(text.to_owned())
+            })
             .collect()
     }
 
@@ -613,6 +624,13 @@ impl Loader<'_> {
         let fields = self.reader.fields(node, "client", CLIENT_KEYS)?;
         if let Some(name) = fields.get("name") {
             client.name = self.reader.name(name, "client.name")?;
+            if client.name.is_root() {
+                self.reader.error(
+                    name.at,
+                    "client.name: `.` is the root of the DNS, not a host name the client could say in EHLO",
+                );
+                return None;
+            }
         }
         if let Some(list) = fields
             .get("addresses")
@@ -809,6 +827,26 @@ impl Loader<'_> {
     }
 
     fn window_bounds(&mut self, fields: &Fields<'_>) -> Option<(Instant, Option<Instant>)> {
+        if !fields.has_other_than(&["from", "until"]) {
+            self.reader.error(
+                fields.at,
+                "a `during` window sets nothing: give at least one key it changes",
+            );
+            return None;
+        }
+        for key in ["from", "until"] {
+            if let Some(node) = fields.get(key)
+                && let Value::String(text) = &node.value
+                && let Ok(time) = Duration::parse(text)
+                && time > RUN_LIMIT
+            {
+                self.reader.error(
+                    node.at,
+                    format!("window {key} {time} is past the {RUN_LIMIT} run limit, so the run never reaches it"),
+                );
+                return None;
+            }
+        }
         let from = match fields.get("from") {
             Some(node) => Instant(self.reader.duration(node, "from")?.as_millis()),
             None => {
@@ -840,7 +878,18 @@ impl Loader<'_> {
     fn record_sets(&mut self, fields: &Fields<'_>, what: &str) -> RecordSets {
         let mut sets = RecordSets::default();
         if let Some(node) = fields.get("mx") {
-            sets.mx = self.record_set(node, &format!("{what}: mx"), Mx::parse);
+            sets.mx = self.record_set(node, &format!("{what}: mx"), |text| {
+                let record = Mx::parse(text)?;
+                // MX targets are domain names (RFC 5321 §5.1, RFC 7505); an address here is a
+                // common slip that would only ever answer NXDOMAIN.
+                if record.exchange.as_str().parse::<IpAddr>().is_ok() {
+                    return Err(format!(
+                        "MX target `{}` is an IP address, but an MX target must be a host name (RFC 5321 §5.1): give a name an `a` record and use the name",
+                        record.exchange
+                    ));
+                }
+                Ok(record)
+            });
             if let Some(RecordSet::Records(records)) = &sets.mx {
                 let mut seen = BTreeSet::new();
                 for record in records.iter() {
@@ -883,7 +932,7 @@ impl Loader<'_> {
         sets
     }
 
-    fn record_set<T: PartialEq>(
+    fn record_set<T: Ord + Clone>(
         &mut self,
         node: &Node,
         what: &str,
@@ -907,12 +956,13 @@ impl Loader<'_> {
             _ => {
                 let items = self.reader.list(node, what)?;
                 let mut records = Vec::with_capacity(items.len());
+                let mut seen = BTreeSet::new();
                 for item in items {
                     if let Some(text) = self.reader.scalar_text(item, what)
                         && let Some(record) = self.reader.convert(item.at, what, parse(&text))
                     {
                         // A record listed twice would be tried twice: almost always a typo.
-                        if records.contains(&record) {
+                        if !seen.insert(record.clone()) {
                             self.reader
                                 .error(item.at, format!("{what}: `{text}` is listed twice"));
                             continue;
@@ -930,6 +980,7 @@ impl Loader<'_> {
         let Some(entries) = self.reader.mapping(node, "servers") else {
             return servers;
         };
+        let mut seen = BTreeSet::new();
         for (key, value) in entries {
             let server_key = match key.text.parse::<IpAddr>() {
                 Ok(address) => ServerKey::Address(address),
@@ -941,7 +992,7 @@ impl Loader<'_> {
                     None => continue,
                 },
             };
-            if servers.iter().any(|server| server.key == server_key) {
+            if !seen.insert(server_key.clone()) {
                 self.reader.error(
                     key.at,
                     format!(
@@ -1096,6 +1147,7 @@ impl Loader<'_> {
         }
         let entries = self.reader.mapping(node, "rcpt")?;
         let mut replies = RcptReplies::default();
+        let mut seen = BTreeSet::new();
         for (key, value) in entries {
             let Some(reply) = self.reader.reply(value, "rcpt") else {
                 continue;
@@ -1110,11 +1162,7 @@ impl Loader<'_> {
             else {
                 continue;
             };
-            if replies
-                .by_recipient
-                .iter()
-                .any(|(existing, _)| *existing == mailbox)
-            {
+            if !seen.insert(mailbox.clone()) {
                 self.reader
                     .error(key.at, format!("rcpt lists {mailbox} twice"));
                 continue;

@@ -39,6 +39,13 @@ impl<'n> Fields<'n> {
     pub fn has(&self, key: &str) -> bool {
         self.get(key).is_some()
     }
+
+    /// True when some key other than `ignored` is present.
+    pub fn has_other_than(&self, ignored: &[&str]) -> bool {
+        self.entries
+            .iter()
+            .any(|(key, _)| !ignored.contains(&key.text.as_str()))
+    }
 }
 
 /// The diagnostics sink plus the readers.
@@ -156,12 +163,12 @@ impl Reader<'_> {
         match &node.value {
             Value::Integer(number) if *number >= 0 => Some(*number as u64),
             Value::String(text) if text.parse::<u64>().is_ok() => text.parse().ok(),
-            other => {
+            _ => {
                 self.error(
                     node.at,
                     format!(
                         "{what} must be a non-negative integer, found {}",
-                        describe(other)
+                        node.describe()
                     ),
                 );
                 None
@@ -173,10 +180,10 @@ impl Reader<'_> {
     pub fn boolean(&mut self, node: &Node, what: &str) -> Option<bool> {
         match &node.value {
             Value::Bool(value) => Some(*value),
-            other => {
+            _ => {
                 self.error(
                     node.at,
-                    format!("{what} must be true or false, found {}", describe(other)),
+                    format!("{what} must be true or false, found {}", node.describe()),
                 );
                 None
             }
@@ -188,10 +195,10 @@ impl Reader<'_> {
         let text = match &node.value {
             Value::String(text) => text.clone(),
             Value::Integer(0) => return Some(Duration::ZERO),
-            other => {
+            _ => {
                 self.error_with_help(
                     node.at,
-                    format!("{what} must be a duration, found {}", describe(other)),
+                    format!("{what} must be a duration, found {}", node.describe()),
                     "write a number with a unit: 250ms, 30s, 5m, 2h, 4d",
                 );
                 return None;
@@ -221,9 +228,10 @@ impl Reader<'_> {
         self.convert(node.at, what, parsed)
     }
 
-    /// Reads a reply: `250` or `"421 4.3.2 busy"`, code in 200–599.
+    /// Reads a reply: `250` or `"421 4.3.2 busy"`, code in 200–599, printable text only.
     pub fn reply(&mut self, node: &Node, what: &str) -> Option<Reply> {
         let text = self.scalar_text(node, what)?;
+        self.convert(node.at, what, printable(&text, "a reply line"))?;
         self.convert(node.at, what, Reply::parse(&text))
     }
 
@@ -248,15 +256,27 @@ impl Reader<'_> {
         ok.then_some(keywords)
     }
 
-    /// Reads a list of keyword names (for `requires`/`wants`), uppercased.
+    /// Reads a list of keyword names (for `requires`/`wants`), uppercased; a name listed twice
+    /// (in any case) is an error, since the second copy says nothing and hides a typo.
     pub fn keyword_names(&mut self, node: &Node, what: &str) -> Option<Vec<std::sync::Arc<str>>> {
         let keywords = self.keywords(node, what)?;
         let mut names = Vec::with_capacity(keywords.len());
+        let mut seen = std::collections::BTreeSet::new();
         for (keyword, item) in keywords.into_iter().zip(self.list_nodes(node)) {
             if keyword.parameter.is_some() {
                 self.error(
                     item.at,
                     format!("{what} lists keyword names only, without parameters"),
+                );
+                continue;
+            }
+            if !seen.insert(keyword.name.clone()) {
+                self.error(
+                    item.at,
+                    format!(
+                        "{what} lists {} twice (keywords are case-insensitive)",
+                        keyword.name
+                    ),
                 );
                 continue;
             }
@@ -315,11 +335,15 @@ impl Reader<'_> {
     }
 }
 
-fn describe(value: &Value) -> String {
-    match value {
-        Value::String(text) => format!("`{text}`"),
-        Value::Integer(number) => format!("`{number}`"),
-        Value::Float(number) => format!("`{number}`"),
-        other => other.kind().to_owned(),
+/// `Ok` when `text` has no control character but TAB. Text from a scenario reaches the trace
+/// and the terminal: a line break in a reply would forge a trace line, an ESC would drive the
+/// terminal. RFC 5321 §4.2 allows HT and printable ASCII in a reply's text, so TAB stays.
+pub fn printable(text: &str, what: &str) -> Result<(), String> {
+    match text.chars().find(|c| c.is_control() && *c != '\t') {
+        Some(c) => Err(format!(
+            "{what} cannot contain the control character `\\u{{{:x}}}`",
+            c as u32
+        )),
+        None => Ok(()),
     }
 }

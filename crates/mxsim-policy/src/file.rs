@@ -96,8 +96,8 @@ pub fn load(
     let mut diagnostics = Diagnostics::default();
     let root = match yaml::parse(source) {
         Ok(root) => root,
-        Err(error) => {
-            diagnostics.error(error.at, error.message);
+        Err(errors) => {
+            diagnostics.syntax(errors);
             return Err(diagnostics);
         }
     };

@@ -1,7 +1,7 @@
 //! Semantic checks that need the whole file: reachability of servers, default addresses,
 //! recipients named by server scripts and expectations.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
@@ -9,7 +9,7 @@ use super::{
     ClientIdentity, HostRef, Loader, Message, NameRecords, RecordSet, RecordSets, Server,
     ServerKey, Zone, ZoneName,
 };
-use crate::diag::nearest;
+use crate::diag::Suggester;
 use crate::name::{Mailbox, Name};
 use crate::schema::Reader;
 use crate::yaml::{Node, Position};
@@ -19,6 +19,8 @@ pub(super) struct Known {
     names: BTreeSet<Name>,
     addresses: BTreeSet<IpAddr>,
     pub(super) recipients: BTreeSet<Mailbox>,
+    /// Built once, so a hint costs a bounded scan instead of a pass over every name.
+    hints: Suggester,
 }
 
 impl Known {
@@ -40,10 +42,12 @@ impl Known {
             .iter()
             .flat_map(|message| message.to.iter().cloned())
             .collect();
+        let hints = Suggester::new(names.iter().map(Name::as_str));
         Known {
             names,
             addresses,
             recipients,
+            hints,
         }
     }
 
@@ -57,10 +61,9 @@ impl Known {
     ) {
         match host {
             HostRef::Name(name) if !self.names.contains(name) => {
-                let known: Vec<&str> = self.names.iter().map(Name::as_str).collect();
                 let message =
                     format!("{what} names {name}, which is neither in dns nor in servers");
-                match nearest(name.as_str(), &known) {
+                match self.hints.suggest(name.as_str()) {
                     Some(suggestion) => {
                         reader.error_with_help(at, message, format!("did you mean `{suggestion}`?"))
                     }
@@ -127,11 +130,12 @@ fn reachable(zone: &Zone, messages: &[Message]) -> BTreeSet<Name> {
 
 fn host_addresses(records: &NameRecords) -> Vec<IpAddr> {
     let mut addresses = Vec::new();
+    let mut seen = BTreeSet::new();
     for sets in records.all_sets() {
         for set in [&sets.a, &sets.aaaa].into_iter().flatten() {
             if let RecordSet::Records(list) = set {
                 for address in list.iter() {
-                    if !addresses.contains(address) {
+                    if seen.insert(*address) {
                         addresses.push(*address);
                     }
                 }
@@ -175,15 +179,16 @@ impl Loader<'_> {
                 .flat_map(|client| client.addresses.iter().copied()),
         );
         let mut free = documentation_addresses().filter(|address| !used.contains(address));
+        let hints = Suggester::new(reached.iter().map(Name::as_str));
+        let reached_addresses = addresses_of(zone, &reached);
         for server in servers.iter_mut() {
             match server.key.clone() {
                 ServerKey::Name(name) => {
                     if report_unreachable && !messages.is_empty() && !reached.contains(&name) {
-                        let candidates: Vec<&str> = reached.iter().map(Name::as_str).collect();
                         let message = format!(
                             "server {name} is unreachable: no recipient domain, MX record or CNAME leads to it"
                         );
-                        match nearest(name.as_str(), &candidates) {
+                        match hints.suggest(name.as_str()) {
                             Some(suggestion) => self.reader.error_with_help(
                                 server.at,
                                 message,
@@ -196,7 +201,7 @@ impl Loader<'_> {
                     server.addresses = self.server_addresses(zone, &name, server.at, &mut free);
                 }
                 ServerKey::Address(address) => {
-                    if report_unreachable && !used_by_reached(zone, &reached, address) {
+                    if report_unreachable && !reached_addresses.contains(&address) {
                         self.reader.error(server.at, format!("server {address} is unreachable: no A or AAAA record of a reachable name has this address"));
                     }
                     server.addresses = vec![address];
@@ -265,30 +270,35 @@ impl Loader<'_> {
         }
     }
 
+    /// Two name-keyed servers on one address, with no address-keyed server to settle it, are
+    /// ambiguous. Each later server is reported once per address, against the first server on
+    /// it, so the work and the output stay linear however many servers share an address.
     fn check_shared_addresses(&mut self, servers: &[Server]) {
-        for (index, server) in servers.iter().enumerate() {
+        let keyed: BTreeSet<IpAddr> = servers
+            .iter()
+            .filter_map(|server| match server.key {
+                ServerKey::Address(address) => Some(address),
+                ServerKey::Name(_) => None,
+            })
+            .collect();
+        let mut first: BTreeMap<IpAddr, &Name> = BTreeMap::new();
+        for server in servers {
             let ServerKey::Name(name) = &server.key else {
                 continue;
             };
-            for other in &servers[..index] {
-                let ServerKey::Name(other_name) = &other.key else {
-                    continue;
-                };
-                for address in server
-                    .addresses
-                    .iter()
-                    .filter(|address| other.addresses.contains(address))
-                {
-                    let keyed = servers
-                        .iter()
-                        .any(|s| s.key == ServerKey::Address(*address));
-                    if !keyed {
+            for address in &server.addresses {
+                match first.get(address) {
+                    None => {
+                        first.insert(*address, name);
+                    }
+                    Some(other_name) if !keyed.contains(address) => {
                         self.reader.error_with_help(
                             server.at,
                             format!("servers {other_name} and {name} share address {address}, so its behaviour is ambiguous"),
                             format!("add a server keyed by `{address}` to say how that address behaves"),
                         );
                     }
+                    Some(_) => {}
                 }
             }
         }
@@ -324,9 +334,14 @@ impl Loader<'_> {
     }
 }
 
-fn used_by_reached(zone: &Zone, reached: &BTreeSet<Name>, address: IpAddr) -> bool {
-    reached.iter().any(|name| match zone.names.get(name) {
-        Some(ZoneName::Records(records)) => host_addresses(records).contains(&address),
-        _ => false,
-    })
+/// Every address of an A or AAAA record of the names in `reached`, in one pass.
+fn addresses_of(zone: &Zone, reached: &BTreeSet<Name>) -> BTreeSet<IpAddr> {
+    reached
+        .iter()
+        .filter_map(|name| match zone.names.get(name) {
+            Some(ZoneName::Records(records)) => Some(host_addresses(records)),
+            _ => None,
+        })
+        .flatten()
+        .collect()
 }
