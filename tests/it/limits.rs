@@ -372,7 +372,7 @@ fn a_trace_line_cannot_be_forged() {
     let text = trace.to_string();
     assert_eq!(text.lines().count(), 1, "{text}");
     assert!(!text.contains('\u{1b}'));
-    assert!(text.contains("ok\\n    00:00:00.000  done"), "{text}");
+    assert!(text.contains("ok\\u{a}    00:00:00.000  done"), "{text}");
 }
 
 /// `run` on a folder says it is one.

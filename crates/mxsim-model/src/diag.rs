@@ -172,7 +172,7 @@ fn render_one(out: &mut String, file: &str, lines: &LineIndex<'_>, diagnostic: &
 
 /// The part of `text` to show and the padding that puts a caret under character `caret`.
 /// A long line is cut to a window around the caret, marked with `…` at each cut, so the caret
-/// always sits under the problem. Control characters are escaped (see [`escape_control`]).
+/// always sits under the problem. Unsafe characters are escaped (see [`crate::escape`]).
 fn snippet(text: &str, caret: usize) -> (String, String) {
     let chars: Vec<char> = text.chars().collect();
     let caret = caret.min(chars.len());
@@ -192,7 +192,7 @@ fn snippet(text: &str, caret: usize) -> (String, String) {
     }
     for (index, c) in chars[start..end].iter().enumerate() {
         let before = shown.chars().count();
-        escape_control(*c, &mut shown);
+        crate::escape::push(&mut shown, *c);
         if start + index < caret {
             if *c == '\t' {
                 pad.push('\t');
@@ -208,24 +208,10 @@ fn snippet(text: &str, caret: usize) -> (String, String) {
     (shown, pad)
 }
 
-/// Writes `c`, or its Rust-style escape (`\u{1b}`) when it is a control character other than
-/// TAB: a NUL, ESC or line break from a bad file must never reach the terminal raw, where it
-/// could forge output lines or drive the terminal.
-fn escape_control(c: char, out: &mut String) {
-    if c.is_control() && c != '\t' {
-        let _ = write!(out, "\\u{{{:x}}}", c as u32);
-    } else {
-        out.push(c);
-    }
-}
-
-/// `text` with every control character but TAB escaped, for messages that quote the file.
+/// `text` with every unsafe character escaped (see [`crate::escape`]), for messages that quote
+/// the file.
 pub fn escape_controls(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        escape_control(c, &mut out);
-    }
-    out
+    crate::escape::terminal(text).into_owned()
 }
 
 /// The known word closest to `word`, if it is close enough to be a plausible typo.

@@ -8,31 +8,31 @@
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
-/// True for characters that must never reach a terminal raw: C0 and C1 controls (TAB, CR and LF
-/// included, since every shown value is one line), DEL, and the Unicode bidirectional controls.
+/// True for characters that must never reach a terminal raw: C0 and C1 controls but TAB (CR
+/// and LF included, since every shown value is one line), DEL, and the Unicode bidirectional
+/// controls. TAB stays: reply texts may carry it (RFC 5321 §4.2) and it cannot forge a line.
 pub fn is_unsafe(c: char) -> bool {
-    c.is_control()
+    (c.is_control() && c != '\t')
         || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
-/// `text` with every unsafe character written as a Rust-style escape (`\n`, `\u{1b}`), and
-/// backslashes doubled only when something was escaped, so clean text is shown as it is.
+/// Pushes `c`, or its Rust-style escape (`\u{1b}`) when it is unsafe.
+pub fn push(out: &mut String, c: char) {
+    if is_unsafe(c) {
+        let _ = write!(out, "\\u{{{:x}}}", c as u32);
+    } else {
+        out.push(c);
+    }
+}
+
+/// `text` with every unsafe character escaped; clean text is borrowed as it is.
 pub fn terminal(text: &str) -> Cow<'_, str> {
     if !text.chars().any(is_unsafe) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);
     for c in text.chars() {
-        match c {
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\\' => out.push_str("\\\\"),
-            c if is_unsafe(c) => {
-                let _ = write!(out, "\\u{{{:x}}}", c as u32);
-            }
-            c => out.push(c),
-        }
+        push(&mut out, c);
     }
     Cow::Owned(out)
 }
@@ -80,23 +80,22 @@ mod tests {
 
     #[test]
     fn clean_text_is_untouched() {
-        assert!(matches!(terminal("250 2.0.0 ok é"), Cow::Borrowed(_)));
+        assert!(matches!(terminal("250 2.0.0 ok é\tx"), Cow::Borrowed(_)));
         assert_eq!(terminal(r"a\b"), r"a\b");
     }
 
     #[test]
     fn controls_cannot_forge_a_line_or_hide_output() {
-        assert_eq!(terminal("ok\n  done"), "ok\\n  done");
+        assert_eq!(terminal("ok\n  done"), "ok\\u{a}  done");
         assert_eq!(terminal("\u{1b}[8mhidden"), "\\u{1b}[8mhidden");
-        assert_eq!(terminal("a\0b\r"), "a\\u{0}b\\r");
+        assert_eq!(terminal("a\0b\r\u{7f}"), "a\\u{0}b\\u{d}\\u{7f}");
         assert_eq!(terminal("x\u{202e}y"), "x\\u{202e}y");
-        assert_eq!(terminal("tab\there\\"), "tab\\there\\\\");
     }
 
     #[test]
     fn markdown_and_html_neutralise_markup() {
         assert_eq!(markdown("a|b <i>[x](y)"), "a\\|b \\<i\\>\\[x\\](y)");
-        assert_eq!(markdown("line\nbreak"), "line\\\\nbreak");
+        assert_eq!(markdown("line\nbreak"), "line\\\\u{a}break");
         assert_eq!(html("<b a=\"1\">&'"), "&lt;b a=&quot;1&quot;&gt;&amp;&#39;");
     }
 }
