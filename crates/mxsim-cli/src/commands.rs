@@ -383,7 +383,7 @@ fn run(file: &Path, policy_name: &str, how: RunHow) -> Output {
             if let Some(cut) = exploration.cut {
                 let _ = writeln!(
                     printer.out,
-                    "\nexplored {} orders, not all of them: {cut}",
+                    "\nmade {} runs, not one for every order: {cut}",
                     exploration.runs
                 );
             }
