@@ -82,14 +82,20 @@ proptest! {
         prop_assert_eq!(first, second, "policy {}, world:\n{}", policy, world.to_yaml());
     }
 
-    /// Every policy gives every recipient exactly one outcome, and every delivery it claims is
-    /// backed by a copy of that message, for that recipient, that a server accepted at that host
+    /// Every policy gives every recipient exactly one outcome, ends without a fault or a spent
+    /// budget, and every delivery it claims is backed by a copy of that message, for that recipient, that a server accepted at that host
     /// and address.
     #[test]
     fn every_policy_settles_every_recipient_truthfully(world in world(), seed in 0u64..1_000, policy in any_policy()) {
         let run = run_with(&world, seed, policy);
         let recipients = if world.two_recipients { 2 } else { 1 };
         prop_assert_eq!(run.outcomes.len(), recipients);
+        // No honest policy ends in a fault or spends a counted budget on a generated world.
+        prop_assert_eq!(&run.fault, &None);
+        prop_assert!(
+            !run.trace.events.iter().any(|event| matches!(event.kind, mxsim_model::trace::EventKind::BudgetSpent { .. })),
+            "policy {} spent a budget:\n{}", policy, run.trace
+        );
         let accepted: BTreeSet<(Name, IpAddr, usize, String)> = run
             .trace
             .accepted()
