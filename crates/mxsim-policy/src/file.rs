@@ -138,11 +138,18 @@ fn read(reader: &mut Reader<'_>, root: &Node) -> Option<Patch> {
     }
     let fields = reader.fields(root, "the policy", TOP_KEYS)?;
     let mut patch = Patch::default();
+    // Free text reaches `mxsim policies` and report headers: no control characters (a line
+    // break or an ESC could forge or hide output), as for a scenario's title.
     let text = |reader: &mut Reader<'_>, key: &str| {
-        fields
-            .get(key)
-            .and_then(|node| reader.string(node, key))
-            .map(str::to_owned)
+        let node = fields.get(key)?;
+        let text = reader.string(node, key)?.to_owned();
+        match mxsim_model::schema::printable(&text, key) {
+            Ok(()) => Some(text),
+            Err(message) => {
+                reader.error(node.at, message);
+                None
+            }
+        }
     };
     patch.name = fields.get("name").and_then(|node| {
         reader
