@@ -362,6 +362,7 @@ fn a_trace_line_cannot_be_forged() {
     let trace = Trace {
         events: vec![Event {
             at: mxsim_model::time::Instant(0),
+            attempt: None,
             kind: EventKind::Replied {
                 address: "192.0.2.1".parse().expect("valid"),
                 reply: forged,

@@ -53,6 +53,17 @@ pub fn violations(
             late.recipient, late.at
         ));
     }
+    if let Some(after) = expectation.after
+        && let Some(early) = outcomes
+            .iter()
+            .filter(|outcome| outcome.at.since_start() < after)
+            .min_by_key(|outcome| outcome.at)
+    {
+        broken.push(format!(
+            "{} reached its outcome at {}, before the `after` limit of {after}",
+            early.recipient, early.at
+        ));
+    }
     if let Some(expected) = expectation.duplicates {
         let count = duplicates(trace);
         if count != expected {

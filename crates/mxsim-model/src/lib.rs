@@ -10,6 +10,7 @@
 //! - [`world`]: the client↔world traits a policy is written against.
 //! - [`trace`]: events and their text form.
 //! - [`outcome`]: per-recipient results.
+//! - [`queue`]: a client's retry schedule, queue scans, lifetime and delay warnings, as data.
 //! - [`expect`]: checking a run against a scenario's `expect:`.
 //! - [`invariants`]: checkers for the invariants policies claim, as pure functions of a trace.
 //!
@@ -22,6 +23,7 @@ pub mod expect;
 pub mod invariants;
 pub mod name;
 pub mod outcome;
+pub mod queue;
 pub mod scenario;
 pub mod schema;
 pub mod smtp;

@@ -115,6 +115,21 @@ impl Mailbox {
         })
     }
 
+    /// The null reverse-path `<>` (RFC 5321 §4.5.5): the sender of a DSN, to which no DSN is
+    /// ever sent (§6.1). It has no local part, and its domain is the root.
+    pub fn null() -> Mailbox {
+        Mailbox {
+            text: Arc::from(""),
+            at: 0,
+            domain: Name::parse(".").expect("the root is a valid name"),
+        }
+    }
+
+    /// True for the null reverse-path.
+    pub fn is_null(&self) -> bool {
+        self.text.is_empty()
+    }
+
     /// The part after the `@`.
     pub fn domain(&self) -> &Name {
         &self.domain
@@ -175,5 +190,8 @@ mod tests {
         assert!(Mailbox::parse("@foo.example").is_err());
         assert!(Mailbox::parse("a b@foo.example").is_err());
         assert!(Mailbox::parse("user@").is_err());
+        assert!(Mailbox::null().is_null());
+        assert_eq!(Mailbox::null().to_string(), "");
+        assert!(!mailbox.is_null());
     }
 }

@@ -34,6 +34,9 @@ pub struct Scenario {
     pub messages: Vec<Message>,
     /// True when written as `messages:` (a queue scenario).
     pub queue: bool,
+    /// `horizon:`: a queue scenario ends here for every policy; `None`: each policy's own
+    /// lifetime after the last submission, plus a day for its last attempt.
+    pub horizon: Option<Duration>,
     /// DNS.
     pub zone: Zone,
     /// SMTP servers, in file order.
@@ -363,6 +366,16 @@ pub struct Behaviour {
     pub drop_after: Option<Command>,
     /// `idle_timeout:`.
     pub idle_timeout: Option<Duration>,
+    /// `greylist:`: the first RCPT of a (client address, sender, recipient) triplet gets
+    /// `451 4.7.1`; the same triplet is accepted from `delay` after that first RCPT on.
+    pub greylist: Option<Greylist>,
+}
+
+/// Greylisting as postgrey and RFC 6647 describe it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Greylist {
+    /// How long a triplet must wait after its first RCPT.
+    pub delay: Duration,
 }
 
 /// A host named by an expectation.
@@ -411,6 +424,8 @@ pub struct Expectation {
     pub within: Option<Duration>,
     /// `duplicates:` extra accepted copies.
     pub duplicates: Option<u64>,
+    /// `after:` every final outcome reached no earlier than this.
+    pub after: Option<Duration>,
 }
 
 /// A run stops here even if a policy is still waiting: 30 virtual days. Every loop has a
@@ -427,6 +442,7 @@ const TOP_KEYS: &[&str] = &[
     "refs",
     "description",
     "seed",
+    "horizon",
     "client",
     "message",
     "messages",
@@ -457,6 +473,7 @@ const SERVER_KEYS: &[&str] = &[
     "delays",
     "drop_after",
     "idle_timeout",
+    "greylist",
     "during",
 ];
 const DELAY_KEYS: &[&str] = &[
@@ -476,6 +493,7 @@ const EXPECT_KEYS: &[&str] = &[
     "never",
     "connections",
     "within",
+    "after",
     "duplicates",
 ];
 const FAILURE_WORDS: &[&str] = &["servfail", "timeout", "nxdomain", "nodata"];
@@ -536,8 +554,17 @@ impl Loader<'_> {
         let seed = fields
             .get("seed")
             .and_then(|node| self.reader.unsigned(node, "seed"));
+        let horizon = fields.get("horizon").and_then(|node| self.horizon(node));
         let client = self.client(fields.get("client"));
         let (messages, queue) = self.messages(&fields);
+        if let Some(node) = fields.get("horizon")
+            && !queue
+        {
+            self.reader.error(
+                node.at,
+                "horizon ends a queue scenario, and `message:` makes one pass: write `messages:` for a queue",
+            );
+        }
         let mut zone = match fields.get("dns") {
             Some(node) => self.zone(node),
             None => {
@@ -572,6 +599,7 @@ impl Loader<'_> {
             seed,
             client,
             messages,
+            horizon: if queue { horizon } else { None },
             queue,
             zone,
             servers,
@@ -699,6 +727,10 @@ impl Loader<'_> {
             None => Instant::START,
         };
         let from = match fields.get("from") {
+            // The null reverse-path of a DSN (RFC 5321 §4.5.5): no DSN is ever sent for it.
+            Some(node) if matches!(&node.value, Value::String(text) if text == "<>") => {
+                Some(Mailbox::null())
+            }
             Some(node) => self.reader.mailbox(node, "from"),
             None => Mailbox::parse(DEFAULT_FROM).ok(),
         };
@@ -1135,7 +1167,35 @@ impl Loader<'_> {
         if let Some(node) = fields.get("idle_timeout") {
             behaviour.idle_timeout = reader.duration(node, "idle_timeout");
         }
+        if let Some(node) = fields.get("greylist") {
+            behaviour.greylist = self.greylist(node);
+        }
         behaviour
+    }
+
+    fn horizon(&mut self, node: &Node) -> Option<Duration> {
+        let horizon = self.reader.duration(node, "horizon")?;
+        if horizon == Duration::ZERO || horizon > RUN_LIMIT {
+            self.reader.error(
+                node.at,
+                format!("horizon must be more than 0s and at most the {RUN_LIMIT} run limit"),
+            );
+            return None;
+        }
+        Some(horizon)
+    }
+
+    fn greylist(&mut self, node: &Node) -> Option<Greylist> {
+        let fields = self.reader.fields(node, "greylist", &["delay"])?;
+        let Some(delay) = fields.get("delay") else {
+            self.reader.error(
+                fields.at,
+                "greylist is missing `delay`: how long a triplet waits",
+            );
+            return None;
+        };
+        let delay = self.reader.duration(delay, "greylist.delay")?;
+        Some(Greylist { delay })
     }
 
     fn rcpt(&mut self, node: &Node) -> Option<RcptReplies> {
@@ -1235,6 +1295,7 @@ impl Loader<'_> {
                 connections: None,
                 within: None,
                 duplicates: None,
+                after: None,
             };
             if let Some(node) = fields.get("outcome") {
                 expectation.outcome = self.expected_outcome(node, known);
@@ -1254,11 +1315,23 @@ impl Loader<'_> {
             if let Some(node) = fields.get("connections") {
                 expectation.connections = self.reader.unsigned(node, "connections");
             }
+            if let Some(node) = fields.get("after") {
+                expectation.after = self.reader.duration(node, "after");
+            }
             if let Some(node) = fields.get("within") {
                 expectation.within = self.reader.duration(node, "within");
             }
             if let Some(node) = fields.get("duplicates") {
                 expectation.duplicates = self.reader.unsigned(node, "duplicates");
+            }
+            if let (Some(after), Some(within)) = (expectation.after, expectation.within)
+                && after > within
+                && let Some(node) = fields.get("after")
+            {
+                self.reader.error(
+                    node.at,
+                    format!("after ({after}) is later than within ({within}): no outcome time could meet both"),
+                );
             }
             expectations.push(expectation);
         }

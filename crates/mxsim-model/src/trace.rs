@@ -22,8 +22,35 @@ use crate::world::{MailParameters, Pick};
 pub struct Event {
     /// Virtual time.
     pub at: Instant,
+    /// The delivery attempt it belongs to, in a queue scenario; `None` in a single pass and for
+    /// the queue's own lines (submission, retry scheduling, expiry, DSNs, the horizon).
+    pub attempt: Option<AttemptId>,
     /// What happened.
     pub kind: EventKind,
+}
+
+/// One delivery attempt of one message: `m0#2` is message 0's second attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct AttemptId {
+    /// Message index.
+    pub message: u32,
+    /// Attempt number, 1 for the first.
+    pub number: u32,
+}
+
+impl fmt::Display for AttemptId {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(formatter, "m{}#{}", self.message, self.number)
+    }
+}
+
+/// What a DSN reports (RFC 3464 actions).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DsnKind {
+    /// `failed`: the recipients bounced or expired.
+    Failure,
+    /// `delayed`: a delay warning; the message stays queued.
+    Delay,
 }
 
 /// A command as sent on the wire, for the trace.
@@ -216,6 +243,57 @@ pub enum EventKind {
         /// The limit.
         limit: Duration,
     },
+    /// A queued message's attempt began (queue scenarios only).
+    AttemptStarted {
+        /// Message index.
+        message: usize,
+        /// Attempt number, 1 for the first.
+        attempt: u32,
+        /// The recipients still pending.
+        recipients: Arc<[Mailbox]>,
+    },
+    /// An attempt ended with recipients deferred: the queue will try again at `next`.
+    Retry {
+        /// Message index.
+        message: usize,
+        /// Recipients still pending.
+        deferred: usize,
+        /// When the next attempt is due (on a queue scan).
+        next: Instant,
+    },
+    /// A queued message reached the end of its lifetime undelivered; its pending recipients
+    /// bounce.
+    Expired {
+        /// Message index.
+        message: usize,
+        /// The policy's maximum lifetime.
+        lifetime: Duration,
+    },
+    /// The client sent a DSN to the message's sender.
+    Dsn {
+        /// Message index.
+        message: usize,
+        /// What it reports.
+        kind: DsnKind,
+        /// The sender it goes to.
+        to: Mailbox,
+        /// The recipients it reports on.
+        recipients: Arc<[Mailbox]>,
+    },
+    /// No DSN was sent because the message's reverse-path is null (RFC 5321 §6.1).
+    DsnSuppressed {
+        /// Message index.
+        message: usize,
+        /// What it would have reported.
+        kind: DsnKind,
+    },
+    /// A queue scenario reached its horizon with messages still queued.
+    Horizon {
+        /// The horizon.
+        horizon: Duration,
+        /// Messages still queued.
+        queued: usize,
+    },
     /// The run spent one of its counted budgets with the policy still working: a policy that
     /// loops (reconnecting at zero virtual time, say) is stopped here instead of running forever.
     BudgetSpent {
@@ -284,9 +362,27 @@ const ADDRESS_WIDTH: usize = 15;
 impl fmt::Display for Trace {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut line = String::with_capacity(128);
+        // A queue trace gets one more column after the time: the attempt each line belongs to.
+        let tag_width = self
+            .events
+            .iter()
+            .filter_map(|event| event.attempt)
+            .map(|attempt| attempt.to_string().len())
+            .max();
+        let mut tagged = String::with_capacity(128);
         for event in &self.events {
             line.clear();
             render(&mut line, event);
+            if let Some(width) = tag_width {
+                let split = TIME_WIDTH + 2;
+                let tag = event
+                    .attempt
+                    .map(|attempt| attempt.to_string())
+                    .unwrap_or_default();
+                tagged.clear();
+                let _ = write!(tagged, "{}{tag:<width$} {}", &line[..split], &line[split..]);
+                std::mem::swap(&mut line, &mut tagged);
+            }
             // Names, reply texts and reasons come from input files: escape them here, at the
             // one place a trace becomes text, so nothing can forge a line or drive a terminal.
             formatter.write_str(&crate::escape::terminal(line.trim_end()))?;
@@ -432,6 +528,71 @@ fn render(line: &mut String, event: &Event) {
             let _ = write!(
                 line,
                 "run stopped at its {limit} virtual-time limit with the client still waiting"
+            );
+        }
+        EventKind::AttemptStarted {
+            message,
+            attempt,
+            recipients,
+        } => {
+            column(line, at, "queue");
+            let _ = write!(line, "message {message} attempt {attempt} for ");
+            join(line, recipients.iter());
+        }
+        EventKind::Retry {
+            message,
+            deferred,
+            next,
+        } => {
+            column(line, at, "queue");
+            let noun = if *deferred == 1 {
+                "recipient"
+            } else {
+                "recipients"
+            };
+            let _ = write!(
+                line,
+                "message {message}: {deferred} {noun} deferred; next attempt at {next}"
+            );
+        }
+        EventKind::Expired { message, lifetime } => {
+            column(line, at, "queue");
+            let _ = write!(
+                line,
+                "message {message} expired: still undelivered {lifetime} after submission"
+            );
+        }
+        EventKind::Dsn {
+            message,
+            kind,
+            to,
+            recipients,
+        } => {
+            column(line, at, "dsn");
+            let what = match kind {
+                DsnKind::Failure => "failure",
+                DsnKind::Delay => "delay warning",
+            };
+            let _ = write!(line, "{what} for message {message} to <{to}> about ");
+            join(line, recipients.iter());
+        }
+        EventKind::DsnSuppressed { message, kind } => {
+            column(line, at, "dsn");
+            let what = match kind {
+                DsnKind::Failure => "failure",
+                DsnKind::Delay => "delay warning",
+            };
+            let _ = write!(
+                line,
+                "no {what} for message {message}: its reverse-path is null"
+            );
+        }
+        EventKind::Horizon { horizon, queued } => {
+            column(line, at, "limit");
+            let noun = if *queued == 1 { "message" } else { "messages" };
+            let _ = write!(
+                line,
+                "queue stopped at its {horizon} horizon with {queued} {noun} still queued"
             );
         }
         EventKind::BudgetSpent { budget, limit } => {

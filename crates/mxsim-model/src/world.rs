@@ -18,6 +18,7 @@ use std::sync::Arc;
 use crate::dns::{DnsAnswer, RecordType};
 use crate::name::{Mailbox, Name};
 use crate::outcome::RecipientOutcome;
+use crate::queue::QueueSettings;
 use crate::scenario::{ClientIdentity, Message};
 use crate::smtp::{Keyword, Reply};
 use crate::time::Instant;
@@ -156,10 +157,17 @@ pub trait World {
 pub struct Job<'a> {
     /// The sending MTA's identity.
     pub client: &'a ClientIdentity,
-    /// The message.
+    /// The message; on a retry, only the recipients still pending.
     pub message: &'a Message,
     /// Its index in the scenario.
     pub message_index: usize,
+    /// Which attempt this is for the message: 1 for the first.
+    pub attempt: u32,
+    /// When the message entered the queue.
+    pub submitted: Instant,
+    /// True in a queue scenario (`messages:`), where a deferral is retried by the policy's
+    /// schedule; false for a single pass (`message:`), where a deferral is final.
+    pub queued: bool,
 }
 
 /// A boxed future that need not be `Send`: the simulator runs on one thread.
@@ -174,4 +182,9 @@ pub trait Policy<W: World> {
     fn name(&self) -> &str;
     /// Runs one delivery attempt.
     fn deliver<'a>(&'a self, world: &'a W, job: Job<'a>) -> LocalFuture<'a, Vec<RecipientOutcome>>;
+    /// How the client's queue retries deferred messages, in queue scenarios. The default is the
+    /// RFC 5321 baseline's ([`QueueSettings::rfc5321`]).
+    fn queue(&self) -> QueueSettings {
+        QueueSettings::rfc5321()
+    }
 }

@@ -38,6 +38,10 @@ impl<W: World> Policy<W> for Engine {
     fn deliver<'a>(&'a self, world: &'a W, job: Job<'a>) -> LocalFuture<'a, Vec<RecipientOutcome>> {
         Box::pin(deliver(&self.settings, world, job))
     }
+
+    fn queue(&self) -> mxsim_model::queue::QueueSettings {
+        self.settings.queue.clone()
+    }
 }
 
 /// One address to try.
@@ -89,6 +93,7 @@ async fn deliver<W: World>(settings: &Settings, world: &W, job: Job<'_>) -> Vec<
             ceiling: None,
             missing: None,
             same_preference_only: None,
+            unasked: false,
         };
         attempt.run(domain).await;
     }
@@ -177,6 +182,8 @@ struct Attempt<'a, 'j, W: World> {
     missing: Option<(Final, String)>,
     /// A `same-preference` keyword search confines the loop to this preference.
     same_preference_only: Option<u16>,
+    /// Some host could not be asked for its keywords: it failed before its EHLO was answered.
+    unasked: bool,
 }
 
 impl<W: World> Attempt<'_, '_, W> {
@@ -233,6 +240,16 @@ impl<W: World> Attempt<'_, '_, W> {
                 });
             }
             (Some((Final::Defer, reason)), false) => reason.clone(),
+            (Some((Final::Requeue, reason)), false) if self.unasked => {
+                format!("{reason}; some host could not be asked, so the message is requeued")
+            }
+            (Some((Final::Requeue, reason)), false) => {
+                let reason = format!("{reason}; every host that answered lacks it");
+                return self.settle_pending(|| Disposition::Bounced {
+                    reason: reason.clone(),
+                    reply: None,
+                });
+            }
             (_, true) => format!("attempt stopped: {}", self.last_error),
             _ if candidates.is_empty() => "no address to try".to_owned(),
             _ => format!(

@@ -5,6 +5,7 @@
 //! checked on the resolved settings, so an inherited setting can contradict a new one.
 
 use mxsim_model::diag::Diagnostics;
+use mxsim_model::queue::{QueueSettings, Schedule};
 use mxsim_model::schema::{Fields, Reader};
 use mxsim_model::smtp::{ReplyClass, ReplyCode};
 use mxsim_model::time::Duration;
@@ -36,6 +37,7 @@ const TOP_KEYS: &[&str] = &[
     "implicit_mx",
     "null_mx_beside_others",
     "no_address",
+    "queue",
     "claims",
 ];
 const ORDER_KEYS: &[&str] = &["equal_preference", "address_family"];
@@ -57,7 +59,9 @@ const KEYWORD_ACTIONS: &[&str] = &[
     "whole-list",
 ];
 const KEYWORD_RULE_KEYS: &[&str] = &["action", "final"];
-const WANTED_KEYS: &[&str] = &["action", "search_limit"];
+const WANTED_KEYS: &[&str] = &["action", "search_limit", "send_without_after"];
+const QUEUE_KEYS: &[&str] = &["retry", "scan", "lifetime", "warn_after"];
+const RETRY_KEYS: &[&str] = &["every", "first", "max", "factor", "delays", "rules"];
 
 /// A policy file as written: every setting optional.
 #[derive(Clone, Debug, Default)]
@@ -78,12 +82,23 @@ struct Patch {
     size_exceeded_bounces: Option<bool>,
     wanted: Option<(WantedAction, Position)>,
     search_limit: Option<(Duration, Position)>,
+    wanted_send_without_after: Option<(Duration, Position)>,
+    queue: QueuePatch,
     same_or_better_after_ehlo: Option<bool>,
     self_mx: Option<SelfMx>,
     implicit_mx_on_nxdomain: Option<bool>,
     null_mx_beside_others_ignored: Option<bool>,
     no_address_bounces_if_permanent: Option<bool>,
     claims: Option<(Vec<Claim>, Position)>,
+}
+
+/// The `queue:` section as written: every key optional, each inherited when left out.
+#[derive(Clone, Debug, Default)]
+struct QueuePatch {
+    schedule: Option<Schedule>,
+    scan: Option<Option<Duration>>,
+    lifetime: Option<(Duration, Position)>,
+    warn_after: Option<Option<Duration>>,
 }
 
 /// Loads a policy file. `preset` resolves the name given to `extends`.
@@ -210,6 +225,9 @@ fn read(reader: &mut Reader<'_>, root: &Node) -> Option<Patch> {
     }
     if let Some(node) = fields.get("wanted_keywords") {
         read_wanted(reader, node, &mut patch);
+    }
+    if let Some(node) = fields.get("queue") {
+        read_queue(reader, node, &mut patch);
     }
     if let Some(node) = fields.get("claims") {
         let claims = reader.list(node, "claims").map(|items| {
@@ -418,16 +436,14 @@ fn read_required(reader: &mut Reader<'_>, node: &Node, patch: &mut Patch) {
         else {
             continue;
         };
+        let finals = [
+            ("bounce", Final::Bounce),
+            ("defer", Final::Defer),
+            ("requeue", Final::Requeue),
+        ];
         let final_ = rule
             .get("final")
-            .and_then(|node| reader.choice(node, &format!("{what}.final"), &["bounce", "defer"]));
-        let final_ = final_.map(|word| {
-            if word == "bounce" {
-                Final::Bounce
-            } else {
-                Final::Defer
-            }
-        });
+            .and_then(|node| reader.choice_of(node, &format!("{what}.final"), &finals));
         let searches = matches!(word, "same-preference" | "whole-list");
         let action = match (word, final_) {
             ("same-preference", Some(final_)) => KeywordAction::SamePreference(final_),
@@ -475,6 +491,117 @@ fn read_wanted(reader: &mut Reader<'_>, node: &Node, patch: &mut Patch) {
             .duration(limit, "wanted_keywords.search_limit")
             .map(|duration| (duration, limit.at));
     }
+    if let Some(after) = fields.get("send_without_after") {
+        patch.wanted_send_without_after = reader
+            .duration(after, "wanted_keywords.send_without_after")
+            .map(|duration| (duration, after.at));
+    }
+}
+
+/// `queue:`: see docs/policy-format.md.
+fn read_queue(reader: &mut Reader<'_>, node: &Node, patch: &mut Patch) {
+    let Some(fields) = reader.fields(node, "queue", QUEUE_KEYS) else {
+        return;
+    };
+    if let Some(retry) = fields.get("retry") {
+        patch.queue.schedule = read_retry(reader, retry);
+    }
+    let optional = |reader: &mut Reader<'_>, key: &str, none: &str| -> Option<Option<Duration>> {
+        let node = fields.get(key)?;
+        if matches!(&node.value, Value::String(text) if text == none) {
+            return Some(None);
+        }
+        reader.duration(node, &format!("queue.{key}")).map(Some)
+    };
+    patch.queue.scan = optional(reader, "scan", "none");
+    patch.queue.warn_after = optional(reader, "warn_after", "never");
+    if let Some(lifetime) = fields.get("lifetime") {
+        patch.queue.lifetime = reader
+            .duration(lifetime, "queue.lifetime")
+            .map(|duration| (duration, lifetime.at));
+    }
+}
+
+/// `retry:` is one of `{every}`, `{first, max, factor}`, `{delays}` or `{rules}`.
+fn read_retry(reader: &mut Reader<'_>, node: &Node) -> Option<Schedule> {
+    let fields = reader.fields(node, "queue.retry", RETRY_KEYS)?;
+    let shapes = [
+        fields.has("every"),
+        fields.has("first") || fields.has("max") || fields.has("factor"),
+        fields.has("delays"),
+        fields.has("rules"),
+    ];
+    if shapes.iter().filter(|shape| **shape).count() != 1 {
+        reader.error_with_help(
+            node.at,
+            "queue.retry needs exactly one schedule",
+            "write `{every: 30m}`, `{first: 5m, max: 4000s, factor: 2}`, `{delays: [5m, 30m, 1h]}` or `{rules: \"F,2h,15m; G,16h,1h,1.5; F,4d,6h\"}`",
+        );
+        return None;
+    }
+    let positive = |reader: &mut Reader<'_>, node: &Node, what: &str| {
+        let duration = reader.duration(node, what)?;
+        if duration == Duration::ZERO {
+            reader.error(node.at, format!("{what} must be more than 0s"));
+            return None;
+        }
+        Some(duration)
+    };
+    if let Some(every) = fields.get("every") {
+        return positive(reader, every, "queue.retry.every").map(Schedule::Fixed);
+    }
+    if let Some(delays) = fields.get("delays") {
+        let items = reader.list(delays, "queue.retry.delays")?;
+        if items.is_empty() {
+            reader.error(delays.at, "queue.retry.delays must list at least one delay");
+            return None;
+        }
+        let read: Vec<Option<Duration>> = items
+            .iter()
+            .map(|item| positive(reader, item, "queue.retry.delays[]"))
+            .collect();
+        return read
+            .into_iter()
+            .collect::<Option<Vec<_>>>()
+            .map(Schedule::Delays);
+    }
+    if let Some(rules) = fields.get("rules") {
+        let text = reader.string(rules, "queue.retry.rules")?.to_owned();
+        return reader
+            .convert(
+                rules.at,
+                "queue.retry.rules",
+                mxsim_model::queue::parse_rules(&text),
+            )
+            .map(Schedule::Rules);
+    }
+    let (Some(first), Some(max), Some(factor)) =
+        (fields.get("first"), fields.get("max"), fields.get("factor"))
+    else {
+        reader.error(
+            node.at,
+            "an exponential queue.retry needs `first`, `max` and `factor`",
+        );
+        return None;
+    };
+    let first = positive(reader, first, "queue.retry.first");
+    let max_duration = positive(reader, max, "queue.retry.max");
+    let factor_text = reader.scalar_text(factor, "queue.retry.factor")?;
+    let factor = reader.convert(
+        factor.at,
+        "queue.retry.factor",
+        mxsim_model::queue::parse_factor(&factor_text),
+    );
+    let (first, max_duration, factor_permille) = (first?, max_duration?, factor?);
+    if max_duration < first {
+        reader.error(max.at, "queue.retry.max must be at least `first`");
+        return None;
+    }
+    Some(Schedule::Exponential {
+        first,
+        max: max_duration,
+        factor_permille,
+    })
 }
 
 /// Combines a patch with the preset it extends, or requires it to be complete.
@@ -596,6 +723,13 @@ fn resolve(
             .search_limit
             .map(|(limit, _)| limit)
             .or(base.as_ref().and_then(|base| base.search_limit)),
+        wanted_send_without_after: patch
+            .wanted_send_without_after
+            .map(|(after, _)| after)
+            .or(base
+                .as_ref()
+                .and_then(|base| base.wanted_send_without_after)),
+        queue: queue(&patch.queue, base.as_ref()),
         same_or_better_after_ehlo: same_or_better_after_ehlo?,
         self_mx: self_mx?,
         implicit_mx_on_nxdomain: implicit_mx_on_nxdomain?,
@@ -622,6 +756,20 @@ fn timeouts(patch: &Patch, base: Option<&Settings>, missing: &mut Vec<String>) -
         }
     }
     Some(Timeouts::from_array(values))
+}
+
+/// The queue settings: each key from the file, else from the base, else the RFC 5321
+/// baseline's (a new policy axis does not mean editing every preset).
+fn queue(patch: &QueuePatch, base: Option<&Settings>) -> QueueSettings {
+    let inherited = base.map_or_else(QueueSettings::rfc5321, |base| base.queue.clone());
+    QueueSettings {
+        schedule: patch.schedule.clone().unwrap_or(inherited.schedule),
+        scan: patch.scan.unwrap_or(inherited.scan),
+        lifetime: patch
+            .lifetime
+            .map_or(inherited.lifetime, |(lifetime, _)| lifetime),
+        warn_after: patch.warn_after.unwrap_or(inherited.warn_after),
+    }
 }
 
 fn limits(patch: &Patch, base: Option<&Settings>) -> Limits {
@@ -683,6 +831,26 @@ fn required(
 }
 
 fn contradictions(reader: &mut Reader<'_>, patch: &Patch, settings: &Settings, at: Position) {
+    // RFC 5321 §2.2.3 (rule Q7): the time before sending without a wanted extension must be
+    // shorter than the time before the message bounces.
+    if let Some(after) = settings.wanted_send_without_after
+        && after >= settings.queue.lifetime
+    {
+        let at = patch
+            .wanted_send_without_after
+            .map_or(at, |(_, position)| position);
+        reader.error(
+            at,
+            format!(
+                "wanted_keywords.send_without_after ({after}) must be shorter than queue.lifetime ({}): RFC 5321 §2.2.3 sends without the extension before the message would bounce",
+                settings.queue.lifetime
+            ),
+        );
+    }
+    if settings.queue.lifetime == Duration::ZERO {
+        let at = patch.queue.lifetime.map_or(at, |(_, position)| position);
+        reader.error(at, "queue.lifetime must be more than 0s");
+    }
     if settings.same_or_better_after_ehlo {
         for (pattern, action) in &settings.required {
             if matches!(action, KeywordAction::WholeList(_)) {

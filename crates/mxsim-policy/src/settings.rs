@@ -233,6 +233,10 @@ pub enum Final {
     Bounce,
     /// Defer.
     Defer,
+    /// RFC 5321 §2.2.3's requeue: defer when some host could not be asked (unreachable, or a
+    /// failure before its EHLO was answered), so the queue asks again later; bounce when every
+    /// host answered without the keyword.
+    Requeue,
 }
 
 /// Which keyword a rule is for.
@@ -444,6 +448,12 @@ pub struct Settings {
     pub wanted: WantedAction,
     /// How long a search for wanted keywords may take.
     pub search_limit: Option<Duration>,
+    /// In a queue scenario, a message whose wanted keywords no host offered is requeued until it
+    /// has been queued this long, then sent without them (RFC 5321 §2.2.3); `None`: sent at
+    /// once with the best session.
+    pub wanted_send_without_after: Option<Duration>,
+    /// The queue: retry schedule, scans, lifetime, delay warnings.
+    pub queue: mxsim_model::queue::QueueSettings,
     /// After a greeting and a reply to EHLO at preference p, never a host worse than p.
     pub same_or_better_after_ehlo: bool,
     /// What the client does when it finds itself in the MX list.

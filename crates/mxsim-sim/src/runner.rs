@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use mxsim_model::outcome::{Disposition, RecipientOutcome};
 use mxsim_model::time::Duration;
-use mxsim_model::trace::{Budget, EventKind, Trace};
+use mxsim_model::trace::{AttemptId, Budget, EventKind, Trace};
 use mxsim_model::world::{Job, Policy};
 
 use crate::choice::{Choices, Chooser, next_leaf};
@@ -42,12 +42,59 @@ pub struct Run {
     pub arities: Vec<u64>,
     /// Everything the world saw.
     pub trace: Trace,
-    /// One outcome per recipient per message; when the run has a [`Fault`], only those settled
-    /// before it.
+    /// One final outcome per recipient per message; when the run has a [`Fault`], only those
+    /// settled before it.
     pub outcomes: Vec<RecipientOutcome>,
+    /// Every delivery attempt, in the order they began: one per message in a single pass, as
+    /// many as the queue made in a queue scenario.
+    pub attempts: Vec<AttemptRecord>,
     /// A bug in the policy that ended the run early; `None` for a run that ended well (whether
     /// or not a limit or a budget stopped it: those are outcomes, recorded in the trace).
     pub fault: Option<Fault>,
+}
+
+/// One delivery attempt of one message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AttemptRecord {
+    /// Which attempt.
+    pub id: AttemptId,
+    /// When it began.
+    pub started: mxsim_model::time::Instant,
+    /// When it ended (the policy returned, or the run stopped it).
+    pub ended: mxsim_model::time::Instant,
+    /// Recipients it delivered.
+    pub delivered: u32,
+    /// Recipients it bounced.
+    pub bounced: u32,
+    /// Recipients it deferred.
+    pub deferred: u32,
+}
+
+impl AttemptRecord {
+    /// Counts the dispositions of `outcomes` into a record.
+    pub(crate) fn new(
+        id: AttemptId,
+        started: mxsim_model::time::Instant,
+        ended: mxsim_model::time::Instant,
+        outcomes: &[RecipientOutcome],
+    ) -> AttemptRecord {
+        let mut record = AttemptRecord {
+            id,
+            started,
+            ended,
+            delivered: 0,
+            bounced: 0,
+            deferred: 0,
+        };
+        for outcome in outcomes {
+            match outcome.disposition.kind() {
+                mxsim_model::outcome::DispositionKind::Delivered => record.delivered += 1,
+                mxsim_model::outcome::DispositionKind::Bounced => record.bounced += 1,
+                mxsim_model::outcome::DispositionKind::Deferred => record.deferred += 1,
+            }
+        }
+        record
+    }
 }
 
 /// A policy that broke the [`Policy`] contract. It is reported in its own cell, and the rest of
@@ -162,15 +209,30 @@ impl Runner {
         choices: Choices,
     ) -> Run {
         let chooser = Chooser::new(&choices);
+        let scenario = &prepared.scenario;
+        let queue = scenario.queue.then(|| policy.queue());
+        let budgets = match &queue {
+            Some(queue) => prepared.budgets.times(queue.attempts_within_lifetime()),
+            None => prepared.budgets,
+        };
         // The world lives outside `block_on`, so its trace survives a panic in the policy. It
         // reads the paused clock, hence the runtime context.
         let world = {
             let _context = self.runtime.enter();
-            SimWorld::new(prepared.clone(), chooser)
+            SimWorld::new(prepared.clone(), chooser, budgets)
         };
         let mut outcomes = Vec::new();
+        let mut attempts = Vec::new();
         let driven = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            self.runtime.block_on(drive(&world, policy, &mut outcomes))
+            self.runtime.block_on(async {
+                match &queue {
+                    Some(settings) => {
+                        crate::queue::drive(&world, policy, settings, &mut outcomes, &mut attempts)
+                            .await
+                    }
+                    None => drive(&world, policy, &mut outcomes, &mut attempts).await,
+                }
+            })
         }));
         let fault = match driven {
             Ok(result) => result.err(),
@@ -185,6 +247,7 @@ impl Runner {
                 events: inner.events,
             },
             outcomes,
+            attempts,
             fault,
         }
     }
@@ -297,7 +360,7 @@ impl WorkBudget {
     }
 }
 
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     payload
         .downcast_ref::<&str>()
         .map(|text| (*text).to_owned())
@@ -321,6 +384,7 @@ async fn drive(
     world: &SimWorld,
     policy: &dyn Policy<SimWorld>,
     all: &mut Vec<RecipientOutcome>,
+    attempts: &mut Vec<AttemptRecord>,
 ) -> Result<(), Fault> {
     let inner = &world.inner;
     let scenario = inner.prepared.scenario.clone();
@@ -337,6 +401,7 @@ async fn drive(
                 recipients: message.to.clone(),
             });
         }
+        let started = mxsim_model::world::World::now(world);
         let attempted = match budget_spent {
             Some(budget) => Err(Stopped::Budget(budget)),
             None => attempt(world, policy, index).await,
@@ -351,8 +416,8 @@ async fn drive(
                     }
                     Stopped::Budget(budget) => {
                         let limit = match budget {
-                            Budget::Events => inner.prepared.budgets.events_max,
-                            Budget::Connections => inner.prepared.budgets.connections_max,
+                            Budget::Events => inner.budgets().events_max,
+                            Budget::Connections => inner.budgets().connections_max,
                         };
                         if budget_spent.is_none() {
                             inner.record_closing(EventKind::BudgetSpent { budget, limit });
@@ -367,6 +432,12 @@ async fn drive(
                 deferred_all(world, index, &message.to, &reason)
             }
         };
+        let id = AttemptId {
+            message: index as u32,
+            number: 1,
+        };
+        let ended = mxsim_model::world::World::now(world);
+        attempts.push(AttemptRecord::new(id, started, ended, &outcomes));
         settle(world, policy, index, &message.to, outcomes, all)?;
     }
     Ok(())
@@ -384,6 +455,9 @@ async fn attempt(
         client: &scenario.client,
         message: &scenario.messages[index],
         message_index: index,
+        attempt: 1,
+        submitted: scenario.messages[index].at,
+        queued: false,
     };
     let left = RUN_LIMIT.as_millis().saturating_sub(world_now(world));
     // A message reached only at the limit (earlier ones ran long) is not attempted at all:
@@ -419,7 +493,7 @@ async fn attempt(
     finished
 }
 
-fn deferred_all(
+pub(crate) fn deferred_all(
     world: &SimWorld,
     index: usize,
     recipients: &[mxsim_model::name::Mailbox],
@@ -441,7 +515,7 @@ fn deferred_all(
 
 /// Records the `done` line of each recipient, in the message's recipient order, and keeps the
 /// outcomes; outcomes that do not match the recipients one to one are a [`Fault`].
-fn settle(
+pub(crate) fn settle(
     world: &SimWorld,
     policy: &dyn Policy<SimWorld>,
     index: usize,
@@ -449,6 +523,24 @@ fn settle(
     outcomes: Vec<RecipientOutcome>,
     all: &mut Vec<RecipientOutcome>,
 ) -> Result<(), Fault> {
+    for outcome in in_recipient_order(policy, index, recipients, outcomes)? {
+        world.inner.record_closing(EventKind::Outcome {
+            message: index,
+            recipient: outcome.recipient.clone(),
+            disposition: outcome.disposition.clone(),
+        });
+        all.push(outcome);
+    }
+    Ok(())
+}
+
+/// The outcomes in the order of `recipients`, one each; anything else is a [`Fault`].
+pub(crate) fn in_recipient_order(
+    policy: &dyn Policy<SimWorld>,
+    index: usize,
+    recipients: &[mxsim_model::name::Mailbox],
+    outcomes: Vec<RecipientOutcome>,
+) -> Result<Vec<RecipientOutcome>, Fault> {
     if outcomes.len() != recipients.len() {
         return Err(Fault::Outcomes(format!(
             "{} returned {} outcomes for the {} recipients of message {index}",
@@ -458,26 +550,23 @@ fn settle(
         )));
     }
     // Index the outcomes by recipient once: a message may have thousands of recipients.
-    let mut by_recipient: BTreeMap<&mxsim_model::name::Mailbox, &RecipientOutcome> =
-        BTreeMap::new();
-    for outcome in &outcomes {
-        by_recipient.entry(&outcome.recipient).or_insert(outcome);
+    let mut by_recipient: BTreeMap<mxsim_model::name::Mailbox, RecipientOutcome> = BTreeMap::new();
+    for outcome in outcomes {
+        if !by_recipient.contains_key(&outcome.recipient) {
+            by_recipient.insert(outcome.recipient.clone(), outcome);
+        }
     }
-    for recipient in recipients {
-        let Some(outcome) = by_recipient.get(recipient) else {
-            return Err(Fault::Outcomes(format!(
-                "{} gave no outcome for {recipient} in message {index}",
-                policy.name()
-            )));
-        };
-        world.inner.record_closing(EventKind::Outcome {
-            message: index,
-            recipient: recipient.clone(),
-            disposition: outcome.disposition.clone(),
-        });
-        all.push((*outcome).clone());
-    }
-    Ok(())
+    recipients
+        .iter()
+        .map(|recipient| {
+            by_recipient.remove(recipient).ok_or_else(|| {
+                Fault::Outcomes(format!(
+                    "{} gave no outcome for {recipient} in message {index}",
+                    policy.name()
+                ))
+            })
+        })
+        .collect()
 }
 
 fn world_now(world: &SimWorld) -> u64 {

@@ -50,8 +50,8 @@ pub struct Prepared {
 /// - events: `16 + 2r + 24n` for the queue and DNS lines, plus 40 per connection attempt allowed
 ///   (a session is about 20 lines plus two per recipient in it).
 ///
-/// A queue policy will multiply these by the attempts its retry schedule allows before its
-/// horizon; today every message is attempted once.
+/// In a queue scenario both are multiplied by the attempts the policy's retry schedule allows
+/// within its lifetime ([`Budgets::times`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Budgets {
     /// Trace events a run may record.
@@ -96,6 +96,14 @@ fn address_records(zone: &mxsim_model::scenario::Zone) -> u64 {
 }
 
 impl Budgets {
+    /// The same budgets for a queue that may attempt each message `attempts` times.
+    pub fn times(self, attempts: u32) -> Budgets {
+        Budgets {
+            events_max: self.events_max.saturating_mul(u64::from(attempts)),
+            connections_max: self.connections_max.saturating_mul(u64::from(attempts)),
+        }
+    }
+
     /// The budgets of a run of `scenario`.
     pub fn of(scenario: &Scenario) -> Budgets {
         let names = scenario.zone.names.len() as u64;
@@ -200,8 +208,14 @@ struct Connection {
     /// window that starts in between does not change it.
     handshake_fails: bool,
     recipients: Vec<Mailbox>,
+    /// The reverse-path of the transaction in progress, for greylisting.
+    sender: Option<Mailbox>,
     idle_since: Instant,
 }
+
+/// A greylisting server's memory: (server, client address, sender, recipient) → the time of
+/// the triplet's first RCPT. Servers keep it across connections and messages.
+type Triplets = BTreeMap<(usize, Option<IpAddr>, Mailbox, Mailbox), Instant>;
 
 /// Mutable state of one run.
 pub(crate) struct State {
@@ -216,6 +230,9 @@ pub(crate) struct State {
     pub(crate) spent: Option<Budget>,
     budgets: Budgets,
     n_connects: u64,
+    triplets: Triplets,
+    /// The attempt whose future is being polled, in a queue run: its events carry it.
+    pub(crate) attempt: Option<mxsim_model::trace::AttemptId>,
 }
 
 impl State {
@@ -232,6 +249,8 @@ impl State {
                 connections_max: 0,
             },
             n_connects: 0,
+            triplets: Triplets::new(),
+            attempt: None,
         }
     }
 }
@@ -263,14 +282,24 @@ impl Inner {
             state.spent = Some(Budget::Events);
             return;
         }
-        state.events.push(Event { at, kind });
+        let attempt = state.attempt;
+        state.events.push(Event { at, attempt, kind });
     }
 
     /// Records one of the runner's own closing lines (outcomes, limits): outside every budget,
     /// since they are bounded by the scenario's recipients.
     pub(crate) fn record_closing(&self, kind: EventKind) {
         let at = self.now();
-        self.state.borrow_mut().events.push(Event { at, kind });
+        self.state.borrow_mut().events.push(Event {
+            at,
+            attempt: None,
+            kind,
+        });
+    }
+
+    /// The budgets of this run.
+    pub(crate) fn budgets(&self) -> Budgets {
+        self.state.borrow().budgets
     }
 
     /// The budget that ran out, if any.
@@ -298,15 +327,17 @@ pub struct SimWorld {
 
 impl SimWorld {
     /// A fresh world whose virtual clock starts now.
-    pub(crate) fn new(prepared: Arc<Prepared>, chooser: Chooser) -> SimWorld {
+    pub(crate) fn new(prepared: Arc<Prepared>, chooser: Chooser, budgets: Budgets) -> SimWorld {
         let state = State {
             events: Vec::with_capacity(64),
             chooser,
             connections: Vec::new(),
             stopped: false,
             spent: None,
-            budgets: prepared.budgets,
+            budgets,
             n_connects: 0,
+            triplets: Triplets::new(),
+            attempt: None,
         };
         SimWorld {
             inner: Rc::new(Inner {
@@ -492,6 +523,7 @@ impl World for SimWorld {
                         tls: false,
                         handshake_fails: false,
                         recipients: Vec::new(),
+                        sender: None,
                         idle_since: now,
                     });
                     drop(state);
@@ -797,9 +829,12 @@ impl Session for SimSession {
 
     async fn mail(&mut self, from: &Mailbox, parameters: &MailParameters) -> Response {
         let sent = Sent::Mail(from.clone(), parameters.clone());
-        self.inner().state.borrow_mut().connections[self.id]
-            .recipients
-            .clear();
+        {
+            let mut state = self.inner().state.borrow_mut();
+            let connection = &mut state.connections[self.id];
+            connection.recipients.clear();
+            connection.sender = Some(from.clone());
+        }
         self.exchange(Command::Mail, Some(sent), |session, now| {
             let (server, defaults, _) = session.server();
             Scripted::Reply(
@@ -819,6 +854,9 @@ impl Session for SimSession {
                 Some(Sent::Rcpt(to.clone())),
                 |session, now| {
                     let (server, defaults, _) = session.server();
+                    if let Some(reply) = session.greylisted(to, now) {
+                        return Scripted::Reply(reply);
+                    }
                     let scripted = server.field(now, |b| b.rcpt.as_ref()).and_then(|rcpt| {
                         rcpt.by_recipient
                             .iter()
@@ -928,6 +966,30 @@ impl SimSession {
                 advertised.then_some(OK)
             }
         }
+    }
+
+    /// With `greylist:`, the reply to RCPT for a triplet that has not waited long enough:
+    /// `451 4.7.1` for its first RCPT (which starts its clock) and for any before `delay` has
+    /// passed since then; `None` once it has, and the script answers as usual.
+    fn greylisted(&self, to: &Mailbox, now: Instant) -> Option<Reply> {
+        let inner = self.inner();
+        let mut state = inner.state.borrow_mut();
+        let connection = &state.connections[self.id];
+        let server_index = connection.server;
+        let server = &inner.prepared.scenario.servers[server_index];
+        let greylist = server.field(now, |b| b.greylist.as_ref()).copied()?;
+        let client = inner.prepared.scenario.client.addresses.first().copied();
+        let sender = connection.sender.clone().unwrap_or_else(Mailbox::null);
+        let first = *state
+            .triplets
+            .entry((server_index, client, sender, to.clone()))
+            .or_insert(now);
+        (now.since(first) < greylist.delay).then(|| {
+            reply(
+                451,
+                &format!("4.7.1 greylisted: please try again in {}", greylist.delay),
+            )
+        })
     }
 
     /// Records that the server took responsibility for `message`.

@@ -38,6 +38,7 @@ impl<W: World> Attempt<'_, '_, W> {
                     }
                 }
                 Err(failed) => {
+                    self.unasked = true;
                     // Decided after opening: EHLO may have lowered the after-EHLO ceiling.
                     let last = self.last(candidates, tried, &candidates[index].host, false);
                     let everyone = self.pending.clone();
@@ -296,6 +297,9 @@ impl<W: World> Attempt<'_, '_, W> {
             } else {
                 (session, keywords, index)
             };
+        if let Some(flow) = self.requeue_for_wanted(&mut session, &keywords).await {
+            return (flow, index);
+        }
         // The session that reaches the limit is the final one (Postfix's rule): decide before
         // counting it.
         let last = self.last(candidates, tried, &candidates[index].host, true);
@@ -381,6 +385,32 @@ impl<W: World> Attempt<'_, '_, W> {
             .iter()
             .filter(|keyword| find_keyword(keywords, keyword).is_some())
             .count()
+    }
+
+    /// RFC 5321 §2.2.3: in a queue, a message whose wanted keywords the best session lacks is
+    /// requeued (QUIT, defer) until it has been queued `wanted_send_without_after`, then sent
+    /// without them. `Some(flow)` when it is requeued.
+    async fn requeue_for_wanted<S: Session>(
+        &mut self,
+        session: &mut S,
+        keywords: &[Keyword],
+    ) -> Option<Flow> {
+        let send_without_after = self.settings.wanted_send_without_after?;
+        let queued_for = self.world.now().since(self.job.submitted);
+        if !self.job.queued || !self.lacks_wanted(keywords) || queued_for >= send_without_after {
+            return None;
+        }
+        quit(session, self.settings.timeouts.quit).await;
+        let wanted: Vec<&str> = self.job.message.wants.iter().map(|k| &**k).collect();
+        let reason = format!(
+            "no host offered wanted {}; requeued until it has been queued {send_without_after}, then sent without",
+            wanted.join(", ")
+        );
+        self.last_error = reason.clone();
+        self.settle_pending(|| Disposition::Deferred {
+            reason: reason.clone(),
+        });
+        Some(Flow::Stop)
     }
 
     /// Missing required keywords and SIZE; `Some(flow)` when this host will not be used.
@@ -485,6 +515,7 @@ impl<W: World> Attempt<'_, '_, W> {
             }
             tried.mark(index);
             let Ok(opened) = self.open(candidates, index, false, Some(deadline)).await else {
+                self.unasked = true;
                 continue;
             };
             let missing_required = !self.acceptable(&opened.keywords);

@@ -19,10 +19,9 @@ fn world(servers: &str) -> SimWorld {
     );
     let scenario = scenario::load(&text, &|_| true)
         .unwrap_or_else(|diagnostics| panic!("{}", diagnostics.render("t.yaml", &text)));
-    SimWorld::new(
-        Arc::new(Prepared::new(Arc::new(scenario))),
-        Chooser::new(&Choices::Seed(0)),
-    )
+    let prepared = Arc::new(Prepared::new(Arc::new(scenario)));
+    let budgets = prepared.budgets;
+    SimWorld::new(prepared, Chooser::new(&Choices::Seed(0)), budgets)
 }
 
 async fn open(world: &SimWorld) -> super::SimSession {
