@@ -20,7 +20,8 @@ pub struct Preset {
     pub settings: Settings,
 }
 
-/// The preset files, in listing order: the baseline and the standards readings, then the MTAs.
+/// The preset files, in listing order: the baseline and the standards readings, the seed read
+/// literally, then the MTAs.
 const FILES: &[(&str, &str)] = &[
     ("rfc5321", include_str!("../../../policies/rfc5321.yaml")),
     (
@@ -34,6 +35,10 @@ const FILES: &[(&str, &str)] = &[
     (
         "whole-list",
         include_str!("../../../policies/whole-list.yaml"),
+    ),
+    (
+        "seed-literal",
+        include_str!("../../../policies/seed-literal.yaml"),
     ),
     (
         "postfix-3.10",
