@@ -127,7 +127,13 @@ fn no_shipped_scenario_spends_a_budget() {
         for name in registry::names() {
             let policy = registry::get::<SimWorld>(name).expect("registered");
             let run = runner.run(&prepared, policy.as_ref(), Choices::Seed(0));
-            let budgets = prepared.budgets;
+            // A queue run's budgets scale with the attempts its schedule allows.
+            let budgets = match prepared.scenario.queue {
+                true => prepared
+                    .budgets
+                    .times(policy.queue().attempts_within_lifetime()),
+                false => prepared.budgets,
+            };
             let connections = run.trace.connection_attempts().count() as u64;
             if run.trace.events.len() as u64 * 4 > budgets.events_max
                 || connections * 4 > budgets.connections_max

@@ -8,6 +8,7 @@
 //! - `bad_input`: every bad file in `bad/` is rejected with a located error and exit code 2;
 //!   hostile files are rejected within a second.
 //! - `cli`: the command line, called in-process.
+//! - `queue`: queue runs: linear cost, determinism, the queue rules on every policy.
 //! - `limits`: budgets on runs and explorations, faulty policies, file-system edges, escaping.
 //! - `policies`: the preset files and the pinned `compare` output for the seed scenarios.
 //! - `tidy`: the project's own rules (file headers, scenario comments, banned test tricks).
@@ -18,4 +19,5 @@ mod corpus;
 mod limits;
 mod policies;
 mod properties;
+mod queue;
 mod tidy;

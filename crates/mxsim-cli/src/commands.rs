@@ -292,6 +292,9 @@ impl Observer for Printer<'_> {
         }
         self.printed_events += run.trace.events.len();
         let _ = writeln!(self.out, "\n## {label}");
+        if run.trace.events.iter().any(|event| event.attempt.is_some()) {
+            timeline(&mut self.out, &run);
+        }
         self.out.push_str(&run.trace.to_string());
         if let Some(fault) = &run.fault {
             let fault = mxsim_model::escape::terminal(&fault.to_string()).into_owned();
@@ -312,6 +315,32 @@ impl Observer for Printer<'_> {
             "\n(more orders than can be enumerated: sampling seeds instead)"
         );
     }
+}
+
+/// A queue run's attempts, one line each, before its trace: when each ran and what it settled.
+fn timeline(out: &mut String, run: &Run) {
+    let _ = writeln!(out, "attempts:");
+    for attempt in &run.attempts {
+        let mut settled = Vec::new();
+        for (count, word) in [
+            (attempt.delivered, "delivered"),
+            (attempt.bounced, "bounced"),
+            (attempt.deferred, "deferred"),
+        ] {
+            if count > 0 {
+                settled.push(format!("{count} {word}"));
+            }
+        }
+        let _ = writeln!(
+            out,
+            "  {:<8} {:>16} – {:<16} {}",
+            attempt.id.to_string(),
+            attempt.started.to_string(),
+            attempt.ended.to_string(),
+            settled.join(", ")
+        );
+    }
+    let _ = writeln!(out);
 }
 
 /// A run's outcomes in one line: `12000 delivered, 3 deferred · 2 conn · `.
@@ -355,10 +384,14 @@ fn run(file: &Path, policy_name: &str, how: RunHow) -> Output {
         .expectations
         .iter()
         .find(|expectation| expectation.policy == policy_name);
+    let queue = scenario
+        .queue
+        .then(|| (policy.queue(), scenario.messages.as_slice()));
+    let judge = Judge::new(expectation, &claims, queue);
     let mut printer = Printer {
-        judge: Judge::new(expectation, &claims),
+        judged: judge.judges(),
+        judge,
         policy: policy_name,
-        judged: expectation.is_some() || !claims.is_empty(),
         out: String::new(),
         printed_events: 0,
         summarised: 0,

@@ -37,6 +37,8 @@ pub struct Row {
     pub file: String,
     /// A short label: the path below `scenarios/`, without `.yaml`.
     pub label: String,
+    /// True for a queue scenario (`messages:`): cells then show attempts.
+    pub queue: bool,
     /// The scenario's title.
     pub title: String,
     /// One cell per policy, in column order.
@@ -60,6 +62,11 @@ pub struct Cell {
     pub connections: Span,
     /// Virtual time of the last outcome, in milliseconds.
     pub time_ms: Span,
+    /// Delivery attempts per run: one per message in a single pass; in a queue scenario, every
+    /// retry counts.
+    pub attempts: Span,
+    /// The attempts of the first run that ended well, in the order they began.
+    pub attempt_detail: Vec<AttemptDetail>,
     /// `holds`, `broken`, `error` (the policy panicked or broke its contract in some run), or
     /// `none` (the scenario has no `expect:` for this policy and the policy claims no invariant).
     pub expect: &'static str,
@@ -69,6 +76,25 @@ pub struct Cell {
     pub problems: Vec<String>,
     /// For `error`: the policy's fault, prefixed by the order of the first run that showed it.
     pub error: Option<String>,
+}
+
+/// One delivery attempt of the first run of a cell.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AttemptDetail {
+    /// Message index.
+    pub message: u32,
+    /// Attempt number, 1 for the first.
+    pub attempt: u32,
+    /// When it began, in milliseconds of virtual time.
+    pub started_ms: u64,
+    /// When it ended.
+    pub ended_ms: u64,
+    /// Recipients it delivered.
+    pub delivered: u32,
+    /// Recipients it bounced.
+    pub bounced: u32,
+    /// Recipients it deferred.
+    pub deferred: u32,
 }
 
 /// One distinct result.
@@ -187,6 +213,7 @@ fn row(runner: &Runner, path: &Path, scenario: &Arc<Scenario>, columns: &[Column
     Row {
         file: path.display().to_string(),
         label: label(path),
+        queue: scenario.queue,
         title: scenario.title.clone(),
         cells,
     }
@@ -237,6 +264,20 @@ fn cell(policy: &str, verdict: &Verdict, judged: bool) -> Cell {
         results: shares(&verdict.results, verdict.runs - verdict.faulted),
         connections: verdict.connections.unwrap_or_default(),
         time_ms: verdict.time_ms.unwrap_or_default(),
+        attempts: verdict.attempts.unwrap_or_default(),
+        attempt_detail: verdict
+            .first_attempts
+            .iter()
+            .map(|attempt| AttemptDetail {
+                message: attempt.id.message,
+                attempt: attempt.id.number,
+                started_ms: attempt.started.0,
+                ended_ms: attempt.ended.0,
+                delivered: attempt.delivered,
+                bounced: attempt.bounced,
+                deferred: attempt.deferred,
+            })
+            .collect(),
         expect,
         failing_runs: verdict.failing,
         problems,
@@ -303,8 +344,8 @@ fn span_text(span: Span, render: impl Fn(u64) -> String) -> String {
 }
 
 /// A cell as words: `delivered smtp1 50% smtp2 50% · 1 conn · 0s`; `compact` shortens for
-/// Markdown (`1c`, no zero time).
-pub fn cell_text(cell: &Cell, compact: bool) -> String {
+/// Markdown (`1c`, no zero time). A queue scenario's cell also counts attempts (`· 3 att`, `3a`).
+pub fn cell_text(cell: &Cell, compact: bool, queue: bool) -> String {
     let mut text = String::new();
     if cell.expect == "error" {
         return "error (see below)".to_owned();
@@ -314,17 +355,21 @@ pub fn cell_text(cell: &Cell, compact: bool) -> String {
     }
     text.push_str(&results_text(cell));
     let connections = span_text(cell.connections, |n| n.to_string());
+    let attempts = span_text(cell.attempts, |n| n.to_string());
     if compact {
         let _ = write!(text, " · {connections}c");
+        if queue {
+            let _ = write!(text, " · {attempts}a");
+        }
         if cell.time_ms.max > 0 {
             let _ = write!(text, " · {}", span_text(cell.time_ms, duration));
         }
     } else {
-        let _ = write!(
-            text,
-            " · {connections} conn · {}",
-            span_text(cell.time_ms, duration)
-        );
+        let _ = write!(text, " · {connections} conn");
+        if queue {
+            let _ = write!(text, " · {attempts} att");
+        }
+        let _ = write!(text, " · {}", span_text(cell.time_ms, duration));
     }
     text
 }
@@ -419,7 +464,7 @@ fn render_text(report: &Report) -> String {
                 .chain(
                     row.cells
                         .iter()
-                        .map(|cell| terminal(&cell_text(cell, false))),
+                        .map(|cell| terminal(&cell_text(cell, false, row.queue))),
                 )
                 .collect(),
         );
@@ -458,7 +503,7 @@ fn render_markdown(report: &Report) -> String {
         cells.extend(
             row.cells
                 .iter()
-                .map(|cell| escape::markdown(&cell_text(cell, true))),
+                .map(|cell| escape::markdown(&cell_text(cell, true, row.queue))),
         );
         rows.push(cells);
     }
@@ -483,12 +528,16 @@ fn render_markdown(report: &Report) -> String {
                 escape::markdown(&row.label),
                 escape::markdown(&row.title)
             );
-            let mut table = vec![vec![
+            let mut header = vec![
                 "policy".to_owned(),
                 "result".to_owned(),
                 "conn".to_owned(),
                 "time".to_owned(),
-            ]];
+            ];
+            if row.queue {
+                header.insert(3, "att".to_owned());
+            }
+            let mut table = vec![header];
             for cell in &row.cells {
                 let mut result = match cell.expect {
                     "broken" => "✗ ".to_owned(),
@@ -498,12 +547,16 @@ fn render_markdown(report: &Report) -> String {
                 if cell.expect != "error" {
                     result.push_str(&results_text(cell));
                 }
-                table.push(vec![
+                let mut line = vec![
                     escape::markdown(&cell.policy),
                     escape::markdown(&result),
                     span_text(cell.connections, |n| n.to_string()),
                     span_text(cell.time_ms, duration),
-                ]);
+                ];
+                if row.queue {
+                    line.insert(3, span_text(cell.attempts, |n| n.to_string()));
+                }
+                table.push(line);
             }
             push_table(&mut out, &table);
             out.push('\n');
@@ -645,6 +698,14 @@ fn legend(report: &Report, layout: Layout) -> String {
             "result: outcome and the host it went through, with the share of\nequal-preference orders when they differ; conn: connection attempts;\ntime: virtual time of the last outcome.\n"
         }
     });
+    if report.scenarios.iter().any(|row| row.queue) {
+        out.push_str(match layout {
+            Layout::Matrix => "Queue scenarios also count delivery attempts per run (a).\n",
+            Layout::Text | Layout::Blocks => {
+                "Queue scenarios also count delivery attempts per run (att).\n"
+            }
+        });
+    }
     if sampled {
         out.push_str("Some cells sampled 256 seeds instead of enumerating every order.\n");
     }

@@ -10,9 +10,12 @@ use std::fmt::Write as _;
 use mxsim_model::expect;
 use mxsim_model::invariants;
 use mxsim_model::outcome::{Disposition, DispositionKind};
-use mxsim_model::scenario::Expectation;
+use mxsim_model::queue::QueueSettings;
+use mxsim_model::scenario::{Expectation, Message};
 use mxsim_policy::settings::Claim;
-use mxsim_sim::{Choices, Cut, Exploration, Fault, Observer, Prepared, Run, Runner, SimWorld};
+use mxsim_sim::{
+    AttemptRecord, Choices, Cut, Exploration, Fault, Observer, Prepared, Run, Runner, SimWorld,
+};
 use serde::Serialize;
 
 /// At most this many problems are kept from one run; the rest are counted in a last line.
@@ -69,6 +72,10 @@ pub struct Verdict {
     pub connections: Option<Span>,
     /// Per run, the latest virtual time at which a recipient was settled, in milliseconds.
     pub time_ms: Option<Span>,
+    /// Delivery attempts per run (one per message in a single pass).
+    pub attempts: Option<Span>,
+    /// The attempts of the first run that ended well, for reports.
+    pub first_attempts: Vec<AttemptRecord>,
 }
 
 impl Verdict {
@@ -82,18 +89,31 @@ impl Verdict {
 pub struct Judge<'a> {
     expectation: Option<&'a Expectation>,
     claims: &'a [Claim],
+    /// In a queue scenario: the policy's queue settings and the messages, for the queue rules.
+    queue: Option<(QueueSettings, &'a [Message])>,
     /// What was seen so far.
     pub verdict: Verdict,
 }
 
 impl<'a> Judge<'a> {
-    /// A judge for one cell.
-    pub fn new(expectation: Option<&'a Expectation>, claims: &'a [Claim]) -> Judge<'a> {
+    /// A judge for one cell. In a queue scenario, pass the policy's queue settings: every run is
+    /// then also held to the queue rules (RFC 5321 §4.5.4), whatever `expect:` says.
+    pub fn new(
+        expectation: Option<&'a Expectation>,
+        claims: &'a [Claim],
+        queue: Option<(QueueSettings, &'a [Message])>,
+    ) -> Judge<'a> {
         Judge {
             expectation,
             claims,
+            queue,
             verdict: Verdict::default(),
         }
+    }
+
+    /// True when runs are judged: there is an expectation, a claim, or queue rules.
+    pub fn judges(&self) -> bool {
+        self.expectation.is_some() || !self.claims.is_empty() || self.queue.is_some()
     }
 
     /// What broke in `run`, capped at [`PROBLEMS_MAX`] lines.
@@ -112,6 +132,9 @@ impl<'a> Judge<'a> {
                     );
                 }
             }
+        }
+        if let Some((settings, messages)) = &self.queue {
+            broken.extend(invariants::queue_rules(&run.trace, settings, messages));
         }
         if broken.len() > PROBLEMS_MAX {
             let more = broken.len() - PROBLEMS_MAX;
@@ -153,6 +176,10 @@ impl Observer for Judge<'_> {
             .max()
             .unwrap_or(0);
         verdict.time_ms = Span::widen(verdict.time_ms, settled);
+        verdict.attempts = Span::widen(verdict.attempts, run.attempts.len() as u64);
+        if verdict.first_attempts.is_empty() {
+            verdict.first_attempts = run.attempts;
+        }
     }
 
     fn restart(&mut self) {
@@ -168,7 +195,11 @@ pub fn explore(
     expectation: Option<&Expectation>,
     claims: &[Claim],
 ) -> Verdict {
-    let mut judge = Judge::new(expectation, claims);
+    let scenario = &prepared.scenario;
+    let queue = scenario
+        .queue
+        .then(|| (policy.queue(), scenario.messages.as_slice()));
+    let mut judge = Judge::new(expectation, claims, queue);
     let Exploration {
         exhaustive, cut, ..
     } = runner.explore(prepared, policy, &mut judge);

@@ -6,9 +6,13 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use crate::dns::{DnsAnswer, RecordType};
-use crate::name::Name;
+use crate::name::{Mailbox, Name};
+use crate::outcome::Disposition;
+use crate::queue::{LAST_ATTEMPT_ALLOWANCE, QueueSettings};
+use crate::scenario::Message;
 use crate::smtp::{Command, ReplyClass};
-use crate::trace::{EventKind, Trace};
+use crate::time::Instant;
+use crate::trace::{AttemptId, EventKind, Trace};
 
 /// After a connection to a host of preference p received a 2yz greeting and any reply to EHLO,
 /// no later connection in the same attempt (one message, one recipient domain) goes to a host
@@ -16,14 +20,14 @@ use crate::trace::{EventKind, Trace};
 /// The seed's reading of RFC 2821 (../shared/seeds): such a session "is not permitted to fall
 /// back to backup.foo.example under any circumstances".
 pub fn never_worse_preference_after_ehlo(trace: &Trace) -> Vec<String> {
-    let mut preferences: BTreeMap<Name, u16> = BTreeMap::new();
-    let mut hosts: BTreeMap<IpAddr, (Name, bool)> = BTreeMap::new();
-    let mut last_sent: BTreeMap<IpAddr, Command> = BTreeMap::new();
-    let mut ceiling: Option<(u16, Name)> = None;
+    // In a queue run attempts of different messages interleave: each attempt is judged on its
+    // own events (a single pass has one scope, `None`).
+    let mut scopes: BTreeMap<Option<AttemptId>, Scope> = BTreeMap::new();
     let mut broken = Vec::new();
     for event in &trace.events {
+        let scope = scopes.entry(event.attempt).or_default();
         match &event.kind {
-            EventKind::Submitted { .. } => ceiling = None,
+            EventKind::Submitted { .. } => scope.ceiling = None,
             // Each recipient domain is its own attempt and starts with its MX lookups, before any
             // connection: the rule applies within one domain's list.
             EventKind::Dns {
@@ -31,50 +35,176 @@ pub fn never_worse_preference_after_ehlo(trace: &Trace) -> Vec<String> {
                 answer,
                 ..
             } => {
-                ceiling = None;
+                scope.ceiling = None;
                 if let DnsAnswer::Mx(records) = answer {
                     // A host may serve several domains at different preferences: use this
                     // domain's list only.
-                    preferences.clear();
+                    scope.preferences.clear();
                     for record in records.iter() {
-                        preferences
+                        scope
+                            .preferences
                             .entry(record.exchange.clone())
                             .or_insert(record.preference);
                     }
                 }
             }
             EventKind::Connecting { address, host } => {
-                let preference = preferences.get(host).copied().unwrap_or(0);
-                if let Some((limit, at)) = &ceiling
+                let preference = scope.preferences.get(host).copied().unwrap_or(0);
+                if let Some((limit, at)) = &scope.ceiling
                     && preference > *limit
                 {
                     broken.push(format!("connected to {host} (preference {preference}) at {} after EHLO at {at} (preference {limit})", event.at));
                 }
-                hosts.insert(*address, (host.clone(), false));
-                last_sent.remove(address);
+                scope.hosts.insert(*address, (host.clone(), false));
+                scope.last_sent.remove(address);
             }
             EventKind::Sent { address, command } => {
-                last_sent.insert(*address, command.command());
+                scope.last_sent.insert(*address, command.command());
             }
             EventKind::Replied { address, reply, .. } => {
-                let Some((host, greeted)) = hosts.get_mut(address) else {
+                let Some((host, greeted)) = scope.hosts.get_mut(address) else {
                     continue;
                 };
-                match last_sent.get(address) {
+                match scope.last_sent.get(address) {
                     None if reply.class() == ReplyClass::Positive => *greeted = true,
                     Some(Command::Ehlo) if *greeted => {
-                        let preference = preferences.get(host).copied().unwrap_or(0);
-                        if ceiling
+                        let preference = scope.preferences.get(host).copied().unwrap_or(0);
+                        if scope
+                            .ceiling
                             .as_ref()
                             .is_none_or(|(limit, _)| preference < *limit)
                         {
-                            ceiling = Some((preference, host.clone()));
+                            scope.ceiling = Some((preference, host.clone()));
                         }
                     }
                     _ => {}
                 }
             }
             _ => {}
+        }
+    }
+    broken
+}
+
+/// What [`never_worse_preference_after_ehlo`] tracks within one attempt.
+#[derive(Default)]
+struct Scope {
+    preferences: BTreeMap<Name, u16>,
+    hosts: BTreeMap<IpAddr, (Name, bool)>,
+    last_sent: BTreeMap<IpAddr, Command>,
+    ceiling: Option<(u16, Name)>,
+}
+
+/// The queue rules of RFC 5321 §4.5.4 and §4.5.4.1, checked on a queue run against the
+/// policy's own queue settings and the scenario's messages:
+/// - Q2: a retry comes no sooner than the policy's shortest delay after the attempt before it;
+/// - Q3: no attempt starts once the message's lifetime has ended, the message does not expire
+///   before its lifetime, and it does not stay queued long past it;
+/// - Q6: no DSN goes to a null reverse-path;
+/// - R3/R8: at most one accepted copy per message and recipient, unless an end-of-data reply
+///   was lost (then the duplicate is expected, and counted by `duplicates`).
+pub fn queue_rules(trace: &Trace, settings: &QueueSettings, messages: &[Message]) -> Vec<String> {
+    let mut broken = Vec::new();
+    let min_delay = settings.schedule.min_delay();
+    let deadline = |message: usize| messages.get(message).map(|m| m.at.after(settings.lifetime));
+    // Message → the time its last attempt ended with a retry scheduled.
+    let mut retried_at: BTreeMap<usize, Instant> = BTreeMap::new();
+    let mut copies: BTreeMap<(usize, &Mailbox), (u64, bool)> = BTreeMap::new();
+    let mut stopped = None;
+    let mut still_queued = std::collections::BTreeSet::new();
+    for event in &trace.events {
+        match &event.kind {
+            EventKind::Retry { message, .. } => {
+                retried_at.insert(*message, event.at);
+            }
+            EventKind::AttemptStarted {
+                message, attempt, ..
+            } => {
+                if let Some(ended) = retried_at.remove(message)
+                    && event.at.since(ended) < min_delay
+                {
+                    broken.push(format!(
+                        "rule Q2: message {message} attempt {attempt} at {} comes {} after the attempt before it, sooner than the policy's shortest retry delay of {min_delay}",
+                        event.at,
+                        event.at.since(ended)
+                    ));
+                }
+                if let Some(deadline) = deadline(*message)
+                    && event.at >= deadline
+                {
+                    broken.push(format!(
+                        "rule Q3: message {message} attempt {attempt} starts at {}, after its lifetime ended at {deadline}",
+                        event.at
+                    ));
+                }
+            }
+            EventKind::Expired { message, .. } => {
+                if let Some(deadline) = deadline(*message)
+                    && event.at < deadline
+                {
+                    broken.push(format!(
+                        "rule Q3: message {message} expired at {}, before its lifetime ends at {deadline}",
+                        event.at
+                    ));
+                }
+            }
+            EventKind::Horizon { horizon, .. } => stopped = Some(*horizon),
+            // The horizon's deferrals come right after its line: a message still queued there.
+            EventKind::Outcome {
+                message,
+                disposition: Disposition::Deferred { .. },
+                ..
+            } if stopped.is_some() => {
+                still_queued.insert(*message);
+            }
+            EventKind::Dsn { message, to, .. } if to.is_null() => {
+                broken.push(format!(
+                    "rule Q6: a DSN for message {message} went to the null reverse-path"
+                ));
+            }
+            EventKind::Dsn { message, .. }
+                if messages.get(*message).is_some_and(|m| m.from.is_null()) =>
+            {
+                broken.push(format!(
+                    "rule Q6: message {message} has a null reverse-path, yet a DSN was sent for it"
+                ));
+            }
+            EventKind::Accepted {
+                message,
+                recipients,
+                reply_lost,
+                ..
+            } => {
+                for recipient in recipients.iter() {
+                    let entry = copies.entry((*message, recipient)).or_default();
+                    entry.0 += 1;
+                    entry.1 |= *reply_lost;
+                }
+            }
+            _ => {}
+        }
+    }
+    if let Some(horizon) = stopped {
+        for index in still_queued {
+            let Some(message) = messages.get(index) else {
+                continue;
+            };
+            let overdue = message
+                .at
+                .after(settings.lifetime)
+                .after(LAST_ATTEMPT_ALLOWANCE);
+            if overdue.since_start() < horizon {
+                broken.push(format!(
+                    "rule Q3: message {index} is still queued at the {horizon} horizon, more than {LAST_ATTEMPT_ALLOWANCE} past its lifetime"
+                ));
+            }
+        }
+    }
+    for ((message, recipient), (count, lost)) in copies {
+        if count > 1 && !lost {
+            broken.push(format!(
+                "rule R3: message {message} was accepted {count} times for {recipient}, and no end-of-data reply was lost"
+            ));
         }
     }
     broken

@@ -70,6 +70,10 @@ pub struct Backoff {
     pub last_delay: Option<Duration>,
 }
 
+/// Without `horizon:`, a queue run goes on this long past the last submission plus the
+/// policy's lifetime, so that the last attempt (which may sit in timeouts) can end.
+pub const LAST_ATTEMPT_ALLOWANCE: Duration = Duration::days(1);
+
 /// A queue run can never make more attempts than this for one message, whatever its schedule:
 /// a bound on every loop (a 1 ms fixed schedule over 30 days would be 2.6 billion).
 pub const ATTEMPTS_MAX: u32 = 10_000;

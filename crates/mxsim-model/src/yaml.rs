@@ -110,7 +110,9 @@ pub struct SyntaxError {
 
 /// Limits on a single document. A scenario or policy file is a few kilobytes; these bounds are
 /// two orders of magnitude above any honest file and far below anything that costs real time.
-const NODES_MAX: usize = 50_000;
+/// A queue of 10,000 messages is about 60,000 values; 200,000 leaves room and still bounds memory
+/// (a few tens of megabytes) below the 1 MiB file limit.
+const NODES_MAX: usize = 200_000;
 const DEPTH_MAX: usize = 48;
 const ALIASES_MAX: usize = 200;
 const REPLAYED_EVENTS_MAX: usize = 20_000;

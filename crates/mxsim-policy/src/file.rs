@@ -586,7 +586,11 @@ fn read_retry(reader: &mut Reader<'_>, node: &Node) -> Option<Schedule> {
     };
     let first = positive(reader, first, "queue.retry.first");
     let max_duration = positive(reader, max, "queue.retry.max");
-    let factor_text = reader.scalar_text(factor, "queue.retry.factor")?;
+    // `factor: 1.5` is a YAML float, `factor: 2` an integer: read either as written.
+    let factor_text = match &factor.value {
+        Value::Float(value) => value.to_string(),
+        _ => reader.scalar_text(factor, "queue.retry.factor")?,
+    };
     let factor = reader.convert(
         factor.at,
         "queue.retry.factor",

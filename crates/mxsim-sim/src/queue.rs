@@ -30,9 +30,7 @@ use mxsim_model::world::{Job, LocalFuture, Policy, World};
 use crate::runner::{AttemptRecord, Fault, RUN_LIMIT, in_recipient_order};
 use crate::world::SimWorld;
 
-/// Without `horizon:`, a queue run goes on this long past the last submission plus the
-/// policy's lifetime, so the last attempt (which may sit in timeouts) can end.
-pub const LAST_ATTEMPT_ALLOWANCE: Duration = Duration::days(1);
+pub use mxsim_model::queue::LAST_ATTEMPT_ALLOWANCE;
 
 /// The horizon of a queue run: the file's `horizon:`, else the last submission plus the
 /// policy's lifetime plus [`LAST_ATTEMPT_ALLOWANCE`]; never past the run limit. It depends on
