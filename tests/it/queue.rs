@@ -80,3 +80,71 @@ fn queue_runs_are_deterministic_and_keep_the_queue_rules() {
         assert!(problems.is_empty(), "{name}: {problems:?}");
     }
 }
+
+/// One line each: a queue behaviour that shows in the trace of one policy on one shipped
+/// scenario (the corpus snapshots pin `rfc5321` only).
+#[test]
+fn queue_behaviours_show_in_the_trace() {
+    let runner = Runner::new();
+    let check = |file: &str, policy: &str, needle: &str| {
+        let scenario = mxsim_tests::load(&mxsim_tests::root().join("scenarios").join(file));
+        let prepared = Arc::new(Prepared::new(scenario));
+        let policy_object = registry::get::<SimWorld>(policy).expect("registered");
+        let run = runner.run(&prepared, policy_object.as_ref(), Choices::Seed(0));
+        let text = run.trace.to_string();
+        assert!(
+            text.contains(needle),
+            "{file} {policy}: no `{needle}` in\n{text}"
+        );
+    };
+    check(
+        "queue/week-long-outage-bounces.yaml",
+        "sendmail-8",
+        "dsn   delay warning for message 0 to <sender@sender.example>",
+    );
+    check(
+        "queue/week-long-outage-bounces.yaml",
+        "exim-4",
+        "dsn   delay warning for message 0",
+    );
+    check(
+        "queue/week-long-outage-bounces.yaml",
+        "mox",
+        "expired: still undelivered 15h53m30s after submission",
+    );
+    check(
+        "queue/null-sender-gets-no-dsn.yaml",
+        "rfc5321",
+        "dsn   no failure for message 0: its reverse-path is null",
+    );
+    check(
+        "queue/null-sender-gets-no-dsn.yaml",
+        "sendmail-8",
+        "dsn   no delay warning for message 1: its reverse-path is null",
+    );
+    check(
+        "queue/greylisting-both-primaries.yaml",
+        "rfc5321",
+        "451 4.7.1 greylisted: please try again in 5m",
+    );
+    check(
+        "queue/greylisting-both-primaries.yaml",
+        "postfix-3.10",
+        "next attempt at 00:05:00.000",
+    );
+    check(
+        "queue/lost-reply-duplicates.yaml",
+        "rfc5321",
+        "(its reply is lost)",
+    );
+    check(
+        "seed/queued-wanted-keyword.yaml",
+        "seed-literal",
+        "requeued until it has been queued 4h",
+    );
+    check(
+        "queue/seed-queued-required-keyword.yaml",
+        "same-preference",
+        "some host could not be asked, so the message is requeued",
+    );
+}

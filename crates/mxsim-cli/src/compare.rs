@@ -67,6 +67,8 @@ pub struct Cell {
     pub attempts: Span,
     /// The attempts of the first run that ended well, in the order they began.
     pub attempt_detail: Vec<AttemptDetail>,
+    /// DSNs sent to senders per run: failure notices and delay warnings.
+    pub dsns: Span,
     /// `holds`, `broken`, `error` (the policy panicked or broke its contract in some run), or
     /// `none` (the scenario has no `expect:` for this policy and the policy claims no invariant).
     pub expect: &'static str,
@@ -265,6 +267,7 @@ fn cell(policy: &str, verdict: &Verdict, judged: bool) -> Cell {
         connections: verdict.connections.unwrap_or_default(),
         time_ms: verdict.time_ms.unwrap_or_default(),
         attempts: verdict.attempts.unwrap_or_default(),
+        dsns: verdict.dsns.unwrap_or_default(),
         attempt_detail: verdict
             .first_attempts
             .iter()

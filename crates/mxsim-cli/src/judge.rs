@@ -74,6 +74,8 @@ pub struct Verdict {
     pub time_ms: Option<Span>,
     /// Delivery attempts per run (one per message in a single pass).
     pub attempts: Option<Span>,
+    /// DSNs sent per run (failures and delay warnings).
+    pub dsns: Option<Span>,
     /// The attempts of the first run that ended well, for reports.
     pub first_attempts: Vec<AttemptRecord>,
 }
@@ -177,6 +179,13 @@ impl Observer for Judge<'_> {
             .unwrap_or(0);
         verdict.time_ms = Span::widen(verdict.time_ms, settled);
         verdict.attempts = Span::widen(verdict.attempts, run.attempts.len() as u64);
+        let dsns = run
+            .trace
+            .events
+            .iter()
+            .filter(|event| matches!(event.kind, mxsim_model::trace::EventKind::Dsn { .. }))
+            .count();
+        verdict.dsns = Span::widen(verdict.dsns, dsns as u64);
         if verdict.first_attempts.is_empty() {
             verdict.first_attempts = run.attempts;
         }

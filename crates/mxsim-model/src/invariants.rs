@@ -209,3 +209,152 @@ pub fn queue_rules(trace: &Trace, settings: &QueueSettings, messages: &[Message]
     }
     broken
 }
+
+#[cfg(test)]
+mod tests {
+    //! The negative space of the queue rules: a trace built to break each rule makes its checker
+    //! fire, and the rule's id is in the message.
+
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::queue::Schedule;
+    use crate::time::Duration;
+    use crate::trace::{DsnKind, Event};
+
+    fn settings() -> QueueSettings {
+        QueueSettings {
+            schedule: Schedule::Fixed(Duration::minutes(30)),
+            scan: None,
+            lifetime: Duration::hours(5),
+            warn_after: None,
+        }
+    }
+
+    fn message(from: Mailbox) -> Message {
+        Message {
+            at: Instant::START,
+            from,
+            to: Arc::from([Mailbox::parse("a@foo.example").expect("valid")]),
+            size: None,
+            requires: Vec::new(),
+            wants: Vec::new(),
+        }
+    }
+
+    fn event(minutes: u64, kind: EventKind) -> Event {
+        Event {
+            at: Instant::START.after(Duration::minutes(minutes)),
+            attempt: None,
+            kind,
+        }
+    }
+
+    fn started(minutes: u64, attempt: u32) -> Event {
+        event(
+            minutes,
+            EventKind::AttemptStarted {
+                message: 0,
+                attempt,
+                recipients: Arc::from([]),
+            },
+        )
+    }
+
+    fn retry(minutes: u64) -> Event {
+        event(
+            minutes,
+            EventKind::Retry {
+                message: 0,
+                deferred: 1,
+                next: Instant::START,
+                reason: Arc::from("refused"),
+            },
+        )
+    }
+
+    fn broken(events: Vec<Event>, from: Mailbox) -> Vec<String> {
+        queue_rules(&Trace { events }, &settings(), &[message(from)])
+    }
+
+    fn sender() -> Mailbox {
+        Mailbox::parse("s@sender.example").expect("valid")
+    }
+
+    #[test]
+    fn each_queue_rule_fires_on_a_trace_that_breaks_it() {
+        let early_retry = broken(vec![started(0, 1), retry(0), started(10, 2)], sender());
+        assert!(early_retry[0].starts_with("rule Q2:"), "{early_retry:?}");
+        let late_attempt = broken(vec![started(300, 1)], sender());
+        assert!(late_attempt[0].starts_with("rule Q3:"), "{late_attempt:?}");
+        let early_expiry = broken(
+            vec![event(
+                60,
+                EventKind::Expired {
+                    message: 0,
+                    lifetime: Duration::hours(5),
+                },
+            )],
+            sender(),
+        );
+        assert!(early_expiry[0].starts_with("rule Q3:"), "{early_expiry:?}");
+        let dsn = |to: Mailbox| {
+            event(
+                0,
+                EventKind::Dsn {
+                    message: 0,
+                    kind: DsnKind::Failure,
+                    to,
+                    recipients: Arc::from([]),
+                },
+            )
+        };
+        let to_null = broken(vec![dsn(Mailbox::null())], Mailbox::null());
+        assert!(to_null[0].starts_with("rule Q6:"), "{to_null:?}");
+        let for_null = broken(vec![dsn(sender())], Mailbox::null());
+        assert!(for_null[0].starts_with("rule Q6:"), "{for_null:?}");
+        let copy = |lost| {
+            event(
+                0,
+                EventKind::Accepted {
+                    address: "192.0.2.1".parse().expect("valid"),
+                    host: Name::parse("mx.foo.example").expect("valid"),
+                    message: 0,
+                    recipients: Arc::from([Mailbox::parse("a@foo.example").expect("valid")]),
+                    reply_lost: lost,
+                },
+            )
+        };
+        let duplicate = broken(vec![copy(false), copy(false)], sender());
+        assert!(duplicate[0].starts_with("rule R3:"), "{duplicate:?}");
+        assert!(broken(vec![copy(true), copy(false)], sender()).is_empty());
+        let never_gave_up = broken(
+            vec![
+                event(
+                    3 * 24 * 60,
+                    EventKind::Horizon {
+                        horizon: Duration::days(3),
+                        queued: 1,
+                    },
+                ),
+                event(
+                    3 * 24 * 60,
+                    EventKind::Outcome {
+                        message: 0,
+                        recipient: Mailbox::parse("a@foo.example").expect("valid"),
+                        disposition: Disposition::Deferred {
+                            reason: "horizon".to_owned(),
+                        },
+                    },
+                ),
+            ],
+            sender(),
+        );
+        assert!(
+            never_gave_up[0].starts_with("rule Q3:"),
+            "{never_gave_up:?}"
+        );
+        let good = broken(vec![started(0, 1), retry(0), started(30, 2)], sender());
+        assert!(good.is_empty(), "{good:?}");
+    }
+}

@@ -260,6 +260,8 @@ pub enum EventKind {
         deferred: usize,
         /// When the next attempt is due (on a queue scan).
         next: Instant,
+        /// Why the first of them was deferred.
+        reason: Arc<str>,
     },
     /// A queued message reached the end of its lifetime undelivered; its pending recipients
     /// bounce.
@@ -543,6 +545,7 @@ fn render(line: &mut String, event: &Event) {
             message,
             deferred,
             next,
+            reason,
         } => {
             column(line, at, "queue");
             let noun = if *deferred == 1 {
@@ -552,7 +555,7 @@ fn render(line: &mut String, event: &Event) {
             };
             let _ = write!(
                 line,
-                "message {message}: {deferred} {noun} deferred; next attempt at {next}"
+                "message {message}: {deferred} {noun} deferred, next attempt at {next}: {reason}"
             );
         }
         EventKind::Expired { message, lifetime } => {

@@ -596,11 +596,13 @@ fn read_retry(reader: &mut Reader<'_>, node: &Node) -> Option<Schedule> {
         "queue.retry.factor",
         mxsim_model::queue::parse_factor(&factor_text),
     );
-    let (first, max_duration, factor_permille) = (first?, max_duration?, factor?);
-    if max_duration < first {
+    if let (Some(first), Some(max_duration)) = (first, max_duration)
+        && max_duration < first
+    {
         reader.error(max.at, "queue.retry.max must be at least `first`");
         return None;
     }
+    let (first, max_duration, factor_permille) = (first?, max_duration?, factor?);
     Some(Schedule::Exponential {
         first,
         max: max_duration,

@@ -360,7 +360,9 @@ impl<'a> Scheduler<'a> {
         for outcome in outcomes {
             match &outcome.disposition {
                 Disposition::Deferred { reason } => {
-                    self.entries[index].last_reason.clone_from(reason);
+                    if still.is_empty() {
+                        self.entries[index].last_reason.clone_from(reason);
+                    }
                     still.push(outcome.recipient);
                 }
                 disposition => {
@@ -394,6 +396,7 @@ impl<'a> Scheduler<'a> {
                     message: index,
                     deferred: entry.pending.len(),
                     next,
+                    reason: Arc::from(entry.last_reason.as_str()),
                 });
                 self.schedule(next, Task::Attempt(index));
             }
