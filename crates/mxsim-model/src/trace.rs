@@ -15,7 +15,7 @@ use crate::name::{Mailbox, Name};
 use crate::outcome::Disposition;
 use crate::smtp::{Command, Keyword, Reply};
 use crate::time::{Duration, Instant};
-use crate::world::{MailParameters, Pick};
+use crate::world::{HintKey, MailParameters, Pick};
 
 /// One thing that happened, and when.
 #[derive(Clone, Debug, PartialEq)]
@@ -242,6 +242,29 @@ pub enum EventKind {
     RunLimit {
         /// The limit.
         limit: Duration,
+    },
+    /// The client stored a record in its hints (retry records, host status).
+    HintSet {
+        /// The record.
+        key: HintKey,
+        /// Its retry time.
+        until: Instant,
+        /// Why.
+        reason: Arc<str>,
+    },
+    /// The client cleared a record: the host or recipient worked again.
+    HintCleared {
+        /// The record.
+        key: HintKey,
+    },
+    /// The client found a record in force and skipped what it names.
+    HintHeld {
+        /// The record.
+        key: HintKey,
+        /// Its retry time.
+        until: Instant,
+        /// The failure it remembers.
+        reason: Arc<str>,
     },
     /// A queued message's attempt began (queue scenarios only).
     AttemptStarted {
@@ -530,6 +553,21 @@ fn render(line: &mut String, event: &Event) {
             let _ = write!(
                 line,
                 "run stopped at its {limit} virtual-time limit with the client still waiting"
+            );
+        }
+        EventKind::HintSet { key, until, reason } => {
+            column(line, at, "hint");
+            let _ = write!(line, "{key}: retry record until {until} ({reason})");
+        }
+        EventKind::HintCleared { key } => {
+            column(line, at, "hint");
+            let _ = write!(line, "{key}: retry record cleared");
+        }
+        EventKind::HintHeld { key, until, reason } => {
+            column(line, at, "hint");
+            let _ = write!(
+                line,
+                "{key}: skipped, retry time {until} not reached ({reason})"
             );
         }
         EventKind::AttemptStarted {

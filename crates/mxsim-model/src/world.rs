@@ -18,7 +18,7 @@ use std::sync::Arc;
 use crate::dns::{DnsAnswer, RecordType};
 use crate::name::{Mailbox, Name};
 use crate::outcome::RecipientOutcome;
-use crate::queue::QueueSettings;
+use crate::queue::{Backoff, QueueSettings};
 use crate::scenario::{ClientIdentity, Message};
 use crate::smtp::{Keyword, Reply};
 use crate::time::Instant;
@@ -150,6 +150,60 @@ pub trait World {
     /// (`preference 10`). Equal-preference randomisation (RFC 5321 §5.1) goes through here so
     /// that it is reproducible and explorable.
     fn shuffle<T: Clone + Into<Pick>>(&self, label: &str, items: &mut [T]);
+
+    /// The client's record under `key`, if it has one, whether or not it is in force; reading
+    /// it is not an event.
+    fn hint(&self, key: &HintKey) -> Option<Hint>;
+
+    /// Stores (or with `None` clears) the client's record under `key`. The world keeps it for
+    /// every later attempt of every message of the run, and records the change in the trace.
+    fn set_hint(&self, key: HintKey, hint: Option<Hint>);
+
+    /// The record under `key` when it is in force (its retry time is after now): the client
+    /// consulted it to skip something, and the world records that. `None` otherwise.
+    fn consult(&self, key: &HintKey) -> Option<Hint>;
+}
+
+/// What a client remembers across attempts and messages: Exim's retry hints, Sendmail's host
+/// status, a queue manager's dead destinations. The world owns these records and hands them to
+/// every attempt, so a run stays a pure function of (scenario, policy, choices).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum HintKey {
+    /// A host address that failed at connection level; every message skips it until then.
+    Host(IpAddr),
+    /// A host address that failed for one message (a 4yz to MAIL, say); only that message skips
+    /// it.
+    HostMessage(IpAddr, usize),
+    /// A recipient of a message that got a transient failure at RCPT.
+    Recipient(usize, Mailbox),
+    /// A destination domain whose every host failed at connection level.
+    Domain(Name),
+}
+
+impl fmt::Display for HintKey {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HintKey::Host(address) => write!(formatter, "host {address}"),
+            HintKey::HostMessage(address, message) => {
+                write!(formatter, "host {address} for message {message}")
+            }
+            HintKey::Recipient(message, recipient) => {
+                write!(formatter, "recipient {recipient} of message {message}")
+            }
+            HintKey::Domain(domain) => write!(formatter, "destination {domain}"),
+        }
+    }
+}
+
+/// One record: when it may be tried again, the backoff it has reached, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Hint {
+    /// Not tried again before this time.
+    pub until: Instant,
+    /// Failures so far and the last delay, for the next retry time.
+    pub backoff: Backoff,
+    /// The failure that made or renewed it.
+    pub reason: Arc<str>,
 }
 
 /// One message to deliver, and who is sending it.

@@ -94,6 +94,8 @@ async fn deliver<W: World>(settings: &Settings, world: &W, job: Job<'_>) -> Vec<
             missing: None,
             same_preference_only: None,
             unasked: false,
+            current: None,
+            connected: false,
         };
         attempt.run(domain).await;
     }
@@ -184,10 +186,17 @@ struct Attempt<'a, 'j, W: World> {
     same_preference_only: Option<u16>,
     /// Some host could not be asked for its keywords: it failed before its EHLO was answered.
     unasked: bool,
+    /// The address of the candidate in use, for retry records.
+    current: Option<IpAddr>,
+    /// Some session reached EHLO in this domain's attempt.
+    connected: bool,
 }
 
 impl<W: World> Attempt<'_, '_, W> {
     async fn run(&mut self, domain: &Name) {
+        if self.held_back(domain) {
+            return;
+        }
         let candidates = match self.candidates(domain).await {
             Ok(candidates) => candidates,
             Err(Stop::Bounce(reason)) => {
@@ -210,6 +219,19 @@ impl<W: World> Attempt<'_, '_, W> {
                 break;
             };
             tried.mark(index);
+            // A retry record in force skips the address without a connection: it was not
+            // asked, and it does not count as an attempt (Exim: hosts in backoff do not count
+            // towards `hosts_max_try`).
+            if let Some(hint) = self.held(&candidates[index]) {
+                self.unasked = true;
+                self.last_error = format!(
+                    "{}: retry time not reached ({})",
+                    candidates[index].describe(),
+                    hint.reason
+                );
+                continue;
+            }
+            self.current = Some(candidates[index].address);
             attempts += 1;
             // The wanted-keyword search may have moved the transaction to another host: a
             // `next-host` skips the host actually used.
@@ -231,6 +253,7 @@ impl<W: World> Attempt<'_, '_, W> {
                 break;
             }
         }
+        self.settle_destination(domain, attempts, self.connected);
         let reason = match (&self.missing, stopped) {
             (Some((Final::Bounce, reason)), false) => {
                 let reason = reason.clone();
@@ -323,6 +346,9 @@ impl<W: World> Attempt<'_, '_, W> {
 
     /// Applies the action for a failure to `affected` and says what the loop does next.
     fn fail(&mut self, failed: Failed, affected: &[usize], last: Last) -> Flow {
+        if let Some(address) = self.current {
+            self.remember(address, &failed, affected);
+        }
         let action = self.settings.actions.action(failed.stage, failed.failure);
         self.last_error = failed.reason.clone();
         self.missing = None;
@@ -587,6 +613,7 @@ fn stable_hash(text: &str) -> u64 {
     })
 }
 
+mod memory;
 mod session;
 
 /// Which candidates an attempt has used, kept so that every question about them costs what it

@@ -13,8 +13,8 @@ use mxsim_model::yaml::{self, Node, Position, Value};
 
 use crate::settings::{
     Action, ActionMap, AddressOrder, Claim, EqualOrder, Failure, Final, KeywordAction,
-    KeywordPattern, Limits, ReplyMatch, SelfMx, Settings, Stage, Timeouts, TlsFallback, TlsUse,
-    WantedAction,
+    KeywordPattern, Limits, Memory, ReplyMatch, SelfMx, Settings, Stage, Timeouts, TlsFallback,
+    TlsUse, WantedAction,
 };
 
 const TOP_KEYS: &[&str] = &[
@@ -38,6 +38,7 @@ const TOP_KEYS: &[&str] = &[
     "null_mx_beside_others",
     "no_address",
     "queue",
+    "memory",
     "claims",
 ];
 const ORDER_KEYS: &[&str] = &["equal_preference", "address_family"];
@@ -61,6 +62,7 @@ const KEYWORD_ACTIONS: &[&str] = &[
 const KEYWORD_RULE_KEYS: &[&str] = &["action", "final"];
 const WANTED_KEYS: &[&str] = &["action", "search_limit", "send_without_after"];
 const QUEUE_KEYS: &[&str] = &["retry", "scan", "lifetime", "warn_after"];
+const MEMORY_KEYS: &[&str] = &["hosts", "recipients", "destinations"];
 const RETRY_KEYS: &[&str] = &["every", "first", "max", "factor", "delays", "rules"];
 
 /// A policy file as written: every setting optional.
@@ -84,6 +86,8 @@ struct Patch {
     search_limit: Option<(Duration, Position)>,
     wanted_send_without_after: Option<(Duration, Position)>,
     queue: QueuePatch,
+    /// `memory:` keys as written, in [`MEMORY_KEYS`] order: `Some(None)` is `none`.
+    memory: [Option<Option<Schedule>>; 3],
     same_or_better_after_ehlo: Option<bool>,
     self_mx: Option<SelfMx>,
     implicit_mx_on_nxdomain: Option<bool>,
@@ -228,6 +232,9 @@ fn read(reader: &mut Reader<'_>, root: &Node) -> Option<Patch> {
     }
     if let Some(node) = fields.get("queue") {
         read_queue(reader, node, &mut patch);
+    }
+    if let Some(node) = fields.get("memory") {
+        read_memory(reader, node, &mut patch);
     }
     if let Some(node) = fields.get("claims") {
         let claims = reader.list(node, "claims").map(|items| {
@@ -504,7 +511,7 @@ fn read_queue(reader: &mut Reader<'_>, node: &Node, patch: &mut Patch) {
         return;
     };
     if let Some(retry) = fields.get("retry") {
-        patch.queue.schedule = read_retry(reader, retry);
+        patch.queue.schedule = read_schedule(reader, retry, "queue.retry");
     }
     let optional = |reader: &mut Reader<'_>, key: &str, none: &str| -> Option<Option<Duration>> {
         let node = fields.get(key)?;
@@ -522,9 +529,27 @@ fn read_queue(reader: &mut Reader<'_>, node: &Node, patch: &mut Patch) {
     }
 }
 
-/// `retry:` is one of `{every}`, `{first, max, factor}`, `{delays}` or `{rules}`.
-fn read_retry(reader: &mut Reader<'_>, node: &Node) -> Option<Schedule> {
-    let fields = reader.fields(node, "queue.retry", RETRY_KEYS)?;
+/// `memory:`: each record kind is a schedule, or `none`.
+fn read_memory(reader: &mut Reader<'_>, node: &Node, patch: &mut Patch) {
+    let Some(memory) = reader.fields(node, "memory", MEMORY_KEYS) else {
+        return;
+    };
+    for (index, key) in MEMORY_KEYS.iter().enumerate() {
+        let Some(value) = memory.get(key) else {
+            continue;
+        };
+        patch.memory[index] = if matches!(&value.value, Value::String(text) if text == "none") {
+            Some(None)
+        } else {
+            read_schedule(reader, value, &format!("memory.{key}")).map(Some)
+        };
+    }
+}
+
+/// A schedule (`queue.retry`, `memory.*`): one of `{every}`, `{first, max, factor}`,
+/// `{delays}` or `{rules}`.
+fn read_schedule(reader: &mut Reader<'_>, node: &Node, what: &str) -> Option<Schedule> {
+    let fields = reader.fields(node, what, RETRY_KEYS)?;
     let shapes = [
         fields.has("every"),
         fields.has("first") || fields.has("max") || fields.has("factor"),
@@ -534,7 +559,7 @@ fn read_retry(reader: &mut Reader<'_>, node: &Node) -> Option<Schedule> {
     if shapes.iter().filter(|shape| **shape).count() != 1 {
         reader.error_with_help(
             node.at,
-            "queue.retry needs exactly one schedule",
+            format!("{what} needs exactly one schedule"),
             "write `{every: 30m}`, `{first: 5m, max: 4000s, factor: 2}`, `{delays: [5m, 30m, 1h]}` or `{rules: \"F,2h,15m; G,16h,1h,1.5; F,4d,6h\"}`",
         );
         return None;
@@ -548,17 +573,20 @@ fn read_retry(reader: &mut Reader<'_>, node: &Node) -> Option<Schedule> {
         Some(duration)
     };
     if let Some(every) = fields.get("every") {
-        return positive(reader, every, "queue.retry.every").map(Schedule::Fixed);
+        return positive(reader, every, &format!("{what}.every")).map(Schedule::Fixed);
     }
     if let Some(delays) = fields.get("delays") {
-        let items = reader.list(delays, "queue.retry.delays")?;
+        let items = reader.list(delays, &format!("{what}.delays"))?;
         if items.is_empty() {
-            reader.error(delays.at, "queue.retry.delays must list at least one delay");
+            reader.error(
+                delays.at,
+                format!("{what}.delays must list at least one delay"),
+            );
             return None;
         }
         let read: Vec<Option<Duration>> = items
             .iter()
-            .map(|item| positive(reader, item, "queue.retry.delays[]"))
+            .map(|item| positive(reader, item, &format!("{what}.delays[]")))
             .collect();
         return read
             .into_iter()
@@ -566,11 +594,11 @@ fn read_retry(reader: &mut Reader<'_>, node: &Node) -> Option<Schedule> {
             .map(Schedule::Delays);
     }
     if let Some(rules) = fields.get("rules") {
-        let text = reader.string(rules, "queue.retry.rules")?.to_owned();
+        let text = reader.string(rules, &format!("{what}.rules"))?.to_owned();
         return reader
             .convert(
                 rules.at,
-                "queue.retry.rules",
+                &format!("{what}.rules"),
                 mxsim_model::queue::parse_rules(&text),
             )
             .map(Schedule::Rules);
@@ -580,26 +608,26 @@ fn read_retry(reader: &mut Reader<'_>, node: &Node) -> Option<Schedule> {
     else {
         reader.error(
             node.at,
-            "an exponential queue.retry needs `first`, `max` and `factor`",
+            format!("an exponential {what} needs `first`, `max` and `factor`"),
         );
         return None;
     };
-    let first = positive(reader, first, "queue.retry.first");
-    let max_duration = positive(reader, max, "queue.retry.max");
+    let first = positive(reader, first, &format!("{what}.first"));
+    let max_duration = positive(reader, max, &format!("{what}.max"));
     // `factor: 1.5` is a YAML float, `factor: 2` an integer: read either as written.
     let factor_text = match &factor.value {
         Value::Float(value) => value.to_string(),
-        _ => reader.scalar_text(factor, "queue.retry.factor")?,
+        _ => reader.scalar_text(factor, &format!("{what}.factor"))?,
     };
     let factor = reader.convert(
         factor.at,
-        "queue.retry.factor",
+        &format!("{what}.factor"),
         mxsim_model::queue::parse_factor(&factor_text),
     );
     if let (Some(first), Some(max_duration)) = (first, max_duration)
         && max_duration < first
     {
-        reader.error(max.at, "queue.retry.max must be at least `first`");
+        reader.error(max.at, format!("{what}.max must be at least `first`"));
         return None;
     }
     let (first, max_duration, factor_permille) = (first?, max_duration?, factor?);
@@ -736,6 +764,7 @@ fn resolve(
                 .as_ref()
                 .and_then(|base| base.wanted_send_without_after)),
         queue: queue(&patch.queue, base.as_ref()),
+        memory: memory(&patch.memory, base.as_ref()),
         same_or_better_after_ehlo: same_or_better_after_ehlo?,
         self_mx: self_mx?,
         implicit_mx_on_nxdomain: implicit_mx_on_nxdomain?,
@@ -762,6 +791,18 @@ fn timeouts(patch: &Patch, base: Option<&Settings>, missing: &mut Vec<String>) -
         }
     }
     Some(Timeouts::from_array(values))
+}
+
+/// The memory settings: each record kind from the file, else from the base, else none.
+fn memory(patch: &[Option<Option<Schedule>>; 3], base: Option<&Settings>) -> Memory {
+    let inherited = base.map(|base| base.memory.clone()).unwrap_or_default();
+    let pick =
+        |index: usize, inherited: Option<Schedule>| patch[index].clone().unwrap_or(inherited);
+    Memory {
+        hosts: pick(0, inherited.hosts),
+        recipients: pick(1, inherited.recipients),
+        destinations: pick(2, inherited.destinations),
+    }
 }
 
 /// The queue settings: each key from the file, else from the base, else the RFC 5321

@@ -259,6 +259,26 @@ pub enum WantedAction {
     WholeList,
 }
 
+/// Retry records a client keeps across attempts and messages (its hints), each with the
+/// schedule that sets its retry time; `None` keeps no such record. The world stores them
+/// (`World::set_hint`), so every later attempt of every message sees them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Memory {
+    /// Host records: an address that fails at connection level (connect, greeting, EHLO or
+    /// HELO, STARTTLS or TLS, or a 421 anywhere) is skipped by every message until its retry
+    /// time; a transient failure of MAIL, DATA or the end of data is kept for that message
+    /// only (Exim's `T:host:ip` and `T:host:ip:msgid`, Sendmail's host status).
+    pub hosts: Option<mxsim_model::queue::Schedule>,
+    /// Recipient records: after a transient failure at RCPT, later attempts of the message
+    /// (queue runs) do not route the recipient until its retry time; a first attempt ignores
+    /// them (Exim's `R:` records, deliver.c "ignore retry data when not in a queue run").
+    pub recipients: Option<mxsim_model::queue::Schedule>,
+    /// Destination records: when every host of a domain failed at connection level, later
+    /// attempts for that domain are deferred at once until the retry time (Postfix's queue
+    /// manager marking a destination dead, "delivery temporarily suspended").
+    pub destinations: Option<mxsim_model::queue::Schedule>,
+}
+
 /// Limits per delivery attempt; `None` is no limit.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Limits {
@@ -454,6 +474,8 @@ pub struct Settings {
     pub wanted_send_without_after: Option<Duration>,
     /// The queue: retry schedule, scans, lifetime, delay warnings.
     pub queue: mxsim_model::queue::QueueSettings,
+    /// What the client remembers across attempts and messages.
+    pub memory: Memory,
     /// After a greeting and a reply to EHLO at preference p, never a host worse than p.
     pub same_or_better_after_ehlo: bool,
     /// What the client does when it finds itself in the MX list.

@@ -21,7 +21,7 @@ use mxsim_model::smtp::{Command, Keyword, Reply, ReplyClass, ReplyCode};
 use mxsim_model::time::{Duration, Instant};
 use mxsim_model::trace::{Budget, Closer, Event, EventKind, Sent};
 use mxsim_model::world::{
-    Connect, EhloReply, Handshake, MailParameters, Pick, Response, Session, World,
+    Connect, EhloReply, Handshake, Hint, HintKey, MailParameters, Pick, Response, Session, World,
 };
 
 use crate::choice::Chooser;
@@ -231,6 +231,8 @@ pub(crate) struct State {
     budgets: Budgets,
     n_connects: u64,
     triplets: Triplets,
+    /// The client's hints (retry records), kept for the whole run.
+    hints: BTreeMap<HintKey, Hint>,
     /// The attempt whose future is being polled, in a queue run: its events carry it.
     pub(crate) attempt: Option<mxsim_model::trace::AttemptId>,
 }
@@ -250,6 +252,7 @@ impl State {
             },
             n_connects: 0,
             triplets: Triplets::new(),
+            hints: BTreeMap::new(),
             attempt: None,
         }
     }
@@ -337,6 +340,7 @@ impl SimWorld {
             budgets,
             n_connects: 0,
             triplets: Triplets::new(),
+            hints: BTreeMap::new(),
             attempt: None,
         };
         SimWorld {
@@ -534,6 +538,45 @@ impl World for SimWorld {
                 }
             }
         }
+    }
+
+    fn hint(&self, key: &HintKey) -> Option<Hint> {
+        self.inner.state.borrow().hints.get(key).cloned()
+    }
+
+    fn set_hint(&self, key: HintKey, hint: Option<Hint>) {
+        let mut state = self.inner.state.borrow_mut();
+        let kind = match hint {
+            Some(hint) => {
+                let kind = EventKind::HintSet {
+                    key: key.clone(),
+                    until: hint.until,
+                    reason: hint.reason.clone(),
+                };
+                state.hints.insert(key, hint);
+                kind
+            }
+            None => {
+                if state.hints.remove(&key).is_none() {
+                    return;
+                }
+                EventKind::HintCleared { key }
+            }
+        };
+        drop(state);
+        self.inner.record(kind);
+    }
+
+    fn consult(&self, key: &HintKey) -> Option<Hint> {
+        let hint = self
+            .hint(key)
+            .filter(|hint| hint.until > self.inner.now())?;
+        self.inner.record(EventKind::HintHeld {
+            key: key.clone(),
+            until: hint.until,
+            reason: hint.reason.clone(),
+        });
+        Some(hint)
     }
 
     fn shuffle<T: Clone + Into<Pick>>(&self, label: &str, items: &mut [T]) {

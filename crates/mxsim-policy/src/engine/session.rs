@@ -28,7 +28,11 @@ impl<W: World> Attempt<'_, '_, W> {
         let mut plaintext = false;
         loop {
             match self.open(candidates, index, plaintext, None).await {
-                Ok(opened) => return self.use_session(candidates, opened, tried).await,
+                Ok(opened) => {
+                    self.connected = true;
+                    self.reached(candidates[index].address);
+                    return self.use_session(candidates, opened, tried).await;
+                }
                 Err(failed) if failed.tls_optional => {
                     self.last_error = failed.reason;
                     match self.settings.tls_fallback {
@@ -297,6 +301,8 @@ impl<W: World> Attempt<'_, '_, W> {
             } else {
                 (session, keywords, index)
             };
+        // The search may have moved the transaction to another host.
+        self.current = Some(candidates[index].address);
         if let Some(flow) = self.requeue_for_wanted(&mut session, &keywords).await {
             return (flow, index);
         }
@@ -600,7 +606,10 @@ impl<W: World> Attempt<'_, '_, W> {
                 )),
             };
             match result {
-                Ok(()) => accepted.push(index),
+                Ok(()) => {
+                    self.accepted(index);
+                    accepted.push(index);
+                }
                 Err(failed) if broken => {
                     return flow.max(self.fail(failed, &everyone[position..], last));
                 }
