@@ -360,8 +360,10 @@ pub struct Behaviour {
     pub end_of_data: Option<EndOfData>,
     /// `quit:`.
     pub quit: Option<Reply>,
+    /// `rset:`.
+    pub rset: Option<Reply>,
     /// `delays:` and `greeting_delay:`, indexed by [`Command`].
-    pub delays: [Option<Duration>; 9],
+    pub delays: [Option<Duration>; 10],
     /// `drop_after:`.
     pub drop_after: Option<Command>,
     /// `idle_timeout:`.
@@ -470,6 +472,7 @@ const SERVER_KEYS: &[&str] = &[
     "data",
     "end_of_data",
     "quit",
+    "rset",
     "delays",
     "drop_after",
     "idle_timeout",
@@ -486,6 +489,7 @@ const DELAY_KEYS: &[&str] = &[
     "data",
     "end_of_data",
     "quit",
+    "rset",
 ];
 const EXPECT_KEYS: &[&str] = &[
     "outcome",
@@ -1114,6 +1118,7 @@ impl Loader<'_> {
             ("mail", &mut behaviour.mail),
             ("data", &mut behaviour.data),
             ("quit", &mut behaviour.quit),
+            ("rset", &mut behaviour.rset),
         ] {
             if let Some(node) = fields.get(key) {
                 *slot = reader.reply(node, key);
@@ -1236,7 +1241,7 @@ impl Loader<'_> {
         &mut self,
         node: &Node,
         what: &str,
-        delays: &mut [Option<Duration>; 9],
+        delays: &mut [Option<Duration>; 10],
         has_greeting_delay: bool,
     ) {
         let Some(fields) = self

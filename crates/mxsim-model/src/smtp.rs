@@ -220,11 +220,13 @@ pub enum Command {
     EndOfData,
     /// QUIT.
     Quit,
+    /// RSET: before a cached connection carries another transaction.
+    Rset,
 }
 
 impl Command {
     /// Every command, in session order.
-    pub const ALL: [Command; 9] = [
+    pub const ALL: [Command; 10] = [
         Command::Greeting,
         Command::Ehlo,
         Command::Helo,
@@ -234,6 +236,7 @@ impl Command {
         Command::Data,
         Command::EndOfData,
         Command::Quit,
+        Command::Rset,
     ];
 
     /// The name used in scenario files (`end_of_data`, `rcpt`, ...).
@@ -248,6 +251,7 @@ impl Command {
             Command::Data => "data",
             Command::EndOfData => "end_of_data",
             Command::Quit => "quit",
+            Command::Rset => "rset",
         }
     }
 
@@ -270,6 +274,7 @@ impl Command {
             Command::Data => "DATA",
             Command::EndOfData => "the end of data",
             Command::Quit => "QUIT",
+            Command::Rset => "RSET",
         }
     }
 

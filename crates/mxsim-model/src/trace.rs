@@ -72,6 +72,8 @@ pub enum Sent {
     EndOfData(usize),
     /// `QUIT`.
     Quit,
+    /// `RSET`.
+    Rset,
 }
 
 impl Sent {
@@ -86,6 +88,7 @@ impl Sent {
             Sent::Data => Command::Data,
             Sent::EndOfData(_) => Command::EndOfData,
             Sent::Quit => Command::Quit,
+            Sent::Rset => Command::Rset,
         }
     }
 }
@@ -265,6 +268,18 @@ pub enum EventKind {
         until: Instant,
         /// The failure it remembers.
         reason: Arc<str>,
+    },
+    /// The client kept an open connection in its cache instead of closing it.
+    Parked {
+        /// The connection's address.
+        address: IpAddr,
+        /// Until when it may be reused.
+        until: Instant,
+    },
+    /// The client took a cached connection for another transaction.
+    Reused {
+        /// The connection's address.
+        address: IpAddr,
     },
     /// A queued message's attempt began (queue scenarios only).
     AttemptStarted {
@@ -555,6 +570,11 @@ fn render(line: &mut String, event: &Event) {
                 "run stopped at its {limit} virtual-time limit with the client still waiting"
             );
         }
+        EventKind::Parked { address, until } => {
+            tcp(line, at, address, "");
+            let _ = write!(line, "kept open for reuse until {until}");
+        }
+        EventKind::Reused { address } => tcp(line, at, address, "reused from the connection cache"),
         EventKind::HintSet { key, until, reason } => {
             column(line, at, "hint");
             let _ = write!(line, "{key}: retry record until {until} ({reason})");
@@ -672,6 +692,7 @@ fn render_sent(line: &mut String, command: &Sent) {
         Sent::Data => write!(line, "DATA"),
         Sent::EndOfData(message) => write!(line, "(message {message}) ."),
         Sent::Quit => write!(line, "QUIT"),
+        Sent::Rset => write!(line, "RSET"),
     };
 }
 

@@ -21,7 +21,7 @@ use crate::outcome::RecipientOutcome;
 use crate::queue::{Backoff, QueueSettings};
 use crate::scenario::{ClientIdentity, Message};
 use crate::smtp::{Keyword, Reply};
-use crate::time::Instant;
+use crate::time::{Duration, Instant};
 
 /// The result of opening a TCP connection to port 25.
 pub enum Connect<S> {
@@ -96,6 +96,8 @@ pub trait Session {
     fn end_of_data(&mut self, message: usize) -> impl Future<Output = Response>;
     /// Sends QUIT.
     fn quit(&mut self) -> impl Future<Output = Response>;
+    /// Sends RSET.
+    fn rset(&mut self) -> impl Future<Output = Response>;
 }
 
 /// Something a policy may order at random: a host or an address.
@@ -162,6 +164,38 @@ pub trait World {
     /// The record under `key` when it is in force (its retry time is after now): the client
     /// consulted it to skip something, and the world records that. `None` otherwise.
     fn consult(&self, key: &HintKey) -> Option<Hint>;
+
+    /// Keeps an open session for later reuse under `key`, for at most `keep` (a connection
+    /// cache). The world holds it for every later attempt of every message; one never reused
+    /// is closed when its time runs out or the run ends.
+    fn park(&self, key: ReuseKey, session: Self::Session, keywords: Arc<[Keyword]>, keep: Duration);
+
+    /// A session kept under `key` that is still within its time, if any; the world records the
+    /// reuse. Whether the server still has it open shows at the next command.
+    fn reuse(&self, key: &ReuseKey) -> Option<Reused<Self::Session>>;
+}
+
+/// What a cached connection is kept under.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ReuseKey {
+    /// Its address: reused only by a later attempt that chose the same address (Postfix's
+    /// connection cache, Exim passing a connection to waiting messages).
+    Address(IpAddr),
+    /// The recipient domain it served: reused by a later message to that domain before any MX
+    /// selection (maddy's connection pool).
+    Domain(Name),
+}
+
+/// A session taken back from the connection cache.
+pub struct Reused<S> {
+    /// The session.
+    pub session: S,
+    /// The EHLO keywords in force on it.
+    pub keywords: Arc<[Keyword]>,
+    /// The host it was opened for.
+    pub host: Name,
+    /// Its address.
+    pub address: IpAddr,
 }
 
 /// What a client remembers across attempts and messages: Exim's retry hints, Sendmail's host

@@ -96,6 +96,8 @@ async fn deliver<W: World>(settings: &Settings, world: &W, job: Job<'_>) -> Vec<
             unasked: false,
             current: None,
             connected: false,
+            domain: domain.clone(),
+            reusable: false,
         };
         attempt.run(domain).await;
     }
@@ -190,11 +192,18 @@ struct Attempt<'a, 'j, W: World> {
     current: Option<IpAddr>,
     /// Some session reached EHLO in this domain's attempt.
     connected: bool,
+    /// The recipient domain of this attempt.
+    domain: Name,
+    /// The last transaction ended well and its session may go to the connection cache.
+    reusable: bool,
 }
 
 impl<W: World> Attempt<'_, '_, W> {
     async fn run(&mut self, domain: &Name) {
         if self.held_back(domain) {
+            return;
+        }
+        if self.reuse_for_domain().await {
             return;
         }
         let candidates = match self.candidates(domain).await {

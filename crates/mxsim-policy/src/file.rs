@@ -13,8 +13,8 @@ use mxsim_model::yaml::{self, Node, Position, Value};
 
 use crate::settings::{
     Action, ActionMap, AddressOrder, Claim, EqualOrder, Failure, Final, KeywordAction,
-    KeywordPattern, Limits, Memory, ReplyMatch, SelfMx, Settings, Stage, Timeouts, TlsFallback,
-    TlsUse, WantedAction,
+    KeywordPattern, Limits, Memory, ReplyMatch, Reuse, ReuseBy, SelfMx, Settings, Stage, Timeouts,
+    TlsFallback, TlsUse, WantedAction,
 };
 
 const TOP_KEYS: &[&str] = &[
@@ -39,6 +39,7 @@ const TOP_KEYS: &[&str] = &[
     "no_address",
     "queue",
     "memory",
+    "reuse",
     "claims",
 ];
 const ORDER_KEYS: &[&str] = &["equal_preference", "address_family"];
@@ -88,6 +89,8 @@ struct Patch {
     queue: QueuePatch,
     /// `memory:` keys as written, in [`MEMORY_KEYS`] order: `Some(None)` is `none`.
     memory: [Option<Option<Schedule>>; 3],
+    /// `reuse:` as written: `Some(None)` is `none`.
+    reuse: Option<Option<Reuse>>,
     same_or_better_after_ehlo: Option<bool>,
     self_mx: Option<SelfMx>,
     implicit_mx_on_nxdomain: Option<bool>,
@@ -235,6 +238,9 @@ fn read(reader: &mut Reader<'_>, root: &Node) -> Option<Patch> {
     }
     if let Some(node) = fields.get("memory") {
         read_memory(reader, node, &mut patch);
+    }
+    if let Some(node) = fields.get("reuse") {
+        patch.reuse = read_reuse(reader, node);
     }
     if let Some(node) = fields.get("claims") {
         let claims = reader.list(node, "claims").map(|items| {
@@ -529,6 +535,32 @@ fn read_queue(reader: &mut Reader<'_>, node: &Node, patch: &mut Patch) {
     }
 }
 
+/// `reuse:`: `{by: address|domain, keep: DURATION}`, or `none`.
+fn read_reuse(reader: &mut Reader<'_>, node: &Node) -> Option<Option<Reuse>> {
+    if matches!(&node.value, Value::String(text) if text == "none") {
+        return Some(None);
+    }
+    let fields = reader.fields(node, "reuse", &["by", "keep"])?;
+    let (Some(by), Some(keep)) = (fields.get("by"), fields.get("keep")) else {
+        reader.error_with_help(
+            node.at,
+            "reuse needs `by` and `keep`",
+            "write `reuse: {by: address, keep: 300s}`, or `reuse: none`",
+        );
+        return None;
+    };
+    let by = reader.choice_of(
+        by,
+        "reuse.by",
+        &[("address", ReuseBy::Address), ("domain", ReuseBy::Domain)],
+    );
+    let keep = reader.duration(keep, "reuse.keep");
+    Some(Some(Reuse {
+        by: by?,
+        keep: keep?,
+    }))
+}
+
 /// `memory:`: each record kind is a schedule, or `none`.
 fn read_memory(reader: &mut Reader<'_>, node: &Node, patch: &mut Patch) {
     let Some(memory) = reader.fields(node, "memory", MEMORY_KEYS) else {
@@ -765,6 +797,9 @@ fn resolve(
                 .and_then(|base| base.wanted_send_without_after)),
         queue: queue(&patch.queue, base.as_ref()),
         memory: memory(&patch.memory, base.as_ref()),
+        reuse: patch
+            .reuse
+            .unwrap_or_else(|| base.as_ref().and_then(|base| base.reuse)),
         same_or_better_after_ehlo: same_or_better_after_ehlo?,
         self_mx: self_mx?,
         implicit_mx_on_nxdomain: implicit_mx_on_nxdomain?,

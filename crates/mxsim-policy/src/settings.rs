@@ -279,6 +279,26 @@ pub struct Memory {
     pub destinations: Option<mxsim_model::queue::Schedule>,
 }
 
+/// A connection cache.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reuse {
+    /// What a cached session is found by.
+    pub by: ReuseBy,
+    /// How long an unused session stays cached.
+    pub keep: Duration,
+}
+
+/// What a cached session is found by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReuseBy {
+    /// Its address: an attempt that chose that address reuses it (Postfix's connection cache;
+    /// Exim passing an open connection to messages waiting for the host).
+    Address,
+    /// The recipient domain it delivered to: a later message to that domain reuses it before
+    /// any MX selection (maddy's connection pool).
+    Domain,
+}
+
 /// Limits per delivery attempt; `None` is no limit.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Limits {
@@ -399,7 +419,8 @@ impl Timeouts {
             Command::Rcpt => self.rcpt,
             Command::Data => self.data,
             Command::EndOfData => self.end_of_data,
-            Command::Quit => self.quit,
+            // RSET, before a cached session carries another transaction, waits as long as QUIT.
+            Command::Quit | Command::Rset => self.quit,
         }
     }
 }
@@ -476,6 +497,9 @@ pub struct Settings {
     pub queue: mxsim_model::queue::QueueSettings,
     /// What the client remembers across attempts and messages.
     pub memory: Memory,
+    /// The connection cache: after a delivery the session is kept open for another
+    /// transaction instead of QUIT; `None` closes it.
+    pub reuse: Option<Reuse>,
     /// After a greeting and a reply to EHLO at preference p, never a host worse than p.
     pub same_or_better_after_ehlo: bool,
     /// What the client does when it finds itself in the MX list.

@@ -164,6 +164,7 @@ pub(crate) async fn drive(
     // Every turn either handles one agenda item or ends one attempt, and each message has at
     // most `ATTEMPTS_MAX` attempts, so the loop is bounded; the budgets bound it again.
     loop {
+        world.close_parked(false);
         let now = world.now();
         if let Some((&(due, _), _)) = scheduler.agenda.first_key_value()
             && due <= now
@@ -189,6 +190,10 @@ pub(crate) async fn drive(
             .map_or(scheduler.horizon, |(&(due, _), _)| {
                 due.min(scheduler.horizon)
             });
+        // A cached connection closes when its time runs out, not later.
+        let wake_at = world
+            .next_parked_expiry()
+            .map_or(wake_at, |expiry| expiry.max(now).min(wake_at));
         let sleep = tokio::time::sleep_until(origin + wake_at.since_start().to_std());
         let mut sleep = std::pin::pin!(sleep);
         let woke = std::future::poll_fn(|context| scheduler.poll(context, sleep.as_mut())).await;

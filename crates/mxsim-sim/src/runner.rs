@@ -225,13 +225,15 @@ impl Runner {
         let mut attempts = Vec::new();
         let driven = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             self.runtime.block_on(async {
-                match &queue {
+                let driven = match &queue {
                     Some(settings) => {
                         crate::queue::drive(&world, policy, settings, &mut outcomes, &mut attempts)
                             .await
                     }
                     None => drive(&world, policy, &mut outcomes, &mut attempts).await,
-                }
+                };
+                world.close_parked(true);
+                driven
             })
         }));
         let fault = match driven {

@@ -21,7 +21,8 @@ use mxsim_model::smtp::{Command, Keyword, Reply, ReplyClass, ReplyCode};
 use mxsim_model::time::{Duration, Instant};
 use mxsim_model::trace::{Budget, Closer, Event, EventKind, Sent};
 use mxsim_model::world::{
-    Connect, EhloReply, Handshake, Hint, HintKey, MailParameters, Pick, Response, Session, World,
+    Connect, EhloReply, Handshake, Hint, HintKey, MailParameters, Pick, Response, ReuseKey, Reused,
+    Session, World,
 };
 
 use crate::choice::Chooser;
@@ -144,6 +145,7 @@ struct Defaults {
     data: Reply,
     end_of_data: Reply,
     quit: Reply,
+    rset: Reply,
 }
 
 fn reply(code: u16, text: &str) -> Reply {
@@ -164,6 +166,7 @@ impl Defaults {
             data: reply(354, "end data with <CR><LF>.<CR><LF>"),
             end_of_data: reply(250, "2.0.0 queued"),
             quit: reply(221, "2.0.0 bye"),
+            rset: reply(250, "2.0.0 reset"),
         }
     }
 }
@@ -213,6 +216,10 @@ struct Connection {
     idle_since: Instant,
 }
 
+/// A connection in the client's cache: its id, the keywords in force on it, and the time
+/// after which it is not reused.
+type Cached = (usize, Arc<[Keyword]>, Instant);
+
 /// A greylisting server's memory: (server, client address, sender, recipient) → the time of
 /// the triplet's first RCPT. Servers keep it across connections and messages.
 type Triplets = BTreeMap<(usize, Option<IpAddr>, Mailbox, Mailbox), Instant>;
@@ -233,6 +240,9 @@ pub(crate) struct State {
     triplets: Triplets,
     /// The client's hints (retry records), kept for the whole run.
     hints: BTreeMap<HintKey, Hint>,
+    /// The client's connection cache: open connections kept for reuse, with their keywords and
+    /// the time after which they are not reused, oldest first.
+    parked: BTreeMap<ReuseKey, Vec<Cached>>,
     /// The attempt whose future is being polled, in a queue run: its events carry it.
     pub(crate) attempt: Option<mxsim_model::trace::AttemptId>,
 }
@@ -253,6 +263,7 @@ impl State {
             n_connects: 0,
             triplets: Triplets::new(),
             hints: BTreeMap::new(),
+            parked: BTreeMap::new(),
             attempt: None,
         }
     }
@@ -329,6 +340,44 @@ pub struct SimWorld {
 }
 
 impl SimWorld {
+    /// Closes the connections in the client's cache whose time has run out (all of them with
+    /// `everything`, when the run is over).
+    pub(crate) fn close_parked(&self, everything: bool) {
+        let now = self.inner.now();
+        let mut closing = Vec::new();
+        {
+            let mut state = self.inner.state.borrow_mut();
+            for entries in state.parked.values_mut() {
+                entries.retain(|(id, _, until)| {
+                    let expired = everything || *until <= now;
+                    if expired {
+                        closing.push(*id);
+                    }
+                    !expired
+                });
+            }
+            state.parked.retain(|_, entries| !entries.is_empty());
+        }
+        for id in closing {
+            drop(SimSession {
+                world: self.clone(),
+                id,
+                parked: false,
+            });
+        }
+    }
+
+    /// When the next cached connection runs out of time, if any is cached.
+    pub(crate) fn next_parked_expiry(&self) -> Option<Instant> {
+        let state = self.inner.state.borrow();
+        state
+            .parked
+            .values()
+            .flatten()
+            .map(|(_, _, until)| *until)
+            .min()
+    }
+
     /// A fresh world whose virtual clock starts now.
     pub(crate) fn new(prepared: Arc<Prepared>, chooser: Chooser, budgets: Budgets) -> SimWorld {
         let state = State {
@@ -341,6 +390,7 @@ impl SimWorld {
             n_connects: 0,
             triplets: Triplets::new(),
             hints: BTreeMap::new(),
+            parked: BTreeMap::new(),
             attempt: None,
         };
         SimWorld {
@@ -534,6 +584,7 @@ impl World for SimWorld {
                     Connect::Connected(SimSession {
                         world: world.clone(),
                         id,
+                        parked: false,
                     })
                 }
             }
@@ -579,6 +630,66 @@ impl World for SimWorld {
         Some(hint)
     }
 
+    fn park(
+        &self,
+        key: ReuseKey,
+        mut session: SimSession,
+        keywords: Arc<[Keyword]>,
+        keep: Duration,
+    ) {
+        let inner = &*self.inner;
+        let until = inner.now().after(keep);
+        let mut state = inner.state.borrow_mut();
+        let connection = &state.connections[session.id];
+        if !connection.open || connection.abandoned {
+            return;
+        }
+        let address = connection.address;
+        state
+            .parked
+            .entry(key)
+            .or_default()
+            .push((session.id, keywords, until));
+        drop(state);
+        session.parked = true;
+        inner.record(EventKind::Parked { address, until });
+    }
+
+    fn reuse(&self, key: &ReuseKey) -> Option<Reused<SimSession>> {
+        let inner = &*self.inner;
+        let now = inner.now();
+        // Bounded by the connections parked under the key: each is taken out once.
+        loop {
+            let mut state = inner.state.borrow_mut();
+            let entries = state.parked.get_mut(key)?;
+            if entries.is_empty() {
+                return None;
+            }
+            let (id, keywords, until) = entries.remove(0);
+            let connection = &state.connections[id];
+            let (open, address, host) =
+                (connection.open, connection.address, connection.host.clone());
+            drop(state);
+            let session = SimSession {
+                world: self.clone(),
+                id,
+                parked: false,
+            };
+            if !open || until < now {
+                // Past its time (or closed by the server meanwhile): the client closes it.
+                drop(session);
+                continue;
+            }
+            inner.record(EventKind::Reused { address });
+            return Some(Reused {
+                session,
+                keywords,
+                host,
+                address,
+            });
+        }
+    }
+
     fn shuffle<T: Clone + Into<Pick>>(&self, label: &str, items: &mut [T]) {
         if items.len() < 2 {
             return;
@@ -592,10 +703,12 @@ impl World for SimWorld {
     }
 }
 
-/// One simulated SMTP connection. Dropping it closes the connection from the client's side.
+/// One simulated SMTP connection. Dropping it closes the connection from the client's side,
+/// unless the client parked it in its connection cache.
 pub struct SimSession {
     world: SimWorld,
     id: usize,
+    parked: bool,
 }
 
 /// What the script says to do after the delay.
@@ -750,7 +863,9 @@ impl SimSession {
 
 impl Drop for SimSession {
     fn drop(&mut self) {
-        self.close(Closer::Client);
+        if !self.parked {
+            self.close(Closer::Client);
+        }
     }
 }
 
@@ -958,6 +1073,29 @@ impl Session for SimSession {
             },
         )
         .await
+    }
+
+    async fn rset(&mut self) -> Response {
+        let response = self
+            .exchange(Command::Rset, Some(Sent::Rset), |session, now| {
+                let (server, defaults, _) = session.server();
+                Scripted::Reply(
+                    server
+                        .field(now, |b| b.rset.as_ref())
+                        .unwrap_or(&defaults.rset)
+                        .clone(),
+                )
+            })
+            .await;
+        if let Response::Reply(reply) = &response
+            && reply.class() == ReplyClass::Positive
+        {
+            let mut state = self.inner().state.borrow_mut();
+            let connection = &mut state.connections[self.id];
+            connection.recipients.clear();
+            connection.sender = None;
+        }
+        response
     }
 
     async fn quit(&mut self) -> Response {

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use mxsim_model::outcome::Disposition;
 use mxsim_model::smtp::{Command, Keyword, Reply, ReplyClass, find_keyword};
 use mxsim_model::time::{Duration, Instant};
-use mxsim_model::world::{Connect, Handshake, MailParameters, Session, World};
+use mxsim_model::world::{Connect, Handshake, MailParameters, ReuseKey, Session, World};
 
 use super::{Attempt, Candidate, Failed, Flow, Got, Last, Opened, Tried, ask, classify};
-use crate::settings::{Failure, KeywordAction, Stage, TlsFallback, TlsUse, WantedAction};
+use crate::settings::{Failure, KeywordAction, ReuseBy, Stage, TlsFallback, TlsUse, WantedAction};
 
 /// Sends QUIT; the reply does not matter.
 async fn quit<S: Session>(session: &mut S, limit: Duration) {
@@ -25,6 +25,10 @@ impl<W: World> Attempt<'_, '_, W> {
         index: usize,
         tried: &mut Tried,
     ) -> (Flow, usize) {
+        if let Some(opened) = self.reuse_for_address(candidates, index).await {
+            self.connected = true;
+            return self.use_session(candidates, opened, tried).await;
+        }
         let mut plaintext = false;
         loop {
             match self.open(candidates, index, plaintext, None).await {
@@ -310,11 +314,90 @@ impl<W: World> Attempt<'_, '_, W> {
         // counting it.
         let last = self.last(candidates, tried, &candidates[index].host, true);
         self.sessions += 1;
-        (
-            self.transaction(&mut session, &candidates[index], last, &keywords)
-                .await,
+        let flow = self
+            .transaction(&mut session, &candidates[index], last, &keywords)
+            .await;
+        if std::mem::take(&mut self.reusable)
+            && let Some(reuse) = self.settings.reuse
+        {
+            let key = match reuse.by {
+                ReuseBy::Address => ReuseKey::Address(candidates[index].address),
+                ReuseBy::Domain => ReuseKey::Domain(self.domain.clone()),
+            };
+            self.world.park(key, session, keywords, reuse.keep);
+        }
+        (flow, index)
+    }
+
+    /// A cached session to this candidate's address, after a good RSET (Postfix's connection
+    /// cache, Exim's waiting messages); `None` when there is none or RSET fails.
+    async fn reuse_for_address(
+        &mut self,
+        candidates: &[Candidate],
+        index: usize,
+    ) -> Option<Opened<W::Session>> {
+        self.settings
+            .reuse
+            .filter(|reuse| reuse.by == ReuseBy::Address)?;
+        let reused = self
+            .world
+            .reuse(&ReuseKey::Address(candidates[index].address))?;
+        let (session, keywords) = self.reset(reused.session, reused.keywords).await?;
+        Some(Opened {
+            session,
+            keywords,
             index,
-        )
+        })
+    }
+
+    /// A cached session for this domain (maddy's pool): the transaction goes down it with no MX
+    /// selection. True when that settled every recipient of the domain.
+    pub(super) async fn reuse_for_domain(&mut self) -> bool {
+        if self
+            .settings
+            .reuse
+            .is_none_or(|reuse| reuse.by != ReuseBy::Domain)
+        {
+            return false;
+        }
+        let Some(reused) = self.world.reuse(&ReuseKey::Domain(self.domain.clone())) else {
+            return false;
+        };
+        let candidates = [Candidate {
+            host: reused.host.clone(),
+            preference: 0,
+            address: reused.address,
+        }];
+        let Some((session, keywords)) = self.reset(reused.session, reused.keywords).await else {
+            return false;
+        };
+        self.connected = true;
+        self.current = Some(reused.address);
+        let mut tried = Tried::new(&candidates);
+        tried.mark(0);
+        let opened = Opened {
+            session,
+            keywords,
+            index: 0,
+        };
+        let _ = self.use_session(&candidates, opened, &mut tried).await;
+        self.pending.is_empty()
+    }
+
+    /// RSET on a cached session: the session back when the server answers 2yz.
+    async fn reset(
+        &self,
+        mut session: W::Session,
+        keywords: Arc<[Keyword]>,
+    ) -> Option<(W::Session, Arc<[Keyword]>)> {
+        match ask(self.settings.timeouts.quit, session.rset()).await {
+            Got::Reply(reply) if reply.class() == ReplyClass::Positive => Some((session, keywords)),
+            Got::Reply(_) => {
+                quit(&mut session, self.settings.timeouts.quit).await;
+                None
+            }
+            Got::Timeout | Got::Closed => None,
+        }
     }
 
     /// The rule that decides for this host's keywords, if a required keyword is missing and its
@@ -661,7 +744,12 @@ impl<W: World> Attempt<'_, '_, W> {
             }
             Err(failed) => return flow.max(self.fail(failed, &accepted, last)),
         }
-        quit(session, timeouts.quit).await;
+        // With a connection cache the session is kept for another transaction instead.
+        if self.settings.reuse.is_some() {
+            self.reusable = true;
+        } else {
+            quit(session, timeouts.quit).await;
+        }
         flow
     }
 }
