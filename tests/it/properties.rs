@@ -82,6 +82,30 @@ proptest! {
         prop_assert_eq!(first, second, "policy {}, world:\n{}", policy, world.to_yaml());
     }
 
+    /// The same worlds as queues (two messages, outages that end, a two-day horizon): for every
+    /// policy the run is the same bytes twice, no fault and no spent budget, one final outcome
+    /// per recipient per message, and the queue rules hold (retry spacing, lifetime, DSNs,
+    /// duplicates).
+    #[test]
+    fn queue_worlds_keep_the_queue_rules(world in world(), seed in 0u64..1_000, policy in any_policy()) {
+        let scenario = load_text(&world.to_queue_yaml());
+        let prepared = Arc::new(Prepared::new(scenario));
+        let policy_object = registry::get::<SimWorld>(policy).expect("the strategy picks registered names");
+        let runner = Runner::new();
+        let run = runner.run(&prepared, policy_object.as_ref(), Choices::Seed(seed));
+        let again = runner.run(&prepared, policy_object.as_ref(), Choices::Seed(seed));
+        prop_assert_eq!(run.trace.to_string(), again.trace.to_string());
+        prop_assert_eq!(&run.fault, &None);
+        let recipients = if world.two_recipients { 4 } else { 2 };
+        prop_assert_eq!(run.outcomes.len(), recipients, "policy {}:\n{}", policy, run.trace);
+        prop_assert!(
+            !run.trace.events.iter().any(|event| matches!(event.kind, mxsim_model::trace::EventKind::BudgetSpent { .. })),
+            "policy {} spent a budget", policy
+        );
+        let problems = mxsim_model::invariants::queue_rules(&run.trace, &policy_object.queue(), &prepared.scenario.messages);
+        prop_assert!(problems.is_empty(), "policy {}: {:?}\n{}", policy, problems, world.to_queue_yaml());
+    }
+
     /// Every policy gives every recipient exactly one outcome, ends without a fault or a spent
     /// budget, and every delivery it claims is backed by a copy of that message, for that recipient, that a server accepted at that host
     /// and address.

@@ -144,17 +144,36 @@ pub struct GeneratedWorld {
 }
 
 impl GeneratedWorld {
-    /// The world as a scenario file.
+    /// The world as a scenario file: one message, one pass.
     pub fn to_yaml(&self) -> String {
+        self.render(false)
+    }
+
+    /// The same world as a queue scenario: two messages 20 minutes apart, every misbehaving
+    /// server misbehaving only for its first three hours, and a two-day horizon, so that
+    /// retries, expiry, retry records and the connection cache all come into play.
+    pub fn to_queue_yaml(&self) -> String {
+        self.render(true)
+    }
+
+    fn render(&self, queue: bool) -> String {
         let to = if self.two_recipients {
             "[user@foo.example, other@foo.example]"
         } else {
             "[user@foo.example]"
         };
-        let mut text = format!("title: generated world\nmessage:\n  to: {to}\n");
-        if self.wants_foobar {
-            text.push_str("  wants: [FOOBAR]\n");
-        }
+        let wants = if self.wants_foobar {
+            ", wants: [FOOBAR]"
+        } else {
+            ""
+        };
+        let mut text = if queue {
+            format!(
+                "title: generated queue world\nhorizon: 2d\nmessages:\n  - {{at: 0s, to: {to}{wants}}}\n  - {{at: 20m, to: {to}{wants}}}\n"
+            )
+        } else {
+            format!("title: generated world\nmessage: {{to: {to}{wants}}}\n")
+        };
         text.push_str("dns:\n  foo.example:\n    mx: [");
         let records: Vec<String> = self
             .hosts
@@ -178,8 +197,12 @@ impl GeneratedWorld {
         text.push_str("servers:\n");
         for (index, host) in self.hosts.iter().enumerate() {
             let mut keys: Vec<String> = Vec::new();
-            if !host.behaviour.yaml().is_empty() {
-                keys.push(host.behaviour.yaml().to_owned());
+            match (host.behaviour.yaml(), queue) {
+                ("", _) => {}
+                (behaviour, false) => keys.push(behaviour.to_owned()),
+                (behaviour, true) => {
+                    keys.push(format!("during: [{{from: 0s, until: 3h, {behaviour}}}]"));
+                }
             }
             if host.foobar {
                 keys.push("ehlo: [FOOBAR]".to_owned());
