@@ -16,7 +16,8 @@ pub enum EqualOrder {
     Random,
     /// As the DNS answer lists them.
     Dns,
-    /// By a fixed hash of the host name: the same order every attempt (Sendmail's `mxrand`).
+    /// By a fixed hash of the host name: the same order every attempt. No preset uses it:
+    /// Sendmail's `mxrand` reseeds per delivery process, which `Random` models.
     StableHash,
     /// Fewest open connections first; with no other traffic, DNS order (OpenSMTPD).
     FewestConnections,
