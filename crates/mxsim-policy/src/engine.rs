@@ -21,7 +21,9 @@ use mxsim_model::smtp::{Keyword, Reply, ReplyClass};
 use mxsim_model::time::{Duration, Instant};
 use mxsim_model::world::{Job, LocalFuture, Policy, Response, World};
 
-use crate::settings::{Action, AddressOrder, EqualOrder, Failure, Final, SelfMx, Settings, Stage};
+use crate::settings::{
+    Action, AddressOrder, EqualOrder, Failure, Final, NoAddress, SelfMx, Settings, Stage,
+};
 
 /// A policy run by the engine.
 #[derive(Clone, Debug)]
@@ -383,7 +385,8 @@ impl<W: World> Attempt<'_, '_, W> {
         DnsAnswer::ServFail
     }
 
-    async fn mx_records(&self, domain: &Name) -> Result<Vec<Mx>, Stop> {
+    /// The MX records of `domain`, and whether they are the implicit MX (the name itself).
+    async fn mx_records(&self, domain: &Name) -> Result<(Vec<Mx>, bool), Stop> {
         let mut current = domain.clone();
         let mut chain = 0;
         loop {
@@ -410,10 +413,11 @@ impl<W: World> Attempt<'_, '_, W> {
                     return Err(Stop::Defer(format!("MX lookup for {current} timed out")));
                 }
                 DnsAnswer::NoData | DnsAnswer::NxDomain => {
-                    return Ok(vec![Mx {
+                    let implicit = Mx {
                         preference: 0,
                         exchange: current,
-                    }]);
+                    };
+                    return Ok((vec![implicit], true));
                 }
                 DnsAnswer::Addresses(_) => {
                     return Err(Stop::Defer(format!(
@@ -437,14 +441,14 @@ impl<W: World> Attempt<'_, '_, W> {
                             "{domain} publishes a null MX (RFC 7505)"
                         )));
                     }
-                    return Ok(usable);
+                    return Ok((usable, false));
                 }
             }
         }
     }
 
     async fn candidates(&mut self, domain: &Name) -> Result<Vec<Candidate>, Stop> {
-        let records = self.mx_records(domain).await?;
+        let (records, implicit) = self.mx_records(domain).await?;
         let ordered = self.order(records);
         let mut hosts: Vec<(Mx, Vec<IpAddr>)> = Vec::with_capacity(ordered.len());
         let mut temporary_failure = false;
@@ -479,13 +483,16 @@ impl<W: World> Attempt<'_, '_, W> {
         }
         if candidates.is_empty() {
             let reason = format!("no MX host of {domain} has an address");
-            return Err(
-                if self.settings.no_address_bounces_if_permanent && !temporary_failure {
-                    Stop::Bounce(reason)
-                } else {
-                    Stop::Defer(reason)
-                },
-            );
+            let bounce = match self.settings.no_address {
+                NoAddress::BounceIfPermanent => !temporary_failure,
+                NoAddress::Defer => false,
+                NoAddress::BounceIfImplicit => implicit,
+            };
+            return Err(if bounce {
+                Stop::Bounce(reason)
+            } else {
+                Stop::Defer(reason)
+            });
         }
         Ok(candidates)
     }

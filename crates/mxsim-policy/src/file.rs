@@ -13,8 +13,8 @@ use mxsim_model::yaml::{self, Node, Position, Value};
 
 use crate::settings::{
     Action, ActionMap, AddressOrder, Claim, EqualOrder, Failure, Final, KeywordAction,
-    KeywordPattern, Limits, ReplyMatch, SelfMx, Settings, Stage, Timeouts, TlsFallback, TlsUse,
-    WantedAction,
+    KeywordPattern, Limits, NoAddress, ReplyMatch, SelfMx, Settings, Stage, Timeouts, TlsFallback,
+    TlsUse, WantedAction,
 };
 
 const TOP_KEYS: &[&str] = &[
@@ -88,7 +88,7 @@ struct Patch {
     self_mx: Option<SelfMx>,
     implicit_mx_on_nxdomain: Option<bool>,
     null_mx_beside_others_ignored: Option<bool>,
-    no_address_bounces_if_permanent: Option<bool>,
+    no_address: Option<NoAddress>,
     claims: Option<(Vec<Claim>, Position)>,
 }
 
@@ -292,10 +292,14 @@ fn read_words(reader: &mut Reader<'_>, fields: &Fields<'_>, patch: &mut Patch) {
         "null_mx_beside_others",
         &[("ignore", true), ("bounce", false)],
     );
-    patch.no_address_bounces_if_permanent = word(
-        "no_address",
-        &[("bounce-if-permanent", true), ("defer", false)],
-    );
+    if let Some(node) = fields.get("no_address") {
+        let choices = [
+            ("bounce-if-permanent", NoAddress::BounceIfPermanent),
+            ("defer", NoAddress::Defer),
+            ("bounce-if-implicit", NoAddress::BounceIfImplicit),
+        ];
+        patch.no_address = reader.choice_of(node, "no_address", &choices);
+    }
     if let Some(node) = fields.get("self_mx") {
         let choices = [
             ("truncate", SelfMx::Truncate),
@@ -682,11 +686,7 @@ fn resolve(
         null_mx_beside_others_ignored,
         "null_mx_beside_others"
     );
-    let no_address_bounces_if_permanent = take!(
-        patch.no_address_bounces_if_permanent,
-        no_address_bounces_if_permanent,
-        "no_address"
-    );
+    let no_address = take!(patch.no_address, no_address, "no_address");
     let timeouts = timeouts(&patch, base.as_ref(), &mut missing);
     let actions = actions(&patch, base.as_ref(), &mut missing);
     let required = required(&patch, base.as_ref(), &mut missing);
@@ -740,7 +740,7 @@ fn resolve(
         self_mx: self_mx?,
         implicit_mx_on_nxdomain: implicit_mx_on_nxdomain?,
         null_mx_beside_others_ignored: null_mx_beside_others_ignored?,
-        no_address_bounces_if_permanent: no_address_bounces_if_permanent?,
+        no_address: no_address?,
         claims: patch
             .claims
             .as_ref()

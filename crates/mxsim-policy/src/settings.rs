@@ -398,6 +398,20 @@ pub enum SelfMx {
     Ignore,
 }
 
+/// What the client does when no MX host (or the implicit MX) has an address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoAddress {
+    /// Bounce if every lookup failed permanently (NXDOMAIN/NODATA; RFC 5321 §5.1 "MUST be
+    /// reported as an error"), else defer.
+    BounceIfPermanent,
+    /// Defer, whatever the lookups said.
+    Defer,
+    /// Bounce when the list was the implicit MX (the domain's own name), however its lookups
+    /// failed; defer when it came from MX records (Haraka: `get_implicit_mx()` returns an
+    /// empty list, which hmail.js bounces, while MX hosts without addresses are a temp_fail).
+    BounceIfImplicit,
+}
+
 /// Invariants a policy claims about itself; `mxsim check` verifies them on every run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Claim {
@@ -463,9 +477,8 @@ pub struct Settings {
     pub implicit_mx_on_nxdomain: bool,
     /// Ignore `0 .` when other MX records sit beside it (RFC 7505 forbids publishing both).
     pub null_mx_beside_others_ignored: bool,
-    /// When no MX host has an address: bounce if every lookup failed permanently
-    /// (NXDOMAIN/NODATA; RFC 5321 §5.1 "MUST be reported as an error"), else defer.
-    pub no_address_bounces_if_permanent: bool,
+    /// When no MX host has an address.
+    pub no_address: NoAddress,
     /// Invariants claimed.
     pub claims: Vec<Claim>,
 }
