@@ -426,6 +426,11 @@ impl<W: World> Attempt<'_, '_, W> {
                 }
                 DnsAnswer::Mx(records) => {
                     if records.len() == 1 && records[0].is_null() {
+                        if self.settings.null_mx_alone_defers {
+                            return Err(Stop::Defer(format!(
+                                "{domain} accepts no mail (null MX, RFC 7505), but this client dials the host \".\", which fails"
+                            )));
+                        }
                         return Err(Stop::Bounce(format!(
                             "{domain} accepts no mail (null MX, RFC 7505)"
                         )));

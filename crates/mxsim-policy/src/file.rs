@@ -35,6 +35,7 @@ const TOP_KEYS: &[&str] = &[
     "after_ehlo",
     "self_mx",
     "implicit_mx",
+    "null_mx_alone",
     "null_mx_beside_others",
     "no_address",
     "queue",
@@ -87,6 +88,7 @@ struct Patch {
     same_or_better_after_ehlo: Option<bool>,
     self_mx: Option<SelfMx>,
     implicit_mx_on_nxdomain: Option<bool>,
+    null_mx_alone_defers: Option<bool>,
     null_mx_beside_others_ignored: Option<bool>,
     no_address: Option<NoAddress>,
     claims: Option<(Vec<Claim>, Position)>,
@@ -288,6 +290,7 @@ fn read_words(reader: &mut Reader<'_>, fields: &Fields<'_>, patch: &mut Patch) {
         "implicit_mx",
         &[("nodata", false), ("nodata-or-nxdomain", true)],
     );
+    patch.null_mx_alone_defers = word("null_mx_alone", &[("bounce", false), ("defer", true)]);
     patch.null_mx_beside_others_ignored = word(
         "null_mx_beside_others",
         &[("ignore", true), ("bounce", false)],
@@ -739,6 +742,11 @@ fn resolve(
         same_or_better_after_ehlo: same_or_better_after_ehlo?,
         self_mx: self_mx?,
         implicit_mx_on_nxdomain: implicit_mx_on_nxdomain?,
+        // Optional: RFC 7505's bounce unless the file or its base says otherwise.
+        null_mx_alone_defers: patch
+            .null_mx_alone_defers
+            .or(base.as_ref().map(|base| base.null_mx_alone_defers))
+            .unwrap_or(false),
         null_mx_beside_others_ignored: null_mx_beside_others_ignored?,
         no_address: no_address?,
         claims: patch

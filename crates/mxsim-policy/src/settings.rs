@@ -475,6 +475,9 @@ pub struct Settings {
     pub self_mx: SelfMx,
     /// NXDOMAIN on the MX query falls back to the domain's own addresses, like NODATA.
     pub implicit_mx_on_nxdomain: bool,
+    /// A lone null MX (`0 .`) defers instead of bouncing: a client with no null-MX handling
+    /// dials the host "." and fails transiently (chasquid). RFC 7505 §3 says bounce.
+    pub null_mx_alone_defers: bool,
     /// Ignore `0 .` when other MX records sit beside it (RFC 7505 forbids publishing both).
     pub null_mx_beside_others_ignored: bool,
     /// When no MX host has an address.
