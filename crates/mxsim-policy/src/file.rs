@@ -807,9 +807,18 @@ fn actions(patch: &Patch, base: Option<&Settings>, missing: &mut Vec<String>) ->
                 .iter()
                 .find(|(s, f, _)| *s == stage && f == failure)
                 .map(|(_, _, action)| *action);
-            let inherited = base.map(|base| base.actions.action(stage, *failure));
+            // `closed` is optional: only an entry given here or in the base is kept, so that
+            // without one it follows this policy's own `dropped`.
+            let inherited = base.and_then(|base| {
+                base.actions
+                    .entries
+                    .iter()
+                    .find(|(s, f, _)| *s == stage && f == failure)
+                    .map(|(_, _, action)| *action)
+            });
             match own.or(inherited) {
                 Some(action) => entries.push((stage, *failure, action)),
+                None if *failure == Failure::Closed => {}
                 None => complete = false,
             }
         }

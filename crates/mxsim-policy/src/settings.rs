@@ -50,7 +50,7 @@ pub enum Action {
     Bounce,
 }
 
-/// The four ways a step can fail.
+/// The ways a step can fail.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Failure {
     /// A 4yz reply (or a reply of the wrong positive class).
@@ -61,15 +61,21 @@ pub enum Failure {
     Timeout,
     /// The connection was refused, reset, closed or broke.
     Dropped,
+    /// The server closed the connection before replying to a command (an orderly close: after
+    /// its last reply, or with no greeting at all). A client may treat it apart from a reset
+    /// or a timeout (maddy: go-smtp returns `io.EOF`, which is not temporary). Optional in the
+    /// action map: left out, the stage's `dropped` action applies.
+    Closed,
 }
 
 impl Failure {
-    /// Every failure, in file order.
-    pub const ALL: [Failure; 4] = [
+    /// Every failure of a command stage, in file order.
+    pub const ALL: [Failure; 5] = [
         Failure::Transient,
         Failure::Permanent,
         Failure::Timeout,
         Failure::Dropped,
+        Failure::Closed,
     ];
 
     /// The key used in policy files.
@@ -79,6 +85,7 @@ impl Failure {
             Failure::Permanent => "5yz",
             Failure::Timeout => "timeout",
             Failure::Dropped => "dropped",
+            Failure::Closed => "closed",
         }
     }
 }
@@ -131,12 +138,13 @@ impl Stage {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ActionMap {
     /// `(stage, failure, action)`; the loader guarantees every pair of [`Stage::ALL`] ×
-    /// [`Stage::failures`] is present exactly once.
+    /// [`Stage::failures`] is present exactly once, except [`Failure::Closed`], present only
+    /// where a policy file gave it (or inherited it).
     pub entries: Vec<(Stage, Failure, Action)>,
 }
 
 impl ActionMap {
-    /// The action for a failure.
+    /// The action for a failure; a `closed` without an entry of its own takes `dropped`'s.
     pub fn action(&self, stage: Stage, failure: Failure) -> Action {
         match self
             .entries
@@ -144,6 +152,7 @@ impl ActionMap {
             .find(|(s, f, _)| *s == stage && *f == failure)
         {
             Some((_, _, action)) => *action,
+            None if failure == Failure::Closed => self.action(stage, Failure::Dropped),
             // QUIT failures are never mapped: the session is over either way.
             None if stage == Stage::Command(Command::Quit) => Action::NextAddress,
             None => panic!(

@@ -254,7 +254,7 @@ impl<W: World> Attempt<'_, '_, W> {
             )),
             Got::Closed => Err(failed(
                 stage,
-                Failure::Dropped,
+                Failure::Closed,
                 format!("{}: connection lost at {what}", candidate.describe()),
                 None,
             )),
@@ -594,7 +594,7 @@ impl<W: World> Attempt<'_, '_, W> {
                 )),
                 Got::Closed => Err(failed(
                     Stage::Command(Command::Rcpt),
-                    Failure::Dropped,
+                    Failure::Closed,
                     format!("{}: connection lost at RCPT", candidate.describe()),
                     None,
                 )),
