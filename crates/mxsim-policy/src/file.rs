@@ -13,8 +13,8 @@ use mxsim_model::yaml::{self, Node, Position, Value};
 
 use crate::settings::{
     Action, ActionMap, AddressOrder, Claim, EqualOrder, Failure, Final, KeywordAction,
-    KeywordPattern, Limits, NoAddress, ReplyMatch, SelfMx, Settings, Stage, Timeouts, TlsFallback,
-    TlsUse, WantedAction,
+    KeywordPattern, Limits, NoAddress, ReplyMatch, SelfMx, Settings, Stage, StarttlsRefused,
+    Timeouts, TlsFallback, TlsUse, WantedAction,
 };
 
 const TOP_KEYS: &[&str] = &[
@@ -29,6 +29,7 @@ const TOP_KEYS: &[&str] = &[
     "helo_fallback",
     "tls",
     "tls_fallback",
+    "starttls_refused",
     "required_keywords",
     "size_exceeded",
     "wanted_keywords",
@@ -79,6 +80,7 @@ struct Patch {
     helo_fallback: Option<Vec<ReplyMatch>>,
     tls: Option<TlsUse>,
     tls_fallback: Option<(TlsFallback, Position)>,
+    starttls_refused: Option<(StarttlsRefused, Position)>,
     required: Vec<(KeywordPattern, KeywordAction, Position)>,
     size_exceeded_bounces: Option<bool>,
     wanted: Option<(WantedAction, Position)>,
@@ -322,6 +324,16 @@ fn read_words(reader: &mut Reader<'_>, fields: &Fields<'_>, patch: &mut Patch) {
                 ("opportunistic", TlsUse::Opportunistic),
             ],
         );
+    }
+    if let Some(node) = fields.get("starttls_refused") {
+        let choices = [
+            ("fallback", StarttlsRefused::Fallback),
+            ("continue", StarttlsRefused::Continue),
+            ("on-starttls", StarttlsRefused::OnStarttls),
+        ];
+        patch.starttls_refused = reader
+            .choice_of(node, "starttls_refused", &choices)
+            .map(|refused| (refused, node.at));
     }
     if let Some(node) = fields.get("tls_fallback") {
         let choices = [
@@ -725,6 +737,12 @@ fn resolve(
             .tls_fallback
             .map(|(fallback, _)| fallback)
             .or(base.as_ref().and_then(|base| base.tls_fallback)),
+        // Optional: `fallback` unless the file or its base says otherwise.
+        starttls_refused: patch
+            .starttls_refused
+            .map(|(refused, _)| refused)
+            .or(base.as_ref().map(|base| base.starttls_refused))
+            .unwrap_or(StarttlsRefused::Fallback),
         required: required?,
         size_exceeded_bounces: size_exceeded_bounces?,
         wanted: wanted?,
@@ -896,6 +914,16 @@ fn contradictions(reader: &mut Reader<'_>, patch: &Patch, settings: &Settings, a
         && let Some((_, position)) = patch.tls_fallback
     {
         reader.error(position, "`tls_fallback` has no effect with `tls: never`");
+    }
+    // Only opportunistic TLS has a refusal to go on from: when TLS is required, a refused
+    // STARTTLS is a failure of the `starttls` stage.
+    if settings.tls != TlsUse::Opportunistic
+        && let Some((_, position)) = patch.starttls_refused
+    {
+        reader.error(
+            position,
+            "`starttls_refused` has no effect without `tls: opportunistic`",
+        );
     }
     if settings.tls == TlsUse::Opportunistic && settings.tls_fallback.is_none() {
         reader.error(

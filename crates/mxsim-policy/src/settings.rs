@@ -203,6 +203,19 @@ pub enum TlsFallback {
     NextHost,
 }
 
+/// What a refused opportunistic STARTTLS (a 4yz or 5yz reply) does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StarttlsRefused {
+    /// `tls_fallback` decides, as for a failed handshake.
+    Fallback,
+    /// Go on in plaintext on the same session (Stalwart's `StartTlsResult::Unavailable`);
+    /// `tls_fallback` is then for a failed handshake only.
+    Continue,
+    /// The `on.starttls` entry decides, as when TLS is required (maddy: no fallback after a
+    /// rejected command; Haraka: a 4yz is a temp_fail of the message).
+    OnStarttls,
+}
+
 /// What to do when a host lacks a required keyword.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KeywordAction {
@@ -464,6 +477,8 @@ pub struct Settings {
     pub tls: TlsUse,
     /// After a failed opportunistic STARTTLS.
     pub tls_fallback: Option<TlsFallback>,
+    /// What a 4yz or 5yz reply to opportunistic STARTTLS does.
+    pub starttls_refused: StarttlsRefused,
     /// Missing required keywords, by keyword; [`KeywordPattern::Any`] for the rest.
     pub required: Vec<(KeywordPattern, KeywordAction)>,
     /// A message larger than the host's SIZE: bounce (true) or send and let the server decide.

@@ -9,7 +9,9 @@ use mxsim_model::time::{Duration, Instant};
 use mxsim_model::world::{Connect, Handshake, MailParameters, Session, World};
 
 use super::{Attempt, Candidate, Failed, Flow, Got, Last, Opened, Tried, ask, classify};
-use crate::settings::{Failure, KeywordAction, Stage, TlsFallback, TlsUse, WantedAction};
+use crate::settings::{
+    Failure, KeywordAction, Stage, StarttlsRefused, TlsFallback, TlsUse, WantedAction,
+};
 
 /// Sends QUIT; the reply does not matter.
 async fn quit<S: Session>(session: &mut S, limit: Duration) {
@@ -115,6 +117,21 @@ impl<W: World> Attempt<'_, '_, W> {
         }
         let optional = !tls_required;
         let got = ask(self.wait(timeouts.starttls, deadline), session.starttls()).await;
+        let refused = matches!(&got, Got::Reply(reply) if reply.class() != ReplyClass::Positive);
+        if optional && refused && self.settings.starttls_refused == StarttlsRefused::Continue {
+            // The server said no to STARTTLS but the session is still there: go on in
+            // plaintext with the keywords already known, none of which is then STARTTLS.
+            let keywords = keywords
+                .iter()
+                .filter(|keyword| !keyword.is("STARTTLS"))
+                .cloned()
+                .collect();
+            return Ok(Opened {
+                session,
+                keywords,
+                index,
+            });
+        }
         self.judge(
             &mut session,
             candidate,
@@ -125,7 +142,9 @@ impl<W: World> Attempt<'_, '_, W> {
         )
         .await
         .map_err(|failed| Failed {
-            tls_optional: optional,
+            // `on-starttls`: a refusal goes to the action map, as when TLS is required.
+            tls_optional: optional
+                && !(refused && self.settings.starttls_refused == StarttlsRefused::OnStarttls),
             ..failed
         })?;
         let handshake = tokio::time::timeout(
