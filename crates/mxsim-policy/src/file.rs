@@ -30,6 +30,7 @@ const TOP_KEYS: &[&str] = &[
     "tls",
     "tls_fallback",
     "starttls_refused",
+    "starttls_not_offered",
     "required_keywords",
     "size_exceeded",
     "wanted_keywords",
@@ -81,6 +82,7 @@ struct Patch {
     tls: Option<TlsUse>,
     tls_fallback: Option<(TlsFallback, Position)>,
     starttls_refused: Option<(StarttlsRefused, Position)>,
+    starttls_not_offered: Option<(bool, Position)>,
     required: Vec<(KeywordPattern, KeywordAction, Position)>,
     size_exceeded_bounces: Option<bool>,
     wanted: Option<(WantedAction, Position)>,
@@ -334,6 +336,12 @@ fn read_words(reader: &mut Reader<'_>, fields: &Fields<'_>, patch: &mut Patch) {
         patch.starttls_refused = reader
             .choice_of(node, "starttls_refused", &choices)
             .map(|refused| (refused, node.at));
+    }
+    if let Some(node) = fields.get("starttls_not_offered") {
+        let choices = [("keyword-missing", false), ("send", true)];
+        patch.starttls_not_offered = reader
+            .choice_of(node, "starttls_not_offered", &choices)
+            .map(|send| (send, node.at));
     }
     if let Some(node) = fields.get("tls_fallback") {
         let choices = [
@@ -743,6 +751,12 @@ fn resolve(
             .map(|(refused, _)| refused)
             .or(base.as_ref().map(|base| base.starttls_refused))
             .unwrap_or(StarttlsRefused::Fallback),
+        // Optional: `keyword-missing` unless the file or its base says otherwise.
+        starttls_unadvertised_sent: patch
+            .starttls_not_offered
+            .map(|(send, _)| send)
+            .or(base.as_ref().map(|base| base.starttls_unadvertised_sent))
+            .unwrap_or(false),
         required: required?,
         size_exceeded_bounces: size_exceeded_bounces?,
         wanted: wanted?,
@@ -923,6 +937,14 @@ fn contradictions(reader: &mut Reader<'_>, patch: &Patch, settings: &Settings, a
         reader.error(
             position,
             "`starttls_refused` has no effect without `tls: opportunistic`",
+        );
+    }
+    if settings.tls == TlsUse::Never
+        && let Some((_, position)) = patch.starttls_not_offered
+    {
+        reader.error(
+            position,
+            "`starttls_not_offered` has no effect with `tls: never`",
         );
     }
     if settings.tls == TlsUse::Opportunistic && settings.tls_fallback.is_none() {

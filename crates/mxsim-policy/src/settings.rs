@@ -477,6 +477,10 @@ pub struct Settings {
     pub tls: TlsUse,
     /// After a failed opportunistic STARTTLS.
     pub tls_fallback: Option<TlsFallback>,
+    /// A message that requires TLS, at a host that does not advertise STARTTLS: send STARTTLS
+    /// anyway and let the reply decide through `on.starttls` (mox), instead of treating the
+    /// host as lacking the required keyword STARTTLS.
+    pub starttls_unadvertised_sent: bool,
     /// What a 4yz or 5yz reply to opportunistic STARTTLS does.
     pub starttls_refused: StarttlsRefused,
     /// Missing required keywords, by keyword; [`KeywordPattern::Any`] for the rest.

@@ -102,7 +102,11 @@ impl<W: World> Attempt<'_, '_, W> {
             TlsUse::WhenRequired => tls_required,
             TlsUse::Opportunistic => !plaintext || tls_required,
         };
-        if !use_tls || find_keyword(&keywords, "STARTTLS").is_none() {
+        // A client may send STARTTLS for a message that needs TLS even where it is not
+        // advertised, and let the reply decide (mox under MTA-STS enforce or DANE).
+        let offered = find_keyword(&keywords, "STARTTLS").is_some()
+            || (tls_required && self.settings.starttls_unadvertised_sent);
+        if !use_tls || !offered {
             // STARTTLS advertised but not used satisfies no requirement: only a TLS session does.
             let keywords = keywords
                 .iter()
