@@ -33,6 +33,7 @@ const TOP_KEYS: &[&str] = &[
     "starttls_not_offered",
     "required_keywords",
     "size_exceeded",
+    "rcpt_none_accepted",
     "wanted_keywords",
     "after_ehlo",
     "self_mx",
@@ -85,6 +86,7 @@ struct Patch {
     starttls_not_offered: Option<(bool, Position)>,
     required: Vec<(KeywordPattern, KeywordAction, Position)>,
     size_exceeded_bounces: Option<bool>,
+    rcpt_none_accepted_transient: Option<bool>,
     wanted: Option<(WantedAction, Position)>,
     search_limit: Option<(Duration, Position)>,
     wanted_send_without_after: Option<(Duration, Position)>,
@@ -286,6 +288,10 @@ fn read_words(reader: &mut Reader<'_>, fields: &Fields<'_>, patch: &mut Patch) {
             .and_then(|node| reader.choice_of(node, key, choices))
     };
     patch.size_exceeded_bounces = word("size_exceeded", &[("bounce", true), ("ignore", false)]);
+    patch.rcpt_none_accepted_transient = word(
+        "rcpt_none_accepted",
+        &[("per-recipient", false), ("transient", true)],
+    );
     patch.same_or_better_after_ehlo = word(
         "after_ehlo",
         &[("any-preference", false), ("same-or-better", true)],
@@ -756,6 +762,11 @@ fn resolve(
             .starttls_not_offered
             .map(|(send, _)| send)
             .or(base.as_ref().map(|base| base.starttls_unadvertised_sent))
+            .unwrap_or(false),
+        // Optional: `per-recipient` unless the file or its base says otherwise.
+        rcpt_none_accepted_transient: patch
+            .rcpt_none_accepted_transient
+            .or(base.as_ref().map(|base| base.rcpt_none_accepted_transient))
             .unwrap_or(false),
         required: required?,
         size_exceeded_bounces: size_exceeded_bounces?,

@@ -485,6 +485,10 @@ pub struct Settings {
     pub starttls_refused: StarttlsRefused,
     /// Missing required keywords, by keyword; [`KeywordPattern::Any`] for the rest.
     pub required: Vec<(KeywordPattern, KeywordAction)>,
+    /// When two or more recipients were sent RCPT in a session and none was accepted, every
+    /// refusal counts as a 4yz for `on.rcpt` (mox: `errNoRecipients` is not permanent); a lone
+    /// recipient keeps its own reply's class.
+    pub rcpt_none_accepted_transient: bool,
     /// A message larger than the host's SIZE: bounce (true) or send and let the server decide.
     pub size_exceeded_bounces: bool,
     /// Missing wanted keywords.

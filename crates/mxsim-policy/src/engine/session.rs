@@ -594,6 +594,10 @@ impl<W: World> Attempt<'_, '_, W> {
         }
         let mut accepted = Vec::with_capacity(everyone.len());
         let mut flow = Flow::NextAddress;
+        // With `rcpt_none_accepted: transient` the refusals wait for the end of the RCPT stage,
+        // where a session that accepted none of two or more recipients turns them into 4yz.
+        let hold = self.settings.rcpt_none_accepted_transient && everyone.len() >= 2;
+        let mut held: Vec<(usize, Failed)> = Vec::new();
         for (position, &index) in everyone.iter().enumerate() {
             let recipient = self.job.message.to[index].clone();
             let got = ask(timeouts.rcpt, session.rcpt(&recipient)).await;
@@ -625,10 +629,22 @@ impl<W: World> Attempt<'_, '_, W> {
             match result {
                 Ok(()) => accepted.push(index),
                 Err(failed) if broken => {
+                    for (index, refused) in std::mem::take(&mut held) {
+                        flow = flow.max(self.fail(refused, &[index], last));
+                    }
                     return flow.max(self.fail(failed, &everyone[position..], last));
                 }
+                Err(failed) if hold => held.push((index, failed)),
                 Err(failed) => flow = flow.max(self.fail(failed, &[index], last)),
             }
+        }
+        let none_accepted = accepted.is_empty();
+        for (index, mut refused) in held {
+            if none_accepted {
+                refused.failure = Failure::Transient;
+                refused.reason = format!("{}; no recipient accepted", refused.reason);
+            }
+            flow = flow.max(self.fail(refused, &[index], last));
         }
         if accepted.is_empty() {
             quit(session, timeouts.quit).await;
