@@ -21,7 +21,9 @@ use mxsim_model::smtp::{Keyword, Reply, ReplyClass};
 use mxsim_model::time::{Duration, Instant};
 use mxsim_model::world::{Job, LocalFuture, Policy, Response, World};
 
-use crate::settings::{Action, AddressOrder, EqualOrder, Failure, Final, SelfMx, Settings, Stage};
+use crate::settings::{
+    Action, AddressOrder, EqualOrder, Failure, Final, NoAddress, SelfMx, Settings, Stage,
+};
 
 /// A policy run by the engine.
 #[derive(Clone, Debug)]
@@ -418,7 +420,8 @@ impl<W: World> Attempt<'_, '_, W> {
         DnsAnswer::ServFail
     }
 
-    async fn mx_records(&self, domain: &Name) -> Result<Vec<Mx>, Stop> {
+    /// The MX records of `domain`, and whether they are the implicit MX (the name itself).
+    async fn mx_records(&self, domain: &Name) -> Result<(Vec<Mx>, bool), Stop> {
         let mut current = domain.clone();
         let mut chain = 0;
         loop {
@@ -445,10 +448,11 @@ impl<W: World> Attempt<'_, '_, W> {
                     return Err(Stop::Defer(format!("MX lookup for {current} timed out")));
                 }
                 DnsAnswer::NoData | DnsAnswer::NxDomain => {
-                    return Ok(vec![Mx {
+                    let implicit = Mx {
                         preference: 0,
                         exchange: current,
-                    }]);
+                    };
+                    return Ok((vec![implicit], true));
                 }
                 DnsAnswer::Addresses(_) => {
                     return Err(Stop::Defer(format!(
@@ -457,6 +461,11 @@ impl<W: World> Attempt<'_, '_, W> {
                 }
                 DnsAnswer::Mx(records) => {
                     if records.len() == 1 && records[0].is_null() {
+                        if self.settings.null_mx_alone_defers {
+                            return Err(Stop::Defer(format!(
+                                "{domain} accepts no mail (null MX, RFC 7505), but this client dials the host \".\", which fails"
+                            )));
+                        }
                         return Err(Stop::Bounce(format!(
                             "{domain} accepts no mail (null MX, RFC 7505)"
                         )));
@@ -472,14 +481,14 @@ impl<W: World> Attempt<'_, '_, W> {
                             "{domain} publishes a null MX (RFC 7505)"
                         )));
                     }
-                    return Ok(usable);
+                    return Ok((usable, false));
                 }
             }
         }
     }
 
     async fn candidates(&mut self, domain: &Name) -> Result<Vec<Candidate>, Stop> {
-        let records = self.mx_records(domain).await?;
+        let (records, implicit) = self.mx_records(domain).await?;
         let ordered = self.order(records);
         let mut hosts: Vec<(Mx, Vec<IpAddr>)> = Vec::with_capacity(ordered.len());
         let mut temporary_failure = false;
@@ -514,13 +523,16 @@ impl<W: World> Attempt<'_, '_, W> {
         }
         if candidates.is_empty() {
             let reason = format!("no MX host of {domain} has an address");
-            return Err(
-                if self.settings.no_address_bounces_if_permanent && !temporary_failure {
-                    Stop::Bounce(reason)
-                } else {
-                    Stop::Defer(reason)
-                },
-            );
+            let bounce = match self.settings.no_address {
+                NoAddress::BounceIfPermanent => !temporary_failure,
+                NoAddress::Defer => false,
+                NoAddress::BounceIfImplicit => implicit,
+            };
+            return Err(if bounce {
+                Stop::Bounce(reason)
+            } else {
+                Stop::Defer(reason)
+            });
         }
         Ok(candidates)
     }

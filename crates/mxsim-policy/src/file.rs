@@ -13,8 +13,8 @@ use mxsim_model::yaml::{self, Node, Position, Value};
 
 use crate::settings::{
     Action, ActionMap, AddressOrder, Claim, EqualOrder, Failure, Final, KeywordAction,
-    KeywordPattern, Limits, Memory, ReplyMatch, Reuse, ReuseBy, SelfMx, Settings, Stage, Timeouts,
-    TlsFallback, TlsUse, WantedAction,
+    KeywordPattern, Limits, Memory, NoAddress, ReplyMatch, Reuse, ReuseBy, SelfMx, Settings, Stage,
+    StarttlsRefused, Timeouts, TlsFallback, TlsUse, WantedAction,
 };
 
 const TOP_KEYS: &[&str] = &[
@@ -29,12 +29,16 @@ const TOP_KEYS: &[&str] = &[
     "helo_fallback",
     "tls",
     "tls_fallback",
+    "starttls_refused",
+    "starttls_not_offered",
     "required_keywords",
     "size_exceeded",
+    "rcpt_none_accepted",
     "wanted_keywords",
     "after_ehlo",
     "self_mx",
     "implicit_mx",
+    "null_mx_alone",
     "null_mx_beside_others",
     "no_address",
     "queue",
@@ -81,8 +85,11 @@ struct Patch {
     helo_fallback: Option<Vec<ReplyMatch>>,
     tls: Option<TlsUse>,
     tls_fallback: Option<(TlsFallback, Position)>,
+    starttls_refused: Option<(StarttlsRefused, Position)>,
+    starttls_not_offered: Option<(bool, Position)>,
     required: Vec<(KeywordPattern, KeywordAction, Position)>,
     size_exceeded_bounces: Option<bool>,
+    rcpt_none_accepted_transient: Option<bool>,
     wanted: Option<(WantedAction, Position)>,
     search_limit: Option<(Duration, Position)>,
     wanted_send_without_after: Option<(Duration, Position)>,
@@ -94,8 +101,9 @@ struct Patch {
     same_or_better_after_ehlo: Option<bool>,
     self_mx: Option<SelfMx>,
     implicit_mx_on_nxdomain: Option<bool>,
+    null_mx_alone_defers: Option<bool>,
     null_mx_beside_others_ignored: Option<bool>,
-    no_address_bounces_if_permanent: Option<bool>,
+    no_address: Option<NoAddress>,
     claims: Option<(Vec<Claim>, Position)>,
 }
 
@@ -293,6 +301,10 @@ fn read_words(reader: &mut Reader<'_>, fields: &Fields<'_>, patch: &mut Patch) {
             .and_then(|node| reader.choice_of(node, key, choices))
     };
     patch.size_exceeded_bounces = word("size_exceeded", &[("bounce", true), ("ignore", false)]);
+    patch.rcpt_none_accepted_transient = word(
+        "rcpt_none_accepted",
+        &[("per-recipient", false), ("transient", true)],
+    );
     patch.same_or_better_after_ehlo = word(
         "after_ehlo",
         &[("any-preference", false), ("same-or-better", true)],
@@ -301,14 +313,19 @@ fn read_words(reader: &mut Reader<'_>, fields: &Fields<'_>, patch: &mut Patch) {
         "implicit_mx",
         &[("nodata", false), ("nodata-or-nxdomain", true)],
     );
+    patch.null_mx_alone_defers = word("null_mx_alone", &[("bounce", false), ("defer", true)]);
     patch.null_mx_beside_others_ignored = word(
         "null_mx_beside_others",
         &[("ignore", true), ("bounce", false)],
     );
-    patch.no_address_bounces_if_permanent = word(
-        "no_address",
-        &[("bounce-if-permanent", true), ("defer", false)],
-    );
+    if let Some(node) = fields.get("no_address") {
+        let choices = [
+            ("bounce-if-permanent", NoAddress::BounceIfPermanent),
+            ("defer", NoAddress::Defer),
+            ("bounce-if-implicit", NoAddress::BounceIfImplicit),
+        ];
+        patch.no_address = reader.choice_of(node, "no_address", &choices);
+    }
     if let Some(node) = fields.get("self_mx") {
         let choices = [
             ("truncate", SelfMx::Truncate),
@@ -328,6 +345,22 @@ fn read_words(reader: &mut Reader<'_>, fields: &Fields<'_>, patch: &mut Patch) {
                 ("opportunistic", TlsUse::Opportunistic),
             ],
         );
+    }
+    if let Some(node) = fields.get("starttls_refused") {
+        let choices = [
+            ("fallback", StarttlsRefused::Fallback),
+            ("continue", StarttlsRefused::Continue),
+            ("on-starttls", StarttlsRefused::OnStarttls),
+        ];
+        patch.starttls_refused = reader
+            .choice_of(node, "starttls_refused", &choices)
+            .map(|refused| (refused, node.at));
+    }
+    if let Some(node) = fields.get("starttls_not_offered") {
+        let choices = [("keyword-missing", false), ("send", true)];
+        patch.starttls_not_offered = reader
+            .choice_of(node, "starttls_not_offered", &choices)
+            .map(|send| (send, node.at));
     }
     if let Some(node) = fields.get("tls_fallback") {
         let choices = [
@@ -742,11 +775,7 @@ fn resolve(
         null_mx_beside_others_ignored,
         "null_mx_beside_others"
     );
-    let no_address_bounces_if_permanent = take!(
-        patch.no_address_bounces_if_permanent,
-        no_address_bounces_if_permanent,
-        "no_address"
-    );
+    let no_address = take!(patch.no_address, no_address, "no_address");
     let timeouts = timeouts(&patch, base.as_ref(), &mut missing);
     let actions = actions(&patch, base.as_ref(), &mut missing);
     let required = required(&patch, base.as_ref(), &mut missing);
@@ -782,6 +811,23 @@ fn resolve(
             .tls_fallback
             .map(|(fallback, _)| fallback)
             .or(base.as_ref().and_then(|base| base.tls_fallback)),
+        // Optional: `fallback` unless the file or its base says otherwise.
+        starttls_refused: patch
+            .starttls_refused
+            .map(|(refused, _)| refused)
+            .or(base.as_ref().map(|base| base.starttls_refused))
+            .unwrap_or(StarttlsRefused::Fallback),
+        // Optional: `keyword-missing` unless the file or its base says otherwise.
+        starttls_unadvertised_sent: patch
+            .starttls_not_offered
+            .map(|(send, _)| send)
+            .or(base.as_ref().map(|base| base.starttls_unadvertised_sent))
+            .unwrap_or(false),
+        // Optional: `per-recipient` unless the file or its base says otherwise.
+        rcpt_none_accepted_transient: patch
+            .rcpt_none_accepted_transient
+            .or(base.as_ref().map(|base| base.rcpt_none_accepted_transient))
+            .unwrap_or(false),
         required: required?,
         size_exceeded_bounces: size_exceeded_bounces?,
         wanted: wanted?,
@@ -803,8 +849,13 @@ fn resolve(
         same_or_better_after_ehlo: same_or_better_after_ehlo?,
         self_mx: self_mx?,
         implicit_mx_on_nxdomain: implicit_mx_on_nxdomain?,
+        // Optional: RFC 7505's bounce unless the file or its base says otherwise.
+        null_mx_alone_defers: patch
+            .null_mx_alone_defers
+            .or(base.as_ref().map(|base| base.null_mx_alone_defers))
+            .unwrap_or(false),
         null_mx_beside_others_ignored: null_mx_beside_others_ignored?,
-        no_address_bounces_if_permanent: no_address_bounces_if_permanent?,
+        no_address: no_address?,
         claims: patch
             .claims
             .as_ref()
@@ -875,9 +926,18 @@ fn actions(patch: &Patch, base: Option<&Settings>, missing: &mut Vec<String>) ->
                 .iter()
                 .find(|(s, f, _)| *s == stage && f == failure)
                 .map(|(_, _, action)| *action);
-            let inherited = base.map(|base| base.actions.action(stage, *failure));
+            // `closed` is optional: only an entry given here or in the base is kept, so that
+            // without one it follows this policy's own `dropped`.
+            let inherited = base.and_then(|base| {
+                base.actions
+                    .entries
+                    .iter()
+                    .find(|(s, f, _)| *s == stage && f == failure)
+                    .map(|(_, _, action)| *action)
+            });
             match own.or(inherited) {
                 Some(action) => entries.push((stage, *failure, action)),
+                None if *failure == Failure::Closed => {}
                 None => complete = false,
             }
         }
@@ -955,6 +1015,24 @@ fn contradictions(reader: &mut Reader<'_>, patch: &Patch, settings: &Settings, a
         && let Some((_, position)) = patch.tls_fallback
     {
         reader.error(position, "`tls_fallback` has no effect with `tls: never`");
+    }
+    // Only opportunistic TLS has a refusal to go on from: when TLS is required, a refused
+    // STARTTLS is a failure of the `starttls` stage.
+    if settings.tls != TlsUse::Opportunistic
+        && let Some((_, position)) = patch.starttls_refused
+    {
+        reader.error(
+            position,
+            "`starttls_refused` has no effect without `tls: opportunistic`",
+        );
+    }
+    if settings.tls == TlsUse::Never
+        && let Some((_, position)) = patch.starttls_not_offered
+    {
+        reader.error(
+            position,
+            "`starttls_not_offered` has no effect with `tls: never`",
+        );
     }
     if settings.tls == TlsUse::Opportunistic && settings.tls_fallback.is_none() {
         reader.error(

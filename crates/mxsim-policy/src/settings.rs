@@ -16,7 +16,8 @@ pub enum EqualOrder {
     Random,
     /// As the DNS answer lists them.
     Dns,
-    /// By a fixed hash of the host name: the same order every attempt (Sendmail's `mxrand`).
+    /// By a fixed hash of the host name: the same order every attempt. No preset uses it:
+    /// Sendmail's `mxrand` reseeds per delivery process, which `Random` models.
     StableHash,
     /// Fewest open connections first; with no other traffic, DNS order (OpenSMTPD).
     FewestConnections,
@@ -49,7 +50,7 @@ pub enum Action {
     Bounce,
 }
 
-/// The four ways a step can fail.
+/// The ways a step can fail.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Failure {
     /// A 4yz reply (or a reply of the wrong positive class).
@@ -60,15 +61,21 @@ pub enum Failure {
     Timeout,
     /// The connection was refused, reset, closed or broke.
     Dropped,
+    /// The server closed the connection before replying to a command (an orderly close: after
+    /// its last reply, or with no greeting at all). A client may treat it apart from a reset
+    /// or a timeout (maddy: go-smtp returns `io.EOF`, which is not temporary). Optional in the
+    /// action map: left out, the stage's `dropped` action applies.
+    Closed,
 }
 
 impl Failure {
-    /// Every failure, in file order.
-    pub const ALL: [Failure; 4] = [
+    /// Every failure of a command stage, in file order.
+    pub const ALL: [Failure; 5] = [
         Failure::Transient,
         Failure::Permanent,
         Failure::Timeout,
         Failure::Dropped,
+        Failure::Closed,
     ];
 
     /// The key used in policy files.
@@ -78,6 +85,7 @@ impl Failure {
             Failure::Permanent => "5yz",
             Failure::Timeout => "timeout",
             Failure::Dropped => "dropped",
+            Failure::Closed => "closed",
         }
     }
 }
@@ -130,12 +138,13 @@ impl Stage {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ActionMap {
     /// `(stage, failure, action)`; the loader guarantees every pair of [`Stage::ALL`] ×
-    /// [`Stage::failures`] is present exactly once.
+    /// [`Stage::failures`] is present exactly once, except [`Failure::Closed`], present only
+    /// where a policy file gave it (or inherited it).
     pub entries: Vec<(Stage, Failure, Action)>,
 }
 
 impl ActionMap {
-    /// The action for a failure.
+    /// The action for a failure; a `closed` without an entry of its own takes `dropped`'s.
     pub fn action(&self, stage: Stage, failure: Failure) -> Action {
         match self
             .entries
@@ -143,6 +152,7 @@ impl ActionMap {
             .find(|(s, f, _)| *s == stage && *f == failure)
         {
             Some((_, _, action)) => *action,
+            None if failure == Failure::Closed => self.action(stage, Failure::Dropped),
             // QUIT failures are never mapped: the session is over either way.
             None if stage == Stage::Command(Command::Quit) => Action::NextAddress,
             None => panic!(
@@ -191,6 +201,19 @@ pub enum TlsFallback {
     NextAddress,
     /// Go on to the next host.
     NextHost,
+}
+
+/// What a refused opportunistic STARTTLS (a 4yz or 5yz reply) does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StarttlsRefused {
+    /// `tls_fallback` decides, as for a failed handshake.
+    Fallback,
+    /// Go on in plaintext on the same session (Stalwart's `StartTlsResult::Unavailable`);
+    /// `tls_fallback` is then for a failed handshake only.
+    Continue,
+    /// The `on.starttls` entry decides, as when TLS is required (maddy: no fallback after a
+    /// rejected command; Haraka: a 4yz is a temp_fail of the message).
+    OnStarttls,
 }
 
 /// What to do when a host lacks a required keyword.
@@ -438,6 +461,20 @@ pub enum SelfMx {
     Ignore,
 }
 
+/// What the client does when no MX host (or the implicit MX) has an address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoAddress {
+    /// Bounce if every lookup failed permanently (NXDOMAIN/NODATA; RFC 5321 §5.1 "MUST be
+    /// reported as an error"), else defer.
+    BounceIfPermanent,
+    /// Defer, whatever the lookups said.
+    Defer,
+    /// Bounce when the list was the implicit MX (the domain's own name), however its lookups
+    /// failed; defer when it came from MX records (Haraka: `get_implicit_mx()` returns an
+    /// empty list, which hmail.js bounces, while MX hosts without addresses are a temp_fail).
+    BounceIfImplicit,
+}
+
 /// Invariants a policy claims about itself; `mxsim check` verifies them on every run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Claim {
@@ -481,8 +518,18 @@ pub struct Settings {
     pub tls: TlsUse,
     /// After a failed opportunistic STARTTLS.
     pub tls_fallback: Option<TlsFallback>,
+    /// A message that requires TLS, at a host that does not advertise STARTTLS: send STARTTLS
+    /// anyway and let the reply decide through `on.starttls` (mox), instead of treating the
+    /// host as lacking the required keyword STARTTLS.
+    pub starttls_unadvertised_sent: bool,
+    /// What a 4yz or 5yz reply to opportunistic STARTTLS does.
+    pub starttls_refused: StarttlsRefused,
     /// Missing required keywords, by keyword; [`KeywordPattern::Any`] for the rest.
     pub required: Vec<(KeywordPattern, KeywordAction)>,
+    /// When two or more recipients were sent RCPT in a session and none was accepted, every
+    /// refusal counts as a 4yz for `on.rcpt` (mox: `errNoRecipients` is not permanent); a lone
+    /// recipient keeps its own reply's class.
+    pub rcpt_none_accepted_transient: bool,
     /// A message larger than the host's SIZE: bounce (true) or send and let the server decide.
     pub size_exceeded_bounces: bool,
     /// Missing wanted keywords.
@@ -506,11 +553,13 @@ pub struct Settings {
     pub self_mx: SelfMx,
     /// NXDOMAIN on the MX query falls back to the domain's own addresses, like NODATA.
     pub implicit_mx_on_nxdomain: bool,
+    /// A lone null MX (`0 .`) defers instead of bouncing: a client with no null-MX handling
+    /// dials the host "." and fails transiently (chasquid). RFC 7505 §3 says bounce.
+    pub null_mx_alone_defers: bool,
     /// Ignore `0 .` when other MX records sit beside it (RFC 7505 forbids publishing both).
     pub null_mx_beside_others_ignored: bool,
-    /// When no MX host has an address: bounce if every lookup failed permanently
-    /// (NXDOMAIN/NODATA; RFC 5321 §5.1 "MUST be reported as an error"), else defer.
-    pub no_address_bounces_if_permanent: bool,
+    /// When no MX host has an address.
+    pub no_address: NoAddress,
     /// Invariants claimed.
     pub claims: Vec<Claim>,
 }

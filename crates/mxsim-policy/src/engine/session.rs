@@ -9,7 +9,9 @@ use mxsim_model::time::{Duration, Instant};
 use mxsim_model::world::{Connect, Handshake, MailParameters, ReuseKey, Session, World};
 
 use super::{Attempt, Candidate, Failed, Flow, Got, Last, Opened, Tried, ask, classify};
-use crate::settings::{Failure, KeywordAction, ReuseBy, Stage, TlsFallback, TlsUse, WantedAction};
+use crate::settings::{
+    Failure, KeywordAction, ReuseBy, Stage, StarttlsRefused, TlsFallback, TlsUse, WantedAction,
+};
 
 /// Sends QUIT; the reply does not matter.
 async fn quit<S: Session>(session: &mut S, limit: Duration) {
@@ -108,7 +110,11 @@ impl<W: World> Attempt<'_, '_, W> {
             TlsUse::WhenRequired => tls_required,
             TlsUse::Opportunistic => !plaintext || tls_required,
         };
-        if !use_tls || find_keyword(&keywords, "STARTTLS").is_none() {
+        // A client may send STARTTLS for a message that needs TLS even where it is not
+        // advertised, and let the reply decide (mox under MTA-STS enforce or DANE).
+        let offered = find_keyword(&keywords, "STARTTLS").is_some()
+            || (tls_required && self.settings.starttls_unadvertised_sent);
+        if !use_tls || !offered {
             // STARTTLS advertised but not used satisfies no requirement: only a TLS session does.
             let keywords = keywords
                 .iter()
@@ -123,6 +129,21 @@ impl<W: World> Attempt<'_, '_, W> {
         }
         let optional = !tls_required;
         let got = ask(self.wait(timeouts.starttls, deadline), session.starttls()).await;
+        let refused = matches!(&got, Got::Reply(reply) if reply.class() != ReplyClass::Positive);
+        if optional && refused && self.settings.starttls_refused == StarttlsRefused::Continue {
+            // The server said no to STARTTLS but the session is still there: go on in
+            // plaintext with the keywords already known, none of which is then STARTTLS.
+            let keywords = keywords
+                .iter()
+                .filter(|keyword| !keyword.is("STARTTLS"))
+                .cloned()
+                .collect();
+            return Ok(Opened {
+                session,
+                keywords,
+                index,
+            });
+        }
         self.judge(
             &mut session,
             candidate,
@@ -133,7 +154,9 @@ impl<W: World> Attempt<'_, '_, W> {
         )
         .await
         .map_err(|failed| Failed {
-            tls_optional: optional,
+            // `on-starttls`: a refusal goes to the action map, as when TLS is required.
+            tls_optional: optional
+                && !(refused && self.settings.starttls_refused == StarttlsRefused::OnStarttls),
             ..failed
         })?;
         let handshake = tokio::time::timeout(
@@ -262,7 +285,7 @@ impl<W: World> Attempt<'_, '_, W> {
             )),
             Got::Closed => Err(failed(
                 stage,
-                Failure::Dropped,
+                Failure::Closed,
                 format!("{}: connection lost at {what}", candidate.describe()),
                 None,
             )),
@@ -660,6 +683,10 @@ impl<W: World> Attempt<'_, '_, W> {
         }
         let mut accepted = Vec::with_capacity(everyone.len());
         let mut flow = Flow::NextAddress;
+        // With `rcpt_none_accepted: transient` the refusals wait for the end of the RCPT stage,
+        // where a session that accepted none of two or more recipients turns them into 4yz.
+        let hold = self.settings.rcpt_none_accepted_transient && everyone.len() >= 2;
+        let mut held: Vec<(usize, Failed)> = Vec::new();
         for (position, &index) in everyone.iter().enumerate() {
             let recipient = self.job.message.to[index].clone();
             let got = ask(timeouts.rcpt, session.rcpt(&recipient)).await;
@@ -683,7 +710,7 @@ impl<W: World> Attempt<'_, '_, W> {
                 )),
                 Got::Closed => Err(failed(
                     Stage::Command(Command::Rcpt),
-                    Failure::Dropped,
+                    Failure::Closed,
                     format!("{}: connection lost at RCPT", candidate.describe()),
                     None,
                 )),
@@ -694,10 +721,22 @@ impl<W: World> Attempt<'_, '_, W> {
                     accepted.push(index);
                 }
                 Err(failed) if broken => {
+                    for (index, refused) in std::mem::take(&mut held) {
+                        flow = flow.max(self.fail(refused, &[index], last));
+                    }
                     return flow.max(self.fail(failed, &everyone[position..], last));
                 }
+                Err(failed) if hold => held.push((index, failed)),
                 Err(failed) => flow = flow.max(self.fail(failed, &[index], last)),
             }
+        }
+        let none_accepted = accepted.is_empty();
+        for (index, mut refused) in held {
+            if none_accepted {
+                refused.failure = Failure::Transient;
+                refused.reason = format!("{}; no recipient accepted", refused.reason);
+            }
+            flow = flow.max(self.fail(refused, &[index], last));
         }
         if accepted.is_empty() {
             quit(session, timeouts.quit).await;
