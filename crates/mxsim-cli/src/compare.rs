@@ -148,77 +148,96 @@ pub fn build_with(
     names: Vec<String>,
     make_columns: &(dyn Fn() -> Vec<Column> + Sync),
 ) -> Report {
+    // The work is split by cell, not by scenario: one scenario can hold most of the runs. Each
+    // thread takes the next cell from a shared counter; a cell is a pure function of its
+    // scenario and policy, so which thread ran it changes nothing, and cells are put back in
+    // order: the output is the same on one core or many.
+    let n_columns = names.len();
+    let n_cells = files.len() * n_columns;
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
-        .min(files.len().max(1));
-    let mut rows: Vec<Option<Row>> = vec![None; files.len()];
+        .min(n_cells.max(1));
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut cells: Vec<Option<Cell>> = vec![None; n_cells];
     std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
-            .map(|thread| {
+            .map(|_| {
+                let next = &next;
                 scope.spawn(move || {
                     let runner = Runner::new();
                     let columns = make_columns();
-                    files
-                        .iter()
-                        .enumerate()
-                        .skip(thread)
-                        .step_by(threads)
-                        .map(|(index, (path, scenario))| {
-                            (index, row(&runner, path, scenario, &columns))
-                        })
-                        .collect::<Vec<_>>()
+                    let mut prepared: Option<(usize, Arc<Prepared>)> = None;
+                    let mut done = Vec::new();
+                    // Bounded by the number of cells: each index is taken once.
+                    loop {
+                        let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if index >= n_cells {
+                            break;
+                        }
+                        let (file, column) = (index / n_columns, index % n_columns);
+                        let scenario = &files[file].1;
+                        let prepared = match &prepared {
+                            Some((cached, prepared)) if *cached == file => prepared.clone(),
+                            _ => {
+                                let fresh = Arc::new(Prepared::new(scenario.clone()));
+                                prepared = Some((file, fresh.clone()));
+                                fresh
+                            }
+                        };
+                        done.push((index, run_cell(&runner, &prepared, &columns[column])));
+                    }
+                    done
                 })
             })
             .collect();
         for handle in handles {
-            for (index, row) in handle
+            for (index, cell) in handle
                 .join()
                 .expect("a compare thread panicked: a bug in mxsim")
             {
-                rows[index] = Some(row);
+                cells[index] = Some(cell);
             }
         }
     });
+    let mut cells = cells.into_iter();
     Report {
         schema: "mxsim-compare/1",
         policies: names,
-        scenarios: rows
-            .into_iter()
-            .map(|row| row.expect("every scenario gets a row"))
+        scenarios: files
+            .iter()
+            .map(|(path, scenario)| Row {
+                file: path.display().to_string(),
+                label: label(path),
+                queue: scenario.queue,
+                title: scenario.title.clone(),
+                cells: cells
+                    .by_ref()
+                    .take(n_columns)
+                    .map(|cell| cell.expect("every cell is computed"))
+                    .collect(),
+            })
             .collect(),
     }
 }
 
-fn row(runner: &Runner, path: &Path, scenario: &Arc<Scenario>, columns: &[Column]) -> Row {
-    let prepared = Arc::new(Prepared::new(scenario.clone()));
-    let cells = columns
+fn run_cell(runner: &Runner, prepared: &Arc<Prepared>, column: &Column) -> Cell {
+    let scenario = &prepared.scenario;
+    let expectation = scenario
+        .expectations
         .iter()
-        .map(|column| {
-            let expectation = scenario
-                .expectations
-                .iter()
-                .find(|expectation| expectation.policy == column.name);
-            let verdict = judge::explore(
-                runner,
-                &prepared,
-                column.policy.as_ref(),
-                expectation,
-                &column.claims,
-            );
-            cell(
-                &column.name,
-                &verdict,
-                expectation.is_some() || !column.claims.is_empty(),
-            )
-        })
-        .collect();
-    Row {
-        file: path.display().to_string(),
-        label: label(path),
-        queue: scenario.queue,
-        title: scenario.title.clone(),
-        cells,
-    }
+        .find(|expectation| expectation.policy == column.name);
+    let verdict = judge::explore(
+        runner,
+        prepared,
+        column.policy.as_ref(),
+        expectation,
+        &column.claims,
+    );
+    cell(
+        &column.name,
+        &verdict,
+        expectation.is_some() || !column.claims.is_empty(),
+    )
 }
 
 /// The path below the last `scenarios` folder, without `.yaml`; the whole path otherwise.
