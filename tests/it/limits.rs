@@ -31,6 +31,8 @@ enum Misbehaviour {
     Panic,
     /// Returns no outcome at all.
     NoOutcomes,
+    /// Waits forever on a DNS answer for message 0, and panics for every later message.
+    WaitThenPanic,
 }
 
 struct Misbehaving(Misbehaviour);
@@ -63,6 +65,12 @@ impl Policy<SimWorld> for Misbehaving {
                     panic!("deliberately, for the test");
                 }
                 Misbehaviour::NoOutcomes => Vec::new(),
+                Misbehaviour::WaitThenPanic if job.message_index == 0 => {
+                    let silent = Name::parse("silent.foo.example").expect("a valid name");
+                    let _ = world.lookup(&silent, RecordType::A).await;
+                    Vec::new()
+                }
+                Misbehaviour::WaitThenPanic => panic!("deliberately, for the test"),
             }
         })
     }
@@ -392,4 +400,67 @@ fn run_on_a_folder_says_so() {
     ]);
     assert_eq!(output.code, EXIT_BAD_INPUT);
     assert!(output.stderr.contains("is a folder"), "{}", output.stderr);
+}
+
+/// A queue scenario of two messages 1 s apart for the queue-mode tests below.
+fn two_queued_messages() -> Arc<Prepared> {
+    let text = "title: two queued messages\nmessages:\n  - {at: 0s, to: [a@foo.example]}\n  - {at: 1s, to: [b@foo.example]}\ndns:\n  foo.example: {mx: [10 smtp1.foo.example]}\n  silent.foo.example: {a: timeout}\nservers:\n  smtp1.foo.example: {}\n";
+    Arc::new(Prepared::new(mxsim_tests::load_text(text)))
+}
+
+/// In a queue run, a policy that panics in one attempt while another attempt waits is a fault
+/// of the run: the waiting attempt is dropped as the harness stopping (no invented "gave up"
+/// line), and no later line carries the panicking attempt's tag.
+#[test]
+fn a_panic_in_a_queue_run_invents_no_lines() {
+    let prepared = two_queued_messages();
+    let runner = Runner::new();
+    let run = runner.run(
+        &prepared,
+        &Misbehaving(Misbehaviour::WaitThenPanic),
+        Choices::Seed(0),
+    );
+    assert_eq!(
+        run.fault,
+        Some(Fault::Panicked("deliberately, for the test".to_owned()))
+    );
+    let text = run.trace.to_string();
+    assert!(!text.contains("gave up"), "{text}");
+    // The runner is still good for the next run.
+    let rfc5321 = registry::get::<SimWorld>("rfc5321").expect("registered");
+    let after = runner.run(&prepared, rfc5321.as_ref(), Choices::Seed(0));
+    assert_eq!(after.fault, None);
+    assert_eq!(after.outcomes.len(), 2);
+}
+
+/// A runaway in a queue run is stopped by the connection budget, scaled by the attempts its
+/// schedule allows: one `limit` line, every recipient deferred, the running attempts recorded.
+#[test]
+fn a_runaway_in_a_queue_run_is_stopped_by_its_budget() {
+    let prepared = two_queued_messages();
+    let policy = Misbehaving(Misbehaviour::Reconnect);
+    let run = Runner::new().run(&prepared, &policy, Choices::Seed(0));
+    assert_eq!(run.fault, None);
+    let limit = prepared
+        .budgets
+        .times(mxsim_model::world::Policy::<SimWorld>::queue(&policy).attempts_within_lifetime())
+        .connections_max;
+    let limits: Vec<_> = run
+        .trace
+        .events
+        .iter()
+        .filter(|event| matches!(event.kind, EventKind::BudgetSpent { .. }))
+        .collect();
+    assert_eq!(limits.len(), 1, "{}", run.trace);
+    assert!(run.trace.connection_attempts().count() as u64 <= limit);
+    assert_eq!(run.outcomes.len(), 2);
+    assert!(
+        run.outcomes
+            .iter()
+            .all(|outcome| outcome.disposition.kind() == DispositionKind::Deferred)
+    );
+    assert!(
+        !run.attempts.is_empty(),
+        "the stopped attempts are recorded"
+    );
 }

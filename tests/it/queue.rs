@@ -148,3 +148,83 @@ fn queue_behaviours_show_in_the_trace() {
         "some host could not be asked, so the message is requeued",
     );
 }
+
+/// Loads a policy file's text as a runnable engine (for settings no preset combines).
+fn policy_from(text: &str) -> mxsim_policy::engine::Engine {
+    let settings = registry::load_file(text)
+        .unwrap_or_else(|diagnostics| panic!("{}", diagnostics.render("policy.yaml", text)));
+    mxsim_policy::engine::Engine { settings }
+}
+
+/// An attempt the horizon cuts short is still an attempt: it is recorded, with its recipients
+/// deferred, and attempts are listed in the order they began (message 1's starts later but ends
+/// first).
+#[test]
+fn attempts_stopped_at_the_horizon_are_recorded_in_start_order() {
+    let text = "title: t\nhorizon: 10m\nmessages:\n  - {at: 0s, to: [a@slow.example]}\n  - {at: 1s, to: [b@fast.example]}\ndns:\n  slow.example: {mx: [10 mx.slow.example]}\n  fast.example: {mx: [10 mx.fast.example]}\nservers:\n  mx.slow.example: {greeting: none}\n  mx.fast.example: {}\n";
+    let prepared = Arc::new(Prepared::new(load_text(text)));
+    let policy = registry::get::<SimWorld>("rfc5321").expect("registered");
+    let run = Runner::new().run(&prepared, policy.as_ref(), Choices::Seed(0));
+    let ids: Vec<String> = run.attempts.iter().map(|a| a.id.to_string()).collect();
+    assert_eq!(ids[..2], ["m0#1", "m1#1"], "{:?}", run.attempts);
+    let first = &run.attempts[0];
+    assert_eq!(
+        (first.delivered, first.deferred),
+        (0, 1),
+        "the first attempt's recipient waits for a greeting until it is stopped"
+    );
+}
+
+/// A cached connection is reusable up to and including its `until`, and closed one millisecond
+/// after it, whatever wakes the next attempt.
+#[test]
+fn a_cached_connection_is_reused_at_exactly_its_time_and_not_after() {
+    let policy =
+        policy_from("name: cache-test\nextends: rfc5321\nreuse: {by: address, keep: 2s}\n");
+    let runner = Runner::new();
+    for (second_at, reused) in [("2s", true), ("2001ms", false)] {
+        let text = format!(
+            "title: t\nmessages:\n  - {{at: 0s, to: [a@foo.example]}}\n  - {{at: {second_at}, to: [b@foo.example]}}\ndns:\n  foo.example: {{mx: [10 mx.foo.example]}}\nservers:\n  mx.foo.example: {{}}\n"
+        );
+        let prepared = Arc::new(Prepared::new(load_text(&text)));
+        let run = runner.run(&prepared, &policy, Choices::Seed(0));
+        assert_eq!(
+            run.trace.connection_attempts().count(),
+            if reused { 1 } else { 2 },
+            "second message at {second_at}:\n{}",
+            run.trace
+        );
+    }
+}
+
+/// A reused session counts as a session past EHLO: a policy with `after_ehlo: same-or-better`
+/// that reuses a connection to the primary does not fall to the backup when MAIL fails there,
+/// and the claim checker flags a trace that does.
+#[test]
+fn a_reused_session_is_held_to_the_after_ehlo_rule() {
+    let text = "title: t\nmessages:\n  - {at: 0s, to: [a@foo.example]}\n  - {at: 1s, to: [b@foo.example]}\ndns:\n  foo.example: {mx: [10 smtp1.foo.example, 20 backup.foo.example]}\nservers:\n  smtp1.foo.example: {during: [{from: 1s, mail: \"451 4.3.0 later\"}]}\n  backup.foo.example: {}\n";
+    let prepared = Arc::new(Prepared::new(load_text(text)));
+    let runner = Runner::new();
+    let strict = policy_from(
+        "name: strict-cache\nextends: klensin-strict\nreuse: {by: address, keep: 1h}\n",
+    );
+    let run = runner.run(&prepared, &strict, Choices::Seed(0));
+    let backup = run
+        .trace
+        .connection_attempts()
+        .filter(|(_, _, host)| host.as_str() == "backup.foo.example")
+        .count();
+    assert_eq!(backup, 0, "{}", run.trace);
+    assert!(mxsim_model::invariants::never_worse_preference_after_ehlo(&run.trace).is_empty());
+    let loose =
+        policy_from("name: loose-cache\nextends: rfc5321\nreuse: {by: address, keep: 1h}\n");
+    let run = runner.run(&prepared, &loose, Choices::Seed(0));
+    let broken = mxsim_model::invariants::never_worse_preference_after_ehlo(&run.trace);
+    assert!(
+        broken
+            .iter()
+            .any(|problem| problem.contains("backup.foo.example")),
+        "the checker sees the reused session: {broken:?}\n{}",
+        run.trace
+    );
+}

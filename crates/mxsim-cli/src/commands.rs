@@ -449,9 +449,14 @@ fn parse_order(text: &str) -> Result<Vec<u64>, String> {
     if inner.trim().is_empty() {
         return Ok(Vec::new());
     }
+    if inner.split(',').nth(10_000).is_some() {
+        return Err(
+            "takes at most 10000 choice values; a run has one per equal-preference choice"
+                .to_owned(),
+        );
+    }
     inner
         .split(',')
-        .take(10_000)
         .map(|value| {
             value.trim().parse::<u64>().map_err(|_| {
                 format!(

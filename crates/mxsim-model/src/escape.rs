@@ -9,11 +9,20 @@ use std::borrow::Cow;
 use std::fmt::Write as _;
 
 /// True for characters that must never reach a terminal raw: C0 and C1 controls but TAB (CR
-/// and LF included, since every shown value is one line), DEL, and the Unicode bidirectional
-/// controls. TAB stays: reply texts may carry it (RFC 5321 §4.2) and it cannot forge a line.
+/// and LF included, since every shown value is one line), DEL, the Unicode line and paragraph
+/// separators, and the Unicode bidirectional controls (Bidi_Control). TAB stays: reply texts may carry it (RFC 5321 §4.2) and it cannot forge a line.
 pub fn is_unsafe(c: char) -> bool {
     (c.is_control() && c != '\t')
-        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        || matches!(
+            c,
+            '\u{061c}'
+                | '\u{200e}'
+                | '\u{200f}'
+                | '\u{2028}'
+                | '\u{2029}'
+                | '\u{202a}'..='\u{202e}'
+                | '\u{2066}'..='\u{2069}'
+        )
 }
 
 /// Pushes `c`, or its Rust-style escape (`\u{1b}`) when it is unsafe.
@@ -90,6 +99,7 @@ mod tests {
         assert_eq!(terminal("\u{1b}[8mhidden"), "\\u{1b}[8mhidden");
         assert_eq!(terminal("a\0b\r\u{7f}"), "a\\u{0}b\\u{d}\\u{7f}");
         assert_eq!(terminal("x\u{202e}y"), "x\\u{202e}y");
+        assert_eq!(terminal("a\u{2028}b\u{61c}"), "a\\u{2028}b\\u{61c}");
     }
 
     #[test]

@@ -58,6 +58,25 @@ pub fn never_worse_preference_after_ehlo(trace: &Trace) -> Vec<String> {
                 scope.hosts.insert(*address, (host.clone(), false));
                 scope.last_sent.remove(address);
             }
+            // A cached session was greeted and answered EHLO when it was opened: taking it is a
+            // connection to its host, after EHLO.
+            EventKind::Reused { address, host } => {
+                let preference = scope.preferences.get(host).copied().unwrap_or(0);
+                if let Some((limit, at)) = &scope.ceiling
+                    && preference > *limit
+                {
+                    broken.push(format!("reused a connection to {host} (preference {preference}) at {} after EHLO at {at} (preference {limit})", event.at));
+                }
+                scope.hosts.insert(*address, (host.clone(), true));
+                scope.last_sent.remove(address);
+                if scope
+                    .ceiling
+                    .as_ref()
+                    .is_none_or(|(limit, _)| preference < *limit)
+                {
+                    scope.ceiling = Some((preference, host.clone()));
+                }
+            }
             EventKind::Sent { address, command } => {
                 scope.last_sent.insert(*address, command.command());
             }

@@ -105,11 +105,12 @@ impl Schedule {
             Schedule::Rules(rules) => {
                 let elapsed = now.since(first_failure);
                 let rule = rules.iter().find(|rule| elapsed < rule.cutoff)?;
-                // A `G` gap grows from the last gap but is never under the rule's own interval
-                // (Exim's retry.c, `retry_update`: `next_gap = lastgap * p2 / 1000`, at least
-                // `p1`), so the first `G` gap after `F,2h,15m` is 1h, then 1h 30m, ...
+                // A `G` gap is the rule's own interval while the last gap is shorter than it, and
+                // the last gap times the factor after that (Exim's retry.c, `retry_update`:
+                // `next_try = now + ((lastgap < p1) ? p1 : lastgap * p2 / 1000)`), so the first
+                // `G` gap after `F,2h,15m` is 1h, then 1h 30m, ...
                 match (rule.factor_permille, backoff.last_delay) {
-                    (Some(factor), Some(last)) => grow(last, factor).max(rule.interval),
+                    (Some(factor), Some(last)) if last >= rule.interval => grow(last, factor),
                     _ => rule.interval,
                 }
             }
@@ -351,6 +352,15 @@ mod tests {
         assert_eq!(&all[8..12], ["1h", "1h30m", "2h15m", "3h22m30s"]);
         assert!(all.contains(&"6h".to_owned()));
         assert_eq!(all.last().map(String::as_str), Some("give up"));
+    }
+
+    #[test]
+    fn a_g_rule_uses_its_interval_until_the_last_gap_reaches_it() {
+        // retry.c: lastgap < p1 ? p1 : lastgap * p2. After 45m gaps, the first G gap is 1h (not
+        // 45m × 1.5 = 67m30s), then 1h30m.
+        let rules = parse_rules("F,2h,45m; G,16h,1h,1.5").expect("valid");
+        let all = delays(&Schedule::Rules(rules), 6);
+        assert_eq!(all, ["45m", "45m", "45m", "1h", "1h30m", "2h15m"]);
     }
 
     #[test]

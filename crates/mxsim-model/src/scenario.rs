@@ -582,6 +582,22 @@ impl Loader<'_> {
             .map(|node| self.servers(node))
             .unwrap_or_default();
         let messages = messages.unwrap_or_default();
+        // A message submitted at or after the horizon would never be attempted.
+        if let (Some(horizon), Some(node)) = (horizon, fields.get("horizon"))
+            && let Some((index, last)) = messages
+                .iter()
+                .enumerate()
+                .max_by_key(|(_, message)| message.at)
+            && last.at.since_start() >= horizon
+        {
+            self.reader.error(
+                node.at,
+                format!(
+                    "horizon {horizon} comes at or before message {index} is submitted (at {}): it would never be attempted",
+                    last.at
+                ),
+            );
+        }
         // Cross-reference checks on a file that already has errors only repeat them in other
         // words (an MX list that failed to parse makes every server look unreachable).
         let clean = self.reader.diagnostics.is_empty();

@@ -280,6 +280,8 @@ pub enum EventKind {
     Reused {
         /// The connection's address.
         address: IpAddr,
+        /// The host it was opened for.
+        host: Name,
     },
     /// A queued message's attempt began (queue scenarios only).
     AttemptStarted {
@@ -574,7 +576,10 @@ fn render(line: &mut String, event: &Event) {
             tcp(line, at, address, "");
             let _ = write!(line, "kept open for reuse until {until}");
         }
-        EventKind::Reused { address } => tcp(line, at, address, "reused from the connection cache"),
+        EventKind::Reused { address, host } => {
+            tcp(line, at, address, "");
+            let _ = write!(line, "reused from the connection cache ({host})");
+        }
         EventKind::HintSet { key, until, reason } => {
             column(line, at, "hint");
             let _ = write!(line, "{key}: retry record until {until} ({reason})");

@@ -208,8 +208,9 @@ pub enum HintKey {
     /// A host address that failed for one message (a 4yz to MAIL, say); only that message skips
     /// it.
     HostMessage(IpAddr, usize),
-    /// A recipient of a message that got a transient failure at RCPT.
-    Recipient(usize, Mailbox),
+    /// A recipient, from a sender, that got a transient failure at RCPT (Exim's
+    /// `R:address:<sender>`): every message from that sender to that recipient shares it.
+    Recipient(Mailbox, Mailbox),
     /// A destination domain whose every host failed at connection level.
     Domain(Name),
 }
@@ -221,8 +222,8 @@ impl fmt::Display for HintKey {
             HintKey::HostMessage(address, message) => {
                 write!(formatter, "host {address} for message {message}")
             }
-            HintKey::Recipient(message, recipient) => {
-                write!(formatter, "recipient {recipient} of message {message}")
+            HintKey::Recipient(recipient, sender) => {
+                write!(formatter, "recipient {recipient} from <{sender}>")
             }
             HintKey::Domain(domain) => write!(formatter, "destination {domain}"),
         }

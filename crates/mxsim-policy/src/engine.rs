@@ -100,6 +100,7 @@ async fn deliver<W: World>(settings: &Settings, world: &W, job: Job<'_>) -> Vec<
             connected: false,
             domain: domain.clone(),
             reusable: false,
+            reused: None,
         };
         attempt.run(domain).await;
     }
@@ -198,6 +199,9 @@ struct Attempt<'a, 'j, W: World> {
     domain: Name,
     /// The last transaction ended well and its session may go to the connection cache.
     reusable: bool,
+    /// The address of a session taken from the cache by domain that did not settle everyone:
+    /// the MX walk after it does not try that address again.
+    reused: Option<IpAddr>,
 }
 
 impl<W: World> Attempt<'_, '_, W> {
@@ -223,6 +227,13 @@ impl<W: World> Attempt<'_, '_, W> {
             }
         };
         let mut tried = Tried::new(&candidates);
+        if let Some(address) = self.reused {
+            for (index, candidate) in candidates.iter().enumerate() {
+                if candidate.address == address {
+                    tried.mark(index);
+                }
+            }
+        }
         let mut stopped = false;
         let mut attempts = 0;
         while !self.pending.is_empty() {

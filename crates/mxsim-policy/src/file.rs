@@ -989,6 +989,27 @@ fn contradictions(reader: &mut Reader<'_>, patch: &Patch, settings: &Settings, a
             ),
         );
     }
+    if let Some(warn) = settings.queue.warn_after
+        && (warn == Duration::ZERO || warn >= settings.queue.lifetime)
+    {
+        reader.error(
+            at,
+            format!(
+                "queue.warn_after ({warn}) must be more than 0s and shorter than queue.lifetime ({}): a delay warning at or after the expiry says nothing the failure notice does not",
+                settings.queue.lifetime
+            ),
+        );
+    }
+    if settings.same_or_better_after_ehlo
+        && settings
+            .reuse
+            .is_some_and(|reuse| reuse.by == ReuseBy::Domain)
+    {
+        reader.error(
+            at,
+            "`reuse: {by: domain}` takes a cached session before any MX lookup, so its preference is unknown, and `after_ehlo: same-or-better` cannot hold it to one: key the cache by address",
+        );
+    }
     if settings.queue.lifetime == Duration::ZERO {
         let at = patch.queue.lifetime.map_or(at, |(_, position)| position);
         reader.error(at, "queue.lifetime must be more than 0s");

@@ -77,6 +77,9 @@ struct Entry {
     done: bool,
     /// True while an attempt runs.
     running: bool,
+    /// The agenda key of its pending delay warning, removed once the message is done, so a
+    /// finished run does not wait for it.
+    warning: Option<(Instant, u64)>,
 }
 
 /// A running attempt.
@@ -150,6 +153,7 @@ pub(crate) async fn drive(
                 last_reason: String::new(),
                 done: false,
                 running: false,
+                warning: None,
             })
             .collect(),
         agenda: BTreeMap::new(),
@@ -158,60 +162,99 @@ pub(crate) async fn drive(
         horizon: Instant::START.after(horizon(scenario, settings)),
     };
     for (index, message) in scenario.messages.iter().enumerate() {
-        scheduler.schedule(message.at, Task::Submit(index));
+        let _ = scheduler.schedule(message.at, Task::Submit(index));
     }
     let origin = tokio::time::Instant::now();
-    // Every turn either handles one agenda item or ends one attempt, and each message has at
-    // most `ATTEMPTS_MAX` attempts, so the loop is bounded; the budgets bound it again.
-    loop {
-        world.close_parked(false);
-        let now = world.now();
-        if let Some((&(due, _), _)) = scheduler.agenda.first_key_value()
-            && due <= now
-            && due < scheduler.horizon
-        {
-            let (_, task) = scheduler
-                .agenda
-                .pop_first()
-                .expect("the agenda has a first item");
-            scheduler.handle(task, &scenario.messages, all)?;
-            continue;
-        }
-        if scheduler.agenda.is_empty() && scheduler.active.is_empty() {
-            return Ok(());
-        }
-        if now >= scheduler.horizon {
-            scheduler.stop(None, all);
-            return Ok(());
-        }
-        let wake_at = scheduler
-            .agenda
-            .first_key_value()
-            .map_or(scheduler.horizon, |(&(due, _), _)| {
-                due.min(scheduler.horizon)
-            });
-        // A cached connection closes when its time runs out, not later.
-        let wake_at = world
-            .next_parked_expiry()
-            .map_or(wake_at, |expiry| expiry.max(now).min(wake_at));
-        let sleep = tokio::time::sleep_until(origin + wake_at.since_start().to_std());
-        let mut sleep = std::pin::pin!(sleep);
-        let woke = std::future::poll_fn(|context| scheduler.poll(context, sleep.as_mut())).await;
-        match woke {
-            Woke::Finished(index, outcomes) => scheduler.finish(index, outcomes, attempts, all)?,
-            Woke::Timer => {}
-            Woke::Spent(budget) => {
-                scheduler.stop(Some(budget), all);
-                return Ok(());
-            }
-        }
+    let result = scheduler.turn_until_done(origin, attempts, all).await;
+    // Attempts are recorded as they end; reports list them in the order they began.
+    attempts.sort_by_key(|attempt| (attempt.started, attempt.id));
+    result
+}
+
+impl Drop for Scheduler<'_> {
+    /// However the run ends (a fault, a panic unwinding through it, or the end of the queue),
+    /// the attempts still running are dropped as the harness stopping, not as clients giving
+    /// up, and no later event carries an attempt's tag.
+    fn drop(&mut self) {
+        let mut state = self.world.inner.state.borrow_mut();
+        state.stopped = true;
+        state.attempt = None;
+        drop(state);
+        self.active.clear();
+        self.world.inner.state.borrow_mut().stopped = false;
     }
 }
 
 impl<'a> Scheduler<'a> {
-    fn schedule(&mut self, at: Instant, task: Task) {
+    /// The loop: every turn either handles one agenda item or ends one attempt, and each
+    /// message has at most `ATTEMPTS_MAX` attempts, so it is bounded; the budgets bound it again.
+    async fn turn_until_done(
+        &mut self,
+        origin: tokio::time::Instant,
+        attempts: &mut Vec<AttemptRecord>,
+        all: &mut Vec<RecipientOutcome>,
+    ) -> Result<(), Fault> {
+        let world = self.world;
+        let messages = &world.inner.prepared.scenario.messages;
+        loop {
+            if let Some(budget) = world.inner.spent() {
+                self.stop(Some(budget), attempts, all);
+                return Ok(());
+            }
+            world.close_parked(false);
+            let now = world.now();
+            if let Some((&(due, _), _)) = self.agenda.first_key_value()
+                && due <= now
+                && due < self.horizon
+            {
+                let (_, task) = self
+                    .agenda
+                    .pop_first()
+                    .expect("the agenda has a first item");
+                self.handle(task, messages, all)?;
+                continue;
+            }
+            if self.agenda.is_empty() && self.active.is_empty() {
+                return Ok(());
+            }
+            if now >= self.horizon {
+                self.stop(None, attempts, all);
+                return Ok(());
+            }
+            let wake_at = self
+                .agenda
+                .first_key_value()
+                .map_or(self.horizon, |(&(due, _), _)| due.min(self.horizon));
+            // A cached connection closes when its time runs out, not later.
+            let wake_at = world
+                .next_parked_expiry()
+                .map_or(wake_at, |expiry| expiry.max(now).min(wake_at));
+            let sleep = tokio::time::sleep_until(origin + wake_at.since_start().to_std());
+            let mut sleep = std::pin::pin!(sleep);
+            let woke = std::future::poll_fn(|context| self.poll(context, sleep.as_mut())).await;
+            match woke {
+                Woke::Finished(index, outcomes) => self.finish(index, outcomes, attempts, all)?,
+                Woke::Timer => {}
+                Woke::Spent(budget) => {
+                    self.stop(Some(budget), attempts, all);
+                    return Ok(());
+                }
+            }
+        }
+    }
+    fn schedule(&mut self, at: Instant, task: Task) -> (Instant, u64) {
         self.sequence += 1;
         self.agenda.insert((at, self.sequence), task);
+        (at, self.sequence)
+    }
+
+    /// Message `index` is settled for good: its pending warning goes off the agenda.
+    fn done(&mut self, index: usize) {
+        let entry = &mut self.entries[index];
+        entry.done = true;
+        if let Some(key) = entry.warning.take() {
+            self.agenda.remove(&key);
+        }
     }
 
     fn now(&self) -> Instant {
@@ -265,25 +308,23 @@ impl<'a> Scheduler<'a> {
                     recipients: message.to.clone(),
                 });
                 if let Some(warn) = self.settings.warn_after {
-                    self.schedule(now.after(warn), Task::Warn(index));
+                    let key = self.schedule(now.after(warn), Task::Warn(index));
+                    self.entries[index].warning = Some(key);
                 }
                 self.start(index, message, now);
             }
             Task::Attempt(index) => self.start(index, &messages[index], now),
             Task::Warn(index) => {
+                self.entries[index].warning = None;
                 let entry = &self.entries[index];
                 if !entry.done && !entry.pending.is_empty() {
                     let recipients: Arc<[Mailbox]> = Arc::from(entry.pending.as_slice());
                     self.dsn(index, &messages[index], DsnKind::Delay, recipients);
                 }
             }
-            Task::Expire(index) => {
-                if self.entries[index].running {
-                    // An attempt still runs: the message expires when it ends.
-                    return Ok(());
-                }
-                self.expire(index, &messages[index], all);
-            }
+            // Scheduled only when no attempt runs (from `finish`), and no attempt starts
+            // after the deadline, so the message is idle here.
+            Task::Expire(index) => self.expire(index, &messages[index], all),
         }
         Ok(())
     }
@@ -384,11 +425,11 @@ impl<'a> Scheduler<'a> {
         if !bounced.is_empty() {
             self.dsn(index, message, DsnKind::Failure, Arc::from(bounced));
         }
-        let entry = &mut self.entries[index];
-        if entry.pending.is_empty() {
-            entry.done = true;
+        if self.entries[index].pending.is_empty() {
+            self.done(index);
             return Ok(());
         }
+        let entry = &mut self.entries[index];
         let deadline = message.at.after(self.settings.lifetime);
         let next = self
             .settings
@@ -403,21 +444,23 @@ impl<'a> Scheduler<'a> {
                     next,
                     reason: Arc::from(entry.last_reason.as_str()),
                 });
-                self.schedule(next, Task::Attempt(index));
+                let _ = self.schedule(next, Task::Attempt(index));
             }
             _ if now >= deadline => self.expire(index, message, all),
-            _ => self.schedule(deadline, Task::Expire(index)),
+            _ => {
+                let _ = self.schedule(deadline, Task::Expire(index));
+            }
         }
         Ok(())
     }
 
     /// The message reached the end of its lifetime: its pending recipients bounce.
     fn expire(&mut self, index: usize, message: &Message, all: &mut Vec<RecipientOutcome>) {
-        let entry = &mut self.entries[index];
-        if entry.done || entry.pending.is_empty() {
+        if self.entries[index].done || self.entries[index].pending.is_empty() {
             return;
         }
-        entry.done = true;
+        self.done(index);
+        let entry = &mut self.entries[index];
         let pending = std::mem::take(&mut entry.pending);
         let reason = format!(
             "expired after {} in the queue; last error: {}",
@@ -472,7 +515,26 @@ impl<'a> Scheduler<'a> {
 
     /// The horizon (or a spent budget) stops the run: running attempts are dropped, and every
     /// pending recipient is deferred.
-    fn stop(&mut self, spent: Option<Budget>, all: &mut Vec<RecipientOutcome>) {
+    fn stop(
+        &mut self,
+        spent: Option<Budget>,
+        attempts: &mut Vec<AttemptRecord>,
+        all: &mut Vec<RecipientOutcome>,
+    ) {
+        // The running attempts end here: each gets its record, its recipients counted as
+        // deferred (they are, below).
+        let now = self.now();
+        for active in &self.active {
+            let deferred = self.entries[active.entry].pending.len() as u32;
+            attempts.push(AttemptRecord {
+                id: active.id,
+                started: active.started,
+                ended: now,
+                delivered: 0,
+                bounced: 0,
+                deferred,
+            });
+        }
         self.world.inner.state.borrow_mut().stopped = true;
         self.active.clear();
         self.world.inner.state.borrow_mut().stopped = false;
@@ -508,12 +570,11 @@ impl<'a> Scheduler<'a> {
         };
         let now = self.now();
         for index in 0..self.entries.len() {
-            let entry = &mut self.entries[index];
-            if entry.done {
+            if self.entries[index].done {
                 continue;
             }
-            entry.done = true;
-            let pending = std::mem::take(&mut entry.pending);
+            self.done(index);
+            let pending = std::mem::take(&mut self.entries[index].pending);
             for recipient in pending {
                 let outcome = RecipientOutcome {
                     message: index,

@@ -270,11 +270,12 @@ impl Runner {
             .iter()
             .try_fold(1usize, |acc, &arity| acc.checked_mul(arity as usize));
         if product.is_some_and(|count| count <= ORDERS_EXHAUSTIVE_MAX) {
+            // When the orders turn out too many to enumerate, sampling starts over, but the work
+            // already spent still counts: the whole exploration stays within one budget.
             match self.enumerate(prepared, policy, first, observer, &mut budget) {
                 Some(exploration) => return exploration,
                 None => observer.restart(),
             }
-            budget = WorkBudget::new(self.explore_events_max);
         }
         let mut runs = 0;
         for seed in 0..ORDERS_SAMPLED {

@@ -349,7 +349,8 @@ impl SimWorld {
             let mut state = self.inner.state.borrow_mut();
             for entries in state.parked.values_mut() {
                 entries.retain(|(id, _, until)| {
-                    let expired = everything || *until <= now;
+                    // Reusable up to and including `until`, closed right after it.
+                    let expired = everything || *until < now;
                     if expired {
                         closing.push(*id);
                     }
@@ -367,14 +368,15 @@ impl SimWorld {
         }
     }
 
-    /// When the next cached connection runs out of time, if any is cached.
+    /// When the next cached connection runs out of time (a millisecond after its `until`), if
+    /// any is cached.
     pub(crate) fn next_parked_expiry(&self) -> Option<Instant> {
         let state = self.inner.state.borrow();
         state
             .parked
             .values()
             .flatten()
-            .map(|(_, _, until)| *until)
+            .map(|(_, _, until)| until.after(mxsim_model::time::Duration(1)))
             .min()
     }
 
@@ -680,7 +682,10 @@ impl World for SimWorld {
                 drop(session);
                 continue;
             }
-            inner.record(EventKind::Reused { address });
+            inner.record(EventKind::Reused {
+                address,
+                host: host.clone(),
+            });
             return Some(Reused {
                 session,
                 keywords,

@@ -51,10 +51,7 @@ impl<W: World> Attempt<'_, '_, W> {
                 .pending
                 .iter()
                 .filter_map(|&index| {
-                    let key = HintKey::Recipient(
-                        self.job.message_index,
-                        self.job.message.to[index].clone(),
-                    );
+                    let key = self.recipient_key(index);
                     self.world.consult(&key).map(|hint| (index, hint))
                 })
                 .collect();
@@ -93,11 +90,7 @@ impl<W: World> Attempt<'_, '_, W> {
             Stage::Command(Command::Rcpt) if transient => {
                 if let Some(schedule) = &memory.recipients {
                     for &index in affected {
-                        let key = HintKey::Recipient(
-                            self.job.message_index,
-                            self.job.message.to[index].clone(),
-                        );
-                        self.renew(key, schedule, &failed.reason);
+                        self.renew(self.recipient_key(index), schedule, &failed.reason);
                     }
                 }
             }
@@ -124,8 +117,7 @@ impl<W: World> Attempt<'_, '_, W> {
     /// A recipient was accepted at RCPT: its record is cleared.
     pub(super) fn accepted(&self, index: usize) {
         if self.settings.memory.recipients.is_some() {
-            let key =
-                HintKey::Recipient(self.job.message_index, self.job.message.to[index].clone());
+            let key = self.recipient_key(index);
             if self.world.hint(&key).is_some() {
                 self.world.set_hint(key, None);
             }
@@ -146,6 +138,15 @@ impl<W: World> Attempt<'_, '_, W> {
         } else if attempts > 0 && !self.pending.is_empty() {
             self.renew(key, schedule, &self.last_error);
         }
+    }
+
+    /// The record of recipient `index`: the recipient and the message's sender (Exim's
+    /// `R:address:<sender>`), shared by every message between them.
+    fn recipient_key(&self, index: usize) -> HintKey {
+        HintKey::Recipient(
+            self.job.message.to[index].clone(),
+            self.job.message.from.clone(),
+        )
     }
 
     /// Stores or renews a record: its backoff goes one step further on `schedule`.

@@ -366,6 +366,14 @@ impl<W: World> Attempt<'_, '_, W> {
             .world
             .reuse(&ReuseKey::Address(candidates[index].address))?;
         let (session, keywords) = self.reset(reused.session, reused.keywords).await?;
+        // The session answered EHLO when it was opened: it counts for the after-EHLO rule.
+        if self.settings.same_or_better_after_ehlo {
+            let preference = candidates[index].preference;
+            self.ceiling = Some(
+                self.ceiling
+                    .map_or(preference, |ceiling| ceiling.min(preference)),
+            );
+        }
         Some(Opened {
             session,
             keywords,
@@ -396,6 +404,7 @@ impl<W: World> Attempt<'_, '_, W> {
         };
         self.connected = true;
         self.current = Some(reused.address);
+        self.reused = Some(reused.address);
         let mut tried = Tried::new(&candidates);
         tried.mark(0);
         let opened = Opened {
