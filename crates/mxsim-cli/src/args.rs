@@ -78,3 +78,13 @@ pub enum Format {
     /// A stable JSON document for tools (docs/compare-json.md).
     Json,
 }
+
+impl From<Format> for mxsim_lab::compare::Format {
+    fn from(format: Format) -> Self {
+        match format {
+            Format::Text => mxsim_lab::compare::Format::Text,
+            Format::Markdown => mxsim_lab::compare::Format::Markdown,
+            Format::Json => mxsim_lab::compare::Format::Json,
+        }
+    }
+}
