@@ -87,19 +87,11 @@ fn policies(name: Option<&str>) -> Output {
             .map(|name| name.len())
             .max()
             .unwrap_or(0);
-        for preset in registry::presets() {
-            let settings = &preset.settings;
+        for entry in registry::entries() {
             let _ = writeln!(
                 out,
                 "{:<width$}  {}\n{:<width$}  source: {}",
-                settings.name, settings.summary, "", settings.source
-            );
-        }
-        for (name, summary, source) in registry::RUST_POLICIES {
-            let _ = writeln!(
-                out,
-                "{name:<width$}  {summary}\n{:<width$}  source: {source}",
-                ""
+                entry.name, entry.summary, "", entry.source
             );
         }
         return Output {
@@ -108,13 +100,13 @@ fn policies(name: Option<&str>) -> Output {
             code: EXIT_OK,
         };
     };
-    match registry::preset(name) {
-        Some(preset) => Output {
+    match registry::entry(name) {
+        Some(entry) if let Some(preset) = entry.preset() => Output {
             stdout: preset.text.to_owned(),
             stderr: String::new(),
             code: EXIT_OK,
         },
-        None if registry::is_known(name) => Output {
+        Some(_) => Output {
             stdout: format!("{name} is written in Rust: crates/mxsim-policy/src/rust.rs\n"),
             stderr: String::new(),
             code: EXIT_OK,

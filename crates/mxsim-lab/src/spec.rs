@@ -40,8 +40,8 @@ impl PolicySpec {
     /// The invariants the policy claims.
     pub fn claims(&self) -> Vec<Claim> {
         match self {
-            PolicySpec::Named(name) => registry::preset(name)
-                .map(|preset| preset.settings.claims.clone())
+            PolicySpec::Named(name) => registry::entry(name)
+                .map(|entry| entry.claims.clone())
                 .unwrap_or_default(),
             PolicySpec::File(settings) => settings.claims.clone(),
         }
