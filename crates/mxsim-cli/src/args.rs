@@ -55,6 +55,9 @@ pub enum Command {
         /// Files or folders (searched recursively for .yaml files); default: scenarios.
         paths: Vec<PathBuf>,
     },
+    /// Print the rules table (docs/rules.md): every rule, its level and source, and how it is
+    /// judged.
+    Rules,
     /// Measure runs per second on one core: seeds 0..N of one scenario.
     Bench {
         /// The scenario file.

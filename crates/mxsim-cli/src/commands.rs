@@ -1,4 +1,4 @@
-//! `run`, `check`, `bench`, `compare` and `policies`: arguments in, the lab called, text out.
+//! `run`, `check`, `bench`, `compare`, `policies` and `rules`: arguments in, the lab called, text out.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -76,6 +76,11 @@ pub fn dispatch(command: Command) -> Output {
             compare_command(&paths, &policies, format)
         }
         Command::Policies { name } => policies(name.as_deref()),
+        Command::Rules => Output {
+            stdout: mxsim_model::rules::markdown(),
+            stderr: String::new(),
+            code: EXIT_OK,
+        },
     }
 }
 

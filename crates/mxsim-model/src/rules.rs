@@ -16,6 +16,8 @@ use crate::scenario::Message;
 use crate::trace::Trace;
 
 mod catalog;
+mod dns;
+mod session;
 
 pub use catalog::RULES;
 
@@ -141,6 +143,8 @@ pub enum Judged {
     By(Checker),
     /// Not from a scenario and its trace, for this reason.
     Not(&'static str),
+    /// From a trace, but no checker is written yet: what it would take.
+    Pending(&'static str),
 }
 
 /// One row of the rules table.
@@ -167,7 +171,7 @@ impl Rule {
     pub fn check(&self, subject: &Subject<'_>) -> Vec<Violation> {
         match self.judged {
             Judged::By(checker) => checker(subject),
-            Judged::Not(_) => Vec::new(),
+            Judged::Not(_) | Judged::Pending(_) => Vec::new(),
         }
     }
 
@@ -188,21 +192,27 @@ pub fn find(id: &str) -> Option<&'static Rule> {
 pub fn markdown() -> String {
     use std::fmt::Write as _;
     let mut out = String::from(
-        "# Rules\n\n<!-- Generated from crates/mxsim-model/src/rules/catalog.rs by `mxsim rules`; a test fails when this file is stale. -->\n\n",
+        "# Rules\n\n<!-- Generated from crates/mxsim-model/src/rules/catalog.rs: `mxsim rules > docs/rules.md`. A test fails when this file is stale. -->\n\n",
     );
-    out.push_str("Every rule a run is judged by, from the rule catalog of the standards notes (D: DNS and the candidate list, S: session, R: replies and responsibility, Q: queue, X: extensions, P: project properties).\n");
-    out.push_str("MUST and SHOULD rules are checked on every run; a POLICY rule only for the policies that claim it (`claims:`); a scenario's own `expect:` is level EXPECT.\n\n");
-    let judged = RULES.iter().filter(|rule| rule.judged()).count();
+    out.push_str("Every rule of the rule catalog of the standards notes (D: DNS and the candidate list, S: session, R: replies and responsibility, Q: queue, X: extensions, P: the project's properties), with how a run is judged by it.\n");
+    out.push_str("A POLICY rule is held only by the policies that claim it (`claims:`); a scenario's own `expect:` is level EXPECT.\n\n");
+    let count =
+        |judged: fn(&Judged) -> bool| RULES.iter().filter(|rule| judged(&rule.judged)).count();
     let _ = writeln!(
         out,
-        "{} rules, {judged} judged by a checker, {} not judgeable from a scenario and its trace.\n",
+        "{} rules: {} judged by a checker, {} judgeable from a trace with no checker yet, {} not judgeable from a scenario and its trace.\n",
         RULES.len(),
-        RULES.len() - judged
+        count(|judged| matches!(judged, Judged::By(_))),
+        count(|judged| matches!(judged, Judged::Pending(_))),
+        count(|judged| matches!(judged, Judged::Not(_))),
     );
+    out.push_str("| level | rules | judged |\n|---|---|---|\n");
     for level in Level::ALL {
-        let count = RULES.iter().filter(|rule| rule.level == level).count();
-        if count > 0 {
-            let _ = writeln!(out, "- {level}: {count}");
+        let of_level = RULES.iter().filter(|rule| rule.level == level);
+        let total = of_level.clone().count();
+        if total > 0 {
+            let judged = of_level.filter(|rule| rule.judged()).count();
+            let _ = writeln!(out, "| {level} | {total} | {judged} |");
         }
     }
     out.push_str("\n## Judged\n\n| id | level | rule | source |\n|---|---|---|---|\n");
@@ -219,17 +229,28 @@ pub fn markdown() -> String {
             rule.quote
         );
     }
-    out.push_str(
-        "\n## Not judged from a trace\n\n| id | level | rule | why not |\n|---|---|---|---|\n",
-    );
-    for rule in RULES.iter() {
-        if let Judged::Not(reason) = rule.judged {
+    for (title, pending) in [
+        ("No checker yet", true),
+        ("Not judgeable from a trace", false),
+    ] {
+        let _ = write!(
+            out,
+            "\n## {title}\n\n| id | level | rule | source | why |\n|---|---|---|---|---|\n"
+        );
+        for rule in RULES {
+            let reason = match (rule.judged, pending) {
+                (Judged::Pending(reason), true) | (Judged::Not(reason), false) => reason,
+                _ => continue,
+            };
             let _ = writeln!(
                 out,
-                "| {} | {} | {} ({}) | {reason} |",
+                "| {} | {} | {} | {} | {reason} |",
                 rule.id, rule.level, rule.statement, rule.source
             );
         }
     }
     out
 }
+
+#[cfg(test)]
+mod tests;
