@@ -166,6 +166,48 @@ fn bench_reports_runs_per_second() {
     );
 }
 
+/// A claim is a rule id of the rules table: `claims: [P1]` is the same claim as its alias, and
+/// an id the table does not hold is an error that lists the ids.
+#[test]
+fn claims_are_rule_ids() {
+    let folder = folder(
+        "cli-claims",
+        &[
+            (
+                "by-id.yaml",
+                "# P1 by its id.\nname: my-p1\nsummary: test\nsource: test\nextends: rfc5321\nafter_ehlo: same-or-better\nclaims: [P1]\n",
+            ),
+            (
+                "unknown.yaml",
+                "# No such rule.\nname: my-p9\nsummary: test\nsource: test\nextends: rfc5321\nclaims: [P9]\n",
+            ),
+            (
+                "world.yaml",
+                "title: backup after 451\nmessage: {to: [u@foo.example]}\ndns: {foo.example: {mx: [10 a.foo.example, 20 b.foo.example]}}\nservers: {a.foo.example: {mail: 451}, b.foo.example: {}}\n",
+            ),
+        ],
+    );
+    let world = folder.join("world.yaml");
+    let world = world.to_str().unwrap();
+    let by_id = folder.join("by-id.yaml");
+    check(
+        EXIT_OK,
+        &["run", world, "--policy", by_id.to_str().unwrap()],
+        &["deferred", "expect my-p1: holds"],
+        &[],
+    );
+    let unknown = folder.join("unknown.yaml");
+    check(
+        EXIT_BAD_INPUT,
+        &["run", world, "--policy", unknown.to_str().unwrap()],
+        &[],
+        &[
+            "claims: `P9` is not one of",
+            "P1, never-worse-preference-after-ehlo",
+        ],
+    );
+}
+
 /// A policy file the user wrote runs by path wherever a policy name goes.
 #[test]
 fn policy_files_run_by_path() {

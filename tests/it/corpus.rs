@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use mxsim_cli::commands::check_scenario;
+use mxsim_lab::check::check_scenario;
 use mxsim_policy::registry;
 use mxsim_sim::{Choices, Prepared, Runner, SimWorld};
 use mxsim_tests::{load, scenario_files};

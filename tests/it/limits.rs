@@ -8,9 +8,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use mxsim_cli::compare::{self, Column};
-use mxsim_cli::judge;
 use mxsim_cli::{EXIT_BAD_INPUT, main_with};
+use mxsim_lab::compare::{self, Column};
+use mxsim_lab::judge;
 use mxsim_model::dns::RecordType;
 use mxsim_model::name::Name;
 use mxsim_model::outcome::{DispositionKind, RecipientOutcome};
@@ -241,7 +241,7 @@ fn compare_gives_a_faulty_policy_its_own_error_cell() {
         assert!(row.cells[0].error.is_none());
         assert_eq!(row.cells[1].expect, "error", "{}", row.label);
     }
-    let text = compare::render(&report, mxsim_cli::args::Format::Text);
+    let text = compare::render(&report, compare::Format::Text);
     assert!(
         text.contains(
             "seed/base-case × test-misbehaving: the only order: the policy panicked: deliberately, for the test"

@@ -20,4 +20,5 @@ mod limits;
 mod policies;
 mod properties;
 mod queue;
+mod rules;
 mod tidy;

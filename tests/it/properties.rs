@@ -298,7 +298,9 @@ fn claim_checker_fires_on_a_policy_that_breaks_the_rule() {
         invariants::never_worse_preference_after_ehlo(&run_with(&world, 0, "rfc5321").trace);
     assert_eq!(broken.len(), 1, "{broken:?}");
     assert!(
-        broken[0].contains("mx3.foo.example (preference 20)"),
+        broken[0]
+            .message
+            .contains("mx3.foo.example (preference 20)"),
         "{}",
         broken[0]
     );

@@ -55,6 +55,9 @@ pub enum Command {
         /// Files or folders (searched recursively for .yaml files); default: scenarios.
         paths: Vec<PathBuf>,
     },
+    /// Print the rules table (docs/rules.md): every rule, its level and source, and how it is
+    /// judged.
+    Rules,
     /// Measure runs per second on one core: seeds 0..N of one scenario.
     Bench {
         /// The scenario file.
@@ -77,4 +80,14 @@ pub enum Format {
     Markdown,
     /// A stable JSON document for tools (docs/compare-json.md).
     Json,
+}
+
+impl From<Format> for mxsim_lab::compare::Format {
+    fn from(format: Format) -> Self {
+        match format {
+            Format::Text => mxsim_lab::compare::Format::Text,
+            Format::Markdown => mxsim_lab::compare::Format::Markdown,
+            Format::Json => mxsim_lab::compare::Format::Json,
+        }
+    }
 }

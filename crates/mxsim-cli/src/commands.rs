@@ -1,81 +1,40 @@
-//! `run`, `check` and `bench`.
+//! `run`, `check`, `bench`, `compare`, `policies` and `rules`: arguments in, the lab called, text out.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use mxsim_model::scenario::Scenario;
+use mxsim_lab::check::check_scenario;
+use mxsim_lab::compare;
+use mxsim_lab::judge::{Judge, choices_label, runs_text};
+use mxsim_lab::spec::PolicySpec;
 use mxsim_model::world::Policy;
-use mxsim_policy::engine::Engine;
 use mxsim_policy::registry;
-use mxsim_policy::settings::{Claim, Settings};
+use mxsim_policy::settings::Claim;
 use mxsim_sim::{Choices, Observer, Prepared, Run, Runner, SimWorld};
 
 use crate::args::{Command, Format};
 use crate::files::{self, BadInput, shown};
-use crate::judge::{self, Judge, Verdict, choices_label, runs_text};
-use crate::{EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, Output, compare};
+use crate::{EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, Output};
 
-/// A policy to run: registered by name, or loaded from a file the user gave.
-#[derive(Clone, Debug)]
-pub enum PolicySpec {
-    /// A registered policy.
-    Named(String),
-    /// Settings from a policy file.
-    File(Box<Settings>),
-}
-
-impl PolicySpec {
-    /// Resolves a `--policy` argument: a registered name, else a policy file.
-    pub fn parse(argument: &str) -> Result<PolicySpec, String> {
-        if registry::is_known(argument) {
-            return Ok(PolicySpec::Named(argument.to_owned()));
-        }
-        let path = Path::new(argument);
-        if path.symlink_metadata().is_err() {
-            return Err(format!(
-                "unknown policy `{}`: not a policy name nor a policy file; known: {}\n",
-                mxsim_model::escape::terminal(argument),
-                registry::names().join(", ")
-            ));
-        }
-        // Policy files are read under the same budget as scenarios: regular files only, at
-        // most one byte past the size limit, UTF-8.
-        let text = files::read_text(path).map_err(|BadInput { text }| text)?;
-        registry::load_file(&text)
-            .map(|settings| PolicySpec::File(Box::new(settings)))
-            .map_err(|diagnostics| diagnostics.render(&shown(path), &text))
+/// Resolves a `--policy` argument: a registered name, else a policy file, read under the same
+/// budget as scenarios (regular files only, at most one byte past the size limit, UTF-8).
+pub fn parse_policy(argument: &str) -> Result<PolicySpec, String> {
+    if registry::is_known(argument) {
+        return Ok(PolicySpec::Named(argument.to_owned()));
     }
-
-    /// The name `expect:` uses.
-    pub fn name(&self) -> &str {
-        match self {
-            PolicySpec::Named(name) => name,
-            PolicySpec::File(settings) => &settings.name,
-        }
+    let path = Path::new(argument);
+    if path.symlink_metadata().is_err() {
+        return Err(format!(
+            "unknown policy `{}`: not a policy name nor a policy file; known: {}\n",
+            mxsim_model::escape::terminal(argument),
+            registry::names().join(", ")
+        ));
     }
-
-    /// A runnable policy.
-    pub fn build(&self) -> Box<dyn Policy<SimWorld>> {
-        match self {
-            PolicySpec::Named(name) => {
-                registry::get::<SimWorld>(name).expect("named specs are registered")
-            }
-            PolicySpec::File(settings) => Box::new(Engine {
-                settings: (**settings).clone(),
-            }),
-        }
-    }
-
-    /// The invariants the policy claims.
-    pub fn claims(&self) -> Vec<Claim> {
-        match self {
-            PolicySpec::Named(name) => registry::preset(name)
-                .map(|preset| preset.settings.claims.clone())
-                .unwrap_or_default(),
-            PolicySpec::File(settings) => settings.claims.clone(),
-        }
-    }
+    let text = files::read_text(path).map_err(|BadInput { text }| text)?;
+    registry::load_file(&text)
+        .map(|settings| PolicySpec::File(Box::new(settings)))
+        .map_err(|diagnostics| diagnostics.render(&shown(path), &text))
 }
 
 /// Runs one parsed command.
@@ -117,6 +76,11 @@ pub fn dispatch(command: Command) -> Output {
             compare_command(&paths, &policies, format)
         }
         Command::Policies { name } => policies(name.as_deref()),
+        Command::Rules => Output {
+            stdout: mxsim_model::rules::markdown(),
+            stderr: String::new(),
+            code: EXIT_OK,
+        },
     }
 }
 
@@ -128,19 +92,11 @@ fn policies(name: Option<&str>) -> Output {
             .map(|name| name.len())
             .max()
             .unwrap_or(0);
-        for preset in registry::presets() {
-            let settings = &preset.settings;
+        for entry in registry::entries() {
             let _ = writeln!(
                 out,
                 "{:<width$}  {}\n{:<width$}  source: {}",
-                settings.name, settings.summary, "", settings.source
-            );
-        }
-        for (name, summary, source) in registry::RUST_POLICIES {
-            let _ = writeln!(
-                out,
-                "{name:<width$}  {summary}\n{:<width$}  source: {source}",
-                ""
+                entry.name, entry.summary, "", entry.source
             );
         }
         return Output {
@@ -149,13 +105,13 @@ fn policies(name: Option<&str>) -> Output {
             code: EXIT_OK,
         };
     };
-    match registry::preset(name) {
-        Some(preset) => Output {
+    match registry::entry(name) {
+        Some(entry) if let Some(preset) = entry.preset() => Output {
             stdout: preset.text.to_owned(),
             stderr: String::new(),
             code: EXIT_OK,
         },
-        None if registry::is_known(name) => Output {
+        Some(_) => Output {
             stdout: format!("{name} is written in Rust: crates/mxsim-policy/src/rust.rs\n"),
             stderr: String::new(),
             code: EXIT_OK,
@@ -176,7 +132,7 @@ fn compare_command(paths: &[PathBuf], arguments: &[String], format: Format) -> O
     } else {
         arguments
             .iter()
-            .map(|argument| PolicySpec::parse(argument))
+            .map(|argument| parse_policy(argument))
             .collect()
     };
     let specs = match specs {
@@ -212,7 +168,7 @@ fn compare_command(paths: &[PathBuf], arguments: &[String], format: Format) -> O
             .any(|cell| matches!(cell.expect, "broken" | "error"))
     });
     Output {
-        stdout: compare::render(&report, format),
+        stdout: compare::render(&report, format.into()),
         stderr: notes(&found.notes),
         code: if broken { EXIT_FAILED } else { EXIT_OK },
     }
@@ -234,7 +190,7 @@ fn bad(text: String) -> Output {
 type Resolved = (String, Box<dyn Policy<SimWorld>>, Vec<Claim>);
 
 fn policy_named(argument: &str) -> Result<Resolved, String> {
-    let spec = PolicySpec::parse(argument)?;
+    let spec = parse_policy(argument)?;
     Ok((spec.name().to_owned(), spec.build(), spec.claims()))
 }
 
@@ -466,38 +422,6 @@ fn parse_order(text: &str) -> Result<Vec<u64>, String> {
             })
         })
         .collect()
-}
-
-/// The result of checking one policy's expectation on one scenario over every explored order.
-#[derive(Clone, Debug)]
-pub struct PolicyCheck {
-    /// The policy.
-    pub policy: String,
-    /// What the exploration found.
-    pub verdict: Verdict,
-}
-
-/// Checks every expectation of `scenario`, judging each run as it ends.
-pub fn check_scenario(runner: &Runner, scenario: &Arc<Scenario>) -> Vec<PolicyCheck> {
-    let prepared = Arc::new(Prepared::new(scenario.clone()));
-    let mut checks = Vec::with_capacity(scenario.expectations.len());
-    for expectation in &scenario.expectations {
-        let spec = PolicySpec::Named(expectation.policy.clone());
-        let policy = spec.build();
-        let claims = spec.claims();
-        let verdict = judge::explore(
-            runner,
-            &prepared,
-            policy.as_ref(),
-            Some(expectation),
-            &claims,
-        );
-        checks.push(PolicyCheck {
-            policy: expectation.policy.clone(),
-            verdict,
-        });
-    }
-    checks
 }
 
 fn check(paths: &[PathBuf]) -> Output {

@@ -1,20 +1,18 @@
 //! The `mxsim` command. The only crate that reads files, prints and sets exit codes; all of it
-//! is in functions that return text and a code, so tests call them in-process.
+//! is in functions that return text and a code, so tests call them in-process. Judging,
+//! exploring and the compare report are library code in `mxsim-lab`; this crate parses
+//! arguments, reads files, calls the lab and prints.
 //!
 //! Module map:
 //! - [`args`]: the command line (clap).
 //! - [`files`]: finding and loading scenario files, with located errors.
 //! - [`commands`]: `run`, `check`, `bench`, `compare`, `policies`.
-//! - [`judge`]: judging an exploration run by run, keeping only what is reported.
-//! - [`compare`]: the scenarios × policies matrix and its text, Markdown and JSON forms.
 //!
 //! Exit codes: 0 every expectation holds, 1 an expectation failed, 2 bad input or usage.
 
 pub mod args;
 pub mod commands;
-pub mod compare;
 pub mod files;
-pub mod judge;
 
 use std::ffi::OsString;
 

@@ -1,15 +1,27 @@
 //! Checking one run against one `expect:` entry. Pure: it reads the scenario, the trace and the
-//! outcomes, and returns what broke, in sentences.
+//! outcomes, and returns what broke as violations at level EXPECT ([`crate::rules`]).
 
 use std::collections::BTreeMap;
 
 use crate::name::Mailbox;
 use crate::outcome::{Disposition, DispositionKind, RecipientOutcome};
+use crate::rules::Violation;
 use crate::scenario::{Expectation, ExpectedOutcome, HostRef};
 use crate::trace::Trace;
 
 /// Every way the run breaks the expectation; empty when it holds.
 pub fn violations(
+    expectation: &Expectation,
+    trace: &Trace,
+    outcomes: &[RecipientOutcome],
+) -> Vec<Violation> {
+    sentences(expectation, trace, outcomes)
+        .into_iter()
+        .map(|message| Violation::expect(message, None))
+        .collect()
+}
+
+fn sentences(
     expectation: &Expectation,
     trace: &Trace,
     outcomes: &[RecipientOutcome],

@@ -1,6 +1,7 @@
-//! Invariant checkers: pure functions of a trace. A policy that claims an invariant has it
-//! checked on every run `mxsim check` makes; a policy that breaks a claim fails the check even
-//! where no `expect:` asks about it.
+//! Invariant checkers: pure functions of a trace, the checkers of the rules table
+//! ([`crate::rules`]) for the property policies claim (P1) and the queue rules (Q2, Q3, Q6, R3).
+//! A policy that claims an invariant has it checked on every run `mxsim check` makes; a policy
+//! that breaks a claim fails the check even where no `expect:` asks about it.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -9,22 +10,28 @@ use crate::dns::{DnsAnswer, RecordType};
 use crate::name::{Mailbox, Name};
 use crate::outcome::Disposition;
 use crate::queue::{LAST_ATTEMPT_ALLOWANCE, QueueSettings};
+use crate::rules::{Subject, Violation};
 use crate::scenario::Message;
 use crate::smtp::{Command, ReplyClass};
 use crate::time::Instant;
 use crate::trace::{AttemptId, EventKind, Trace};
+
+/// P1 as a checker of the rules table.
+pub fn p1_never_worse_preference_after_ehlo(subject: &Subject<'_>) -> Vec<Violation> {
+    never_worse_preference_after_ehlo(subject.trace)
+}
 
 /// After a connection to a host of preference p received a 2yz greeting and any reply to EHLO,
 /// no later connection in the same attempt (one message, one recipient domain) goes to a host
 /// worse than p.
 /// The seed's reading of RFC 2821 (../shared/seeds): such a session "is not permitted to fall
 /// back to backup.foo.example under any circumstances".
-pub fn never_worse_preference_after_ehlo(trace: &Trace) -> Vec<String> {
+pub fn never_worse_preference_after_ehlo(trace: &Trace) -> Vec<Violation> {
     // In a queue run attempts of different messages interleave: each attempt is judged on its
     // own events (a single pass has one scope, `None`).
     let mut scopes: BTreeMap<Option<AttemptId>, Scope> = BTreeMap::new();
     let mut broken = Vec::new();
-    for event in &trace.events {
+    for (index, event) in trace.events.iter().enumerate() {
         let scope = scopes.entry(event.attempt).or_default();
         match &event.kind {
             EventKind::Submitted { .. } => scope.ceiling = None,
@@ -53,7 +60,11 @@ pub fn never_worse_preference_after_ehlo(trace: &Trace) -> Vec<String> {
                 if let Some((limit, at)) = &scope.ceiling
                     && preference > *limit
                 {
-                    broken.push(format!("connected to {host} (preference {preference}) at {} after EHLO at {at} (preference {limit})", event.at));
+                    broken.push(Violation::of(
+                        "P1",
+                        format!("connected to {host} (preference {preference}) at {} after EHLO at {at} (preference {limit})", event.at),
+                        Some(index),
+                    ));
                 }
                 scope.hosts.insert(*address, (host.clone(), false));
                 scope.last_sent.remove(address);
@@ -114,24 +125,40 @@ struct Scope {
     ceiling: Option<(u16, Name)>,
 }
 
-/// The queue rules of RFC 5321 §4.5.4 and §4.5.4.1, checked on a queue run against the
-/// policy's own queue settings and the scenario's messages:
-/// - Q2: a retry comes no sooner than the policy's shortest delay after the attempt before it;
-/// - Q3: no attempt starts once the message's lifetime has ended, the message does not expire
-///   before its lifetime, and it does not stay queued long past it;
-/// - Q6: no DSN goes to a null reverse-path;
-/// - R3/R8: at most one accepted copy per message and recipient, unless an end-of-data reply
-///   was lost (then the duplicate is expected, and counted by `duplicates`).
-pub fn queue_rules(trace: &Trace, settings: &QueueSettings, messages: &[Message]) -> Vec<String> {
-    let mut broken = Vec::new();
+/// The queue rules every queue run is held to, Q2, Q3, Q6 and R3, against the policy's own
+/// queue settings and the scenario's messages.
+pub fn queue_rules(
+    trace: &Trace,
+    settings: &QueueSettings,
+    messages: &[Message],
+) -> Vec<Violation> {
+    let subject = Subject {
+        trace,
+        outcomes: &[],
+        messages,
+        queue: Some(settings),
+    };
+    QUEUE_RULES
+        .iter()
+        .filter_map(|id| crate::rules::find(id))
+        .flat_map(|rule| rule.check(&subject))
+        .collect()
+}
+
+/// The ids of the rules [`queue_rules`] checks.
+pub const QUEUE_RULES: [&str; 4] = ["Q2", "Q3", "Q6", "R3"];
+
+/// Q2 (RFC 5321 §4.5.4.1): in a queue run, a retry comes no sooner than the policy's
+/// shortest delay after the attempt before it.
+pub fn q2_retry_delay(subject: &Subject<'_>) -> Vec<Violation> {
+    let Some(settings) = subject.queue else {
+        return Vec::new();
+    };
     let min_delay = settings.schedule.min_delay();
-    let deadline = |message: usize| messages.get(message).map(|m| m.at.after(settings.lifetime));
+    let mut broken = Vec::new();
     // Message → the time its last attempt ended with a retry scheduled.
     let mut retried_at: BTreeMap<usize, Instant> = BTreeMap::new();
-    let mut copies: BTreeMap<(usize, &Mailbox), (u64, bool)> = BTreeMap::new();
-    let mut stopped = None;
-    let mut still_queued = std::collections::BTreeSet::new();
-    for event in &trace.events {
+    for (index, event) in subject.trace.events.iter().enumerate() {
         match &event.kind {
             EventKind::Retry { message, .. } => {
                 retried_at.insert(*message, event.at);
@@ -142,18 +169,50 @@ pub fn queue_rules(trace: &Trace, settings: &QueueSettings, messages: &[Message]
                 if let Some(ended) = retried_at.remove(message)
                     && event.at.since(ended) < min_delay
                 {
-                    broken.push(format!(
-                        "rule Q2: message {message} attempt {attempt} at {} comes {} after the attempt before it, sooner than the policy's shortest retry delay of {min_delay}",
-                        event.at,
-                        event.at.since(ended)
+                    broken.push(Violation::of(
+                        "Q2",
+                        format!(
+                            "message {message} attempt {attempt} at {} comes {} after the attempt before it, sooner than the policy's shortest retry delay of {min_delay}",
+                            event.at,
+                            event.at.since(ended)
+                        ),
+                        Some(index),
                     ));
                 }
+            }
+            _ => {}
+        }
+    }
+    broken
+}
+
+/// Q3 (RFC 5321 §4.5.4.1): in a queue run, no attempt starts once the message's lifetime has
+/// ended, the message does not expire before its lifetime, and it does not stay queued long
+/// past it.
+pub fn q3_lifetime(subject: &Subject<'_>) -> Vec<Violation> {
+    let Some(settings) = subject.queue else {
+        return Vec::new();
+    };
+    let messages = subject.messages;
+    let deadline = |message: usize| messages.get(message).map(|m| m.at.after(settings.lifetime));
+    let mut broken = Vec::new();
+    let mut stopped = None;
+    let mut still_queued = std::collections::BTreeSet::new();
+    for (index, event) in subject.trace.events.iter().enumerate() {
+        match &event.kind {
+            EventKind::AttemptStarted {
+                message, attempt, ..
+            } => {
                 if let Some(deadline) = deadline(*message)
                     && event.at >= deadline
                 {
-                    broken.push(format!(
-                        "rule Q3: message {message} attempt {attempt} starts at {}, after its lifetime ended at {deadline}",
-                        event.at
+                    broken.push(Violation::of(
+                        "Q3",
+                        format!(
+                            "message {message} attempt {attempt} starts at {}, after its lifetime ended at {deadline}",
+                            event.at
+                        ),
+                        Some(index),
                     ));
                 }
             }
@@ -161,13 +220,17 @@ pub fn queue_rules(trace: &Trace, settings: &QueueSettings, messages: &[Message]
                 if let Some(deadline) = deadline(*message)
                     && event.at < deadline
                 {
-                    broken.push(format!(
-                        "rule Q3: message {message} expired at {}, before its lifetime ends at {deadline}",
-                        event.at
+                    broken.push(Violation::of(
+                        "Q3",
+                        format!(
+                            "message {message} expired at {}, before its lifetime ends at {deadline}",
+                            event.at
+                        ),
+                        Some(index),
                     ));
                 }
             }
-            EventKind::Horizon { horizon, .. } => stopped = Some(*horizon),
+            EventKind::Horizon { horizon, .. } => stopped = Some((*horizon, index)),
             // The horizon's deferrals come right after its line: a message still queued there.
             EventKind::Outcome {
                 message,
@@ -176,34 +239,10 @@ pub fn queue_rules(trace: &Trace, settings: &QueueSettings, messages: &[Message]
             } if stopped.is_some() => {
                 still_queued.insert(*message);
             }
-            EventKind::Dsn { message, to, .. } if to.is_null() => {
-                broken.push(format!(
-                    "rule Q6: a DSN for message {message} went to the null reverse-path"
-                ));
-            }
-            EventKind::Dsn { message, .. }
-                if messages.get(*message).is_some_and(|m| m.from.is_null()) =>
-            {
-                broken.push(format!(
-                    "rule Q6: message {message} has a null reverse-path, yet a DSN was sent for it"
-                ));
-            }
-            EventKind::Accepted {
-                message,
-                recipients,
-                reply_lost,
-                ..
-            } => {
-                for recipient in recipients.iter() {
-                    let entry = copies.entry((*message, recipient)).or_default();
-                    entry.0 += 1;
-                    entry.1 |= *reply_lost;
-                }
-            }
             _ => {}
         }
     }
-    if let Some(horizon) = stopped {
+    if let Some((horizon, at)) = stopped {
         for index in still_queued {
             let Some(message) = messages.get(index) else {
                 continue;
@@ -213,16 +252,80 @@ pub fn queue_rules(trace: &Trace, settings: &QueueSettings, messages: &[Message]
                 .after(settings.lifetime)
                 .after(LAST_ATTEMPT_ALLOWANCE);
             if overdue.since_start() < horizon {
-                broken.push(format!(
-                    "rule Q3: message {index} is still queued at the {horizon} horizon, more than {LAST_ATTEMPT_ALLOWANCE} past its lifetime"
+                broken.push(Violation::of(
+                    "Q3",
+                    format!(
+                        "message {index} is still queued at the {horizon} horizon, more than {LAST_ATTEMPT_ALLOWANCE} past its lifetime"
+                    ),
+                    Some(at),
                 ));
             }
         }
     }
-    for ((message, recipient), (count, lost)) in copies {
+    broken
+}
+
+/// Q6 (RFC 5321 §4.5.4): no DSN goes to a null reverse-path, nor is sent for a message that has
+/// one.
+pub fn q6_no_dsn_for_dsn(subject: &Subject<'_>) -> Vec<Violation> {
+    let mut broken = Vec::new();
+    for (index, event) in subject.trace.events.iter().enumerate() {
+        match &event.kind {
+            EventKind::Dsn { message, to, .. } if to.is_null() => {
+                broken.push(Violation::of(
+                    "Q6",
+                    format!("a DSN for message {message} went to the null reverse-path"),
+                    Some(index),
+                ));
+            }
+            EventKind::Dsn { message, .. }
+                if subject
+                    .messages
+                    .get(*message)
+                    .is_some_and(|m| m.from.is_null()) =>
+            {
+                broken.push(Violation::of(
+                    "Q6",
+                    format!("message {message} has a null reverse-path, yet a DSN was sent for it"),
+                    Some(index),
+                ));
+            }
+            _ => {}
+        }
+    }
+    broken
+}
+
+/// R3 (RFC 5321 §4.2.5, §6.1): at most one accepted copy per message and recipient, unless an
+/// end-of-data reply was lost: then the duplicate is expected (R8), and counted by
+/// `expect::duplicates`, not broken.
+pub fn r3_one_accepted_copy(subject: &Subject<'_>) -> Vec<Violation> {
+    let mut copies: BTreeMap<(usize, &Mailbox), (u64, bool, usize)> = BTreeMap::new();
+    for (index, event) in subject.trace.events.iter().enumerate() {
+        if let EventKind::Accepted {
+            message,
+            recipients,
+            reply_lost,
+            ..
+        } = &event.kind
+        {
+            for recipient in recipients.iter() {
+                let entry = copies.entry((*message, recipient)).or_default();
+                entry.0 += 1;
+                entry.1 |= *reply_lost;
+                entry.2 = index;
+            }
+        }
+    }
+    let mut broken = Vec::new();
+    for ((message, recipient), (count, lost, last)) in copies {
         if count > 1 && !lost {
-            broken.push(format!(
-                "rule R3: message {message} was accepted {count} times for {recipient}, and no end-of-data reply was lost"
+            broken.push(Violation::of(
+                "R3",
+                format!(
+                    "message {message} was accepted {count} times for {recipient}, and no end-of-data reply was lost"
+                ),
+                Some(last),
             ));
         }
     }
@@ -292,8 +395,27 @@ mod tests {
         )
     }
 
+    /// Every queue rule's violations, as `rule ID: message` lines.
     fn broken(events: Vec<Event>, from: Mailbox) -> Vec<String> {
-        queue_rules(&Trace { events }, &settings(), &[message(from)])
+        let trace = Trace { events };
+        let settings = settings();
+        let messages = [message(from)];
+        let subject = Subject {
+            trace: &trace,
+            outcomes: &[],
+            messages: &messages,
+            queue: Some(&settings),
+        };
+        [
+            q2_retry_delay,
+            q3_lifetime,
+            q6_no_dsn_for_dsn,
+            r3_one_accepted_copy,
+        ]
+        .iter()
+        .flat_map(|checker| checker(&subject))
+        .map(|violation| violation.to_string())
+        .collect()
     }
 
     fn sender() -> Mailbox {

@@ -11,6 +11,7 @@
 //! - [`trace`]: events and their text form.
 //! - [`outcome`]: per-recipient results.
 //! - [`queue`]: a client's retry schedule, queue scans, lifetime and delay warnings, as data.
+//! - [`rules`]: the rules table and the violation value every check returns.
 //! - [`expect`]: checking a run against a scenario's `expect:`.
 //! - [`invariants`]: checkers for the invariants policies claim, as pure functions of a trace.
 //!
@@ -24,6 +25,7 @@ pub mod invariants;
 pub mod name;
 pub mod outcome;
 pub mod queue;
+pub mod rules;
 pub mod scenario;
 pub mod schema;
 pub mod smtp;

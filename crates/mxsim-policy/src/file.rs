@@ -6,6 +6,7 @@
 
 use mxsim_model::diag::Diagnostics;
 use mxsim_model::queue::{QueueSettings, Schedule};
+use mxsim_model::rules;
 use mxsim_model::schema::{Fields, Reader};
 use mxsim_model::smtp::{ReplyClass, ReplyCode};
 use mxsim_model::time::Duration;
@@ -251,17 +252,18 @@ fn read(reader: &mut Reader<'_>, root: &Node) -> Option<Patch> {
         patch.reuse = read_reuse(reader, node);
     }
     if let Some(node) = fields.get("claims") {
+        // A claim is a rule id of the rules table, or a rule's alias.
+        let choices: Vec<&'static str> = rules::RULES
+            .iter()
+            .filter(|rule| rule.judged())
+            .flat_map(|rule| std::iter::once(rule.id).chain(rule.alias))
+            .collect();
         let claims = reader.list(node, "claims").map(|items| {
             items
                 .iter()
-                .filter_map(|item| {
-                    reader.choice(
-                        item,
-                        "claims",
-                        &[Claim::NeverWorsePreferenceAfterEhlo.key()],
-                    )
-                })
-                .map(|_| Claim::NeverWorsePreferenceAfterEhlo)
+                .filter_map(|item| reader.choice(item, "claims", &choices))
+                .filter_map(rules::find)
+                .map(|rule| Claim(rule.id))
                 .collect()
         });
         patch.claims = claims.map(|claims| (claims, node.at));
@@ -1081,7 +1083,7 @@ fn contradictions(reader: &mut Reader<'_>, patch: &Patch, settings: &Settings, a
     // Checked on the resolved settings: a claim inherited from `extends` counts too.
     if settings
         .claims
-        .contains(&Claim::NeverWorsePreferenceAfterEhlo)
+        .contains(&Claim::NEVER_WORSE_PREFERENCE_AFTER_EHLO)
         && !settings.same_or_better_after_ehlo
     {
         let position = patch.claims.as_ref().map_or(at, |(_, position)| *position);

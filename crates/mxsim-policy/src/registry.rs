@@ -1,5 +1,6 @@
 //! Policies by name: the preset files under `policies/` (compiled in), run by the engine, and
-//! policies written in Rust against the traits, side by side.
+//! policies written in Rust against the traits, side by side. Both are an [`Entry`]: name,
+//! summary, source, claims and a constructor; [`entries`] lists them in listing order.
 
 use std::sync::OnceLock;
 
@@ -9,11 +10,13 @@ use mxsim_model::world::{Policy, World};
 use crate::engine::Engine;
 use crate::file;
 use crate::rust::FirstMxOnly;
-use crate::settings::Settings;
+use crate::settings::{Claim, Settings};
 
 /// A preset file shipped with mxsim.
 #[derive(Clone, Debug)]
 pub struct Preset {
+    /// The preset's name.
+    pub name: &'static str,
     /// The file's text, as `mxsim policies NAME` prints it.
     pub text: &'static str,
     /// The settings it loads to.
@@ -64,12 +67,86 @@ const FILES: &[(&str, &str)] = &[
     ("haraka", include_str!("../../../policies/haraka.yaml")),
 ];
 
-/// Policies written in Rust: name and one-line summary.
+/// Policies written in Rust: name, one-line summary and source.
 pub const RUST_POLICIES: &[(&str, &str, &str)] = &[(
     FirstMxOnly::NAME,
     "A naive client: the best MX in DNS order, its first address, one try, no fallback (Rust, not a file)",
     "crates/mxsim-policy/src/rust.rs",
 )];
+
+/// A registered policy, a preset file or a Rust policy alike.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    /// The name `--policy` and `expect:` use.
+    pub name: &'static str,
+    /// One line on what it models.
+    pub summary: &'static str,
+    /// Where its behaviour comes from: documentation, source code, or the Rust file.
+    pub source: &'static str,
+    /// The rules it claims to keep beyond the RFCs.
+    pub claims: Vec<Claim>,
+    /// How to build it.
+    constructor: Constructor,
+}
+
+/// How an [`Entry`] is built.
+#[derive(Clone, Copy, Debug)]
+enum Constructor {
+    /// The engine over a preset's settings.
+    Preset(&'static Preset),
+    /// [`FirstMxOnly`].
+    FirstMxOnly,
+}
+
+impl Entry {
+    /// The policy, ready to run in any world.
+    pub fn build<W: World + 'static>(&self) -> Box<dyn Policy<W>> {
+        match self.constructor {
+            Constructor::Preset(preset) => Box::new(Engine {
+                settings: preset.settings.clone(),
+            }),
+            Constructor::FirstMxOnly => Box::new(FirstMxOnly),
+        }
+    }
+
+    /// The preset file behind it, for a preset.
+    pub fn preset(&self) -> Option<&'static Preset> {
+        match self.constructor {
+            Constructor::Preset(preset) => Some(preset),
+            Constructor::FirstMxOnly => None,
+        }
+    }
+}
+
+/// Every registered policy, in listing order: the presets, then the Rust policies.
+pub fn entries() -> &'static [Entry] {
+    static ENTRIES: OnceLock<Vec<Entry>> = OnceLock::new();
+    ENTRIES.get_or_init(|| {
+        let presets = presets().iter().map(|preset| Entry {
+            name: preset.name,
+            summary: &preset.settings.summary,
+            source: &preset.settings.source,
+            claims: preset.settings.claims.clone(),
+            constructor: Constructor::Preset(preset),
+        });
+        let rust = RUST_POLICIES.iter().map(|&(name, summary, source)| Entry {
+            name,
+            summary,
+            source,
+            claims: Vec::new(),
+            constructor: match name {
+                FirstMxOnly::NAME => Constructor::FirstMxOnly,
+                _ => unreachable!("every Rust policy has a constructor"),
+            },
+        });
+        presets.chain(rust).collect()
+    })
+}
+
+/// The registered policy called `name`.
+pub fn entry(name: &str) -> Option<&'static Entry> {
+    entries().iter().find(|entry| entry.name == name)
+}
 
 /// Every preset, loaded once. A shipped preset that does not load is a bug in mxsim.
 pub fn presets() -> &'static [Preset] {
@@ -94,7 +171,11 @@ pub fn presets() -> &'static [Preset] {
                 "policies/{name}.yaml names itself {}",
                 settings.name
             );
-            loaded.push(Preset { text, settings });
+            loaded.push(Preset {
+                name,
+                text,
+                settings,
+            });
         }
         loaded
     })
@@ -121,15 +202,7 @@ pub fn preset(name: &str) -> Option<&'static Preset> {
 
 /// The policy called `name`, ready to run in any world.
 pub fn get<W: World + 'static>(name: &str) -> Option<Box<dyn Policy<W>>> {
-    if let Some(preset) = preset(name) {
-        return Some(Box::new(Engine {
-            settings: preset.settings.clone(),
-        }));
-    }
-    match name {
-        FirstMxOnly::NAME => Some(Box::new(FirstMxOnly)),
-        _ => None,
-    }
+    entry(name).map(Entry::build)
 }
 
 /// Loads a policy file the user wrote; `extends` may name any preset.

@@ -475,19 +475,18 @@ pub enum NoAddress {
     BounceIfImplicit,
 }
 
-/// Invariants a policy claims about itself; `mxsim check` verifies them on every run.
+/// A rule a policy claims to keep, by its id in the rules table (`mxsim_model::rules`): the
+/// judge holds every run of the policy to it, whatever the rule's level.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Claim {
-    /// After a greeting and a reply to EHLO at preference p, never a host worse than p.
-    NeverWorsePreferenceAfterEhlo,
-}
+pub struct Claim(pub &'static str);
 
 impl Claim {
-    /// The name used in policy files.
+    /// P1: after a greeting and a reply to EHLO at preference p, never a host worse than p.
+    pub const NEVER_WORSE_PREFERENCE_AFTER_EHLO: Claim = Claim("P1");
+
+    /// The rule's id.
     pub const fn key(self) -> &'static str {
-        match self {
-            Claim::NeverWorsePreferenceAfterEhlo => "never-worse-preference-after-ehlo",
-        }
+        self.0
     }
 }
 

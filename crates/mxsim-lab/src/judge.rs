@@ -11,6 +11,7 @@ use mxsim_model::expect;
 use mxsim_model::invariants;
 use mxsim_model::outcome::{Disposition, DispositionKind};
 use mxsim_model::queue::QueueSettings;
+use mxsim_model::rules::{self, Subject, Violation};
 use mxsim_model::scenario::{Expectation, Message};
 use mxsim_policy::settings::Claim;
 use mxsim_sim::{
@@ -118,26 +119,40 @@ impl<'a> Judge<'a> {
         self.expectation.is_some() || !self.claims.is_empty() || self.queue.is_some()
     }
 
-    /// What broke in `run`, capped at [`PROBLEMS_MAX`] lines.
-    pub fn problems(&self, run: &Run) -> Vec<String> {
+    /// Every violation in `run`: the expectation's, the claimed rules', and in a queue scenario
+    /// the queue rules'.
+    pub fn violations(&self, run: &Run) -> Vec<Violation> {
         let mut broken = self
             .expectation
             .map(|expectation| expect::violations(expectation, &run.trace, &run.outcomes))
             .unwrap_or_default();
-        for claim in self.claims {
-            match claim {
-                Claim::NeverWorsePreferenceAfterEhlo => {
-                    broken.extend(
-                        invariants::never_worse_preference_after_ehlo(&run.trace)
-                            .into_iter()
-                            .map(|problem| format!("claim {}: {problem}", claim.key())),
-                    );
-                }
+        let (messages, settings) = match &self.queue {
+            Some((settings, messages)) => (*messages, Some(settings)),
+            None => (&[][..], None),
+        };
+        let subject = Subject {
+            trace: &run.trace,
+            outcomes: &run.outcomes,
+            messages,
+            queue: settings,
+        };
+        for rule in rules::RULES {
+            let claimed = self.claims.iter().any(|claim| claim.key() == rule.id);
+            let queue_rule = settings.is_some() && invariants::QUEUE_RULES.contains(&rule.id);
+            if claimed || queue_rule {
+                broken.extend(rule.check(&subject));
             }
         }
-        if let Some((settings, messages)) = &self.queue {
-            broken.extend(invariants::queue_rules(&run.trace, settings, messages));
-        }
+        broken
+    }
+
+    /// What broke in `run`, one line each, capped at [`PROBLEMS_MAX`] lines.
+    pub fn problems(&self, run: &Run) -> Vec<String> {
+        let mut broken: Vec<String> = self
+            .violations(run)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         if broken.len() > PROBLEMS_MAX {
             let more = broken.len() - PROBLEMS_MAX;
             broken.truncate(PROBLEMS_MAX);

@@ -14,10 +14,20 @@ use mxsim_policy::settings::Claim;
 use mxsim_sim::{Prepared, Runner, SimWorld};
 use serde::Serialize;
 
-use crate::args::Format;
-use crate::commands::PolicySpec;
 pub use crate::judge::Span;
 use crate::judge::{self, ResultKey, Verdict};
+use crate::spec::PolicySpec;
+
+/// Output formats of the report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// Aligned columns for a terminal.
+    Text,
+    /// A Markdown table for an issue or a mailing-list post.
+    Markdown,
+    /// A stable JSON document for tools (docs/compare-json.md).
+    Json,
+}
 
 /// The whole comparison.
 #[derive(Clone, Debug, Serialize)]

@@ -1,0 +1,16 @@
+//! The lab: what the `mxsim` command does, as library code between the command line and the
+//! simulator. It judges runs, explores orders and builds the scenarios × policies report with
+//! its renderers; the CLI only parses arguments, reads files and prints.
+//!
+//! Module map:
+//! - [`spec`]: a policy to run, registered by name or loaded from a file's settings.
+//! - [`judge`]: judging an exploration run by run, keeping only what is reported.
+//! - [`check`]: every `expect:` of a scenario, each over every explored order.
+//! - [`compare`]: the scenarios × policies matrix and its text, Markdown and JSON forms.
+//!
+//! Like the model, the lab reads no files and prints nothing: it returns values and text.
+
+pub mod check;
+pub mod compare;
+pub mod judge;
+pub mod spec;

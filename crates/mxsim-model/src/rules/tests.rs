@@ -1,0 +1,199 @@
+//! Each checker of the catalog fires on a trace built to break its rule, with the rule's id in
+//! the violation, and stays quiet on the same trace done right; the table itself is whole.
+
+use super::*;
+use crate::dns::{DnsAnswer, Mx, RecordType};
+use crate::name::{Mailbox, Name};
+use crate::smtp::Reply;
+use crate::time::Instant;
+use crate::trace::{Event, EventKind, Sent};
+use crate::world::MailParameters;
+
+fn at(kind: EventKind) -> Event {
+    Event {
+        at: Instant::START,
+        attempt: None,
+        kind,
+    }
+}
+
+fn name(text: &str) -> Name {
+    Name::parse(text).expect("valid")
+}
+
+fn mx(domain: &str, answer: DnsAnswer) -> Event {
+    at(EventKind::Dns {
+        name: name(domain),
+        record_type: RecordType::Mx,
+        answer,
+    })
+}
+
+fn records(list: &[&str]) -> DnsAnswer {
+    DnsAnswer::Mx(
+        list.iter()
+            .map(|text| Mx::parse(text).expect("valid"))
+            .collect(),
+    )
+}
+
+fn connect(address: &str, host: &str) -> Event {
+    at(EventKind::Connecting {
+        address: address.parse().expect("valid"),
+        host: name(host),
+    })
+}
+
+fn sent(address: &str, command: Sent) -> Event {
+    at(EventKind::Sent {
+        address: address.parse().expect("valid"),
+        command,
+    })
+}
+
+fn replied(address: &str, reply: &str) -> Event {
+    at(EventKind::Replied {
+        address: address.parse().expect("valid"),
+        reply: Reply::parse(reply).expect("valid"),
+        keywords: None,
+    })
+}
+
+fn mail() -> Sent {
+    Sent::Mail(
+        Mailbox::parse("s@sender.example").expect("valid"),
+        MailParameters {
+            size: None,
+            extensions: Vec::new(),
+        },
+    )
+}
+
+fn ehlo() -> Sent {
+    Sent::Ehlo(name("client.example"))
+}
+
+/// The ids of the rules `rule`'s checker finds broken in `events`.
+fn fired(rule: &str, events: Vec<Event>) -> Vec<&'static str> {
+    let trace = Trace { events };
+    let subject = Subject {
+        trace: &trace,
+        outcomes: &[],
+        messages: &[],
+        queue: None,
+    };
+    find(rule)
+        .expect("a rule of the table")
+        .check(&subject)
+        .iter()
+        .map(|violation| violation.rule)
+        .collect()
+}
+
+const A: &str = "192.0.2.1";
+
+#[test]
+fn dns_checkers_fire_on_a_trace_that_breaks_them() {
+    let nx = fired(
+        "D1",
+        vec![
+            mx("foo.example", DnsAnswer::NxDomain),
+            connect(A, "foo.example"),
+        ],
+    );
+    assert_eq!(nx, ["D1"]);
+    let servfail = vec![
+        mx("foo.example", DnsAnswer::ServFail),
+        connect(A, "foo.example"),
+    ];
+    assert_eq!(fired("D2", servfail), ["D2"]);
+    let present = vec![
+        mx("foo.example", records(&["10 mx.foo.example"])),
+        connect(A, "foo.example"),
+    ];
+    assert_eq!(fired("D4", present), ["D4"]);
+    assert!(
+        fired(
+            "D4",
+            vec![
+                mx("foo.example", records(&["10 mx.foo.example"])),
+                connect(A, "mx.foo.example")
+            ]
+        )
+        .is_empty()
+    );
+    let null = vec![
+        mx("foo.example", records(&["0 ."])),
+        connect(A, "foo.example"),
+    ];
+    assert_eq!(fired("D6", null), ["D6"]);
+    let list = records(&["10 a.foo.example", "20 b.foo.example", "30 c.foo.example"]);
+    let down = vec![
+        mx("foo.example", list.clone()),
+        connect(A, "c.foo.example"),
+        connect(A, "b.foo.example"),
+    ];
+    assert_eq!(fired("D10", down), ["D10"]);
+    let restart = vec![
+        mx("foo.example", list),
+        connect(A, "b.foo.example"),
+        connect(A, "a.foo.example"),
+    ];
+    assert!(fired("D10", restart).is_empty());
+}
+
+#[test]
+fn session_checkers_fire_on_a_trace_that_breaks_them() {
+    let helo = vec![
+        connect(A, "mx"),
+        replied(A, "220"),
+        sent(A, Sent::Helo(name("c.example"))),
+    ];
+    assert_eq!(fired("S1", helo), ["S1"]);
+    let no_hello = vec![connect(A, "mx"), replied(A, "220"), sent(A, mail())];
+    assert_eq!(fired("S3", no_hello), ["S3"]);
+    let good = vec![
+        connect(A, "mx"),
+        replied(A, "220"),
+        sent(A, ehlo()),
+        replied(A, "250"),
+        sent(A, mail()),
+    ];
+    assert!(fired("S1", good.clone()).is_empty());
+    assert!(fired("S3", good.clone()).is_empty());
+    let mut tls = good[..4].to_vec();
+    tls.push(sent(A, Sent::Starttls));
+    tls.push(replied(A, "220"));
+    tls.push(at(EventKind::TlsEstablished {
+        address: A.parse().expect("valid"),
+    }));
+    let mut stale = tls.clone();
+    stale.push(sent(A, mail()));
+    assert_eq!(fired("S4", stale), ["S4"]);
+    tls.push(sent(A, ehlo()));
+    tls.push(sent(A, mail()));
+    assert!(fired("S4", tls).is_empty());
+    let mut repeat = good.clone();
+    repeat.push(replied(A, "550"));
+    repeat.push(sent(A, mail()));
+    assert_eq!(fired("R2", repeat), ["R2"]);
+    let mut elsewhere = good;
+    elsewhere.push(replied(A, "550"));
+    elsewhere.push(connect(A, "mx"));
+    elsewhere.push(sent(A, ehlo()));
+    elsewhere.push(sent(A, mail()));
+    assert!(fired("R2", elsewhere).is_empty());
+}
+
+/// The table holds every rule of the catalog once: D1–D17, S1–S9, R1–R8, Q1–Q7, X1–X15, P1.
+#[test]
+fn the_table_holds_the_whole_catalog_once() {
+    let mut expected: Vec<String> = Vec::new();
+    for (letter, count) in [("D", 17), ("S", 9), ("R", 8), ("Q", 7), ("X", 15), ("P", 1)] {
+        expected.extend((1..=count).map(|number| format!("{letter}{number}")));
+    }
+    let mut ids: Vec<String> = RULES.iter().map(|rule| rule.id.to_owned()).collect();
+    ids.sort();
+    expected.sort();
+    assert_eq!(ids, expected);
+}
