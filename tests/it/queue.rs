@@ -223,7 +223,7 @@ fn a_reused_session_is_held_to_the_after_ehlo_rule() {
     assert!(
         broken
             .iter()
-            .any(|problem| problem.contains("backup.foo.example")),
+            .any(|problem| problem.message.contains("backup.foo.example")),
         "the checker sees the reused session: {broken:?}\n{}",
         run.trace
     );

@@ -76,7 +76,11 @@ pub fn never_worse_preference_after_ehlo(trace: &Trace) -> Vec<Violation> {
                 if let Some((limit, at)) = &scope.ceiling
                     && preference > *limit
                 {
-                    broken.push(format!("reused a connection to {host} (preference {preference}) at {} after EHLO at {at} (preference {limit})", event.at));
+                    broken.push(Violation::of(
+                        "P1",
+                        format!("reused a connection to {host} (preference {preference}) at {} after EHLO at {at} (preference {limit})", event.at),
+                        Some(index),
+                    ));
                 }
                 scope.hosts.insert(*address, (host.clone(), true));
                 scope.last_sent.remove(address);
