@@ -175,7 +175,7 @@ fn claims_are_rule_ids() {
         &[
             (
                 "by-id.yaml",
-                "# P1 by its id.\nname: my-p1\nsummary: test\nsource: test\nextends: rfc5321\nafter_ehlo: same-or-better\nclaims: [P1]\n",
+                "# P1 by its id.\nname: my-p1\nsummary: test\nsource: test\nextends: rfc5321\nafter_ehlo: same-or-better\nrequired_keywords: {REQUIRETLS: {action: bounce}}\nclaims: [P1]\n",
             ),
             (
                 "unknown.yaml",
@@ -216,7 +216,7 @@ fn policy_files_run_by_path() {
         &[
             (
                 "strict.yaml",
-                "# A user's policy: the baseline that never goes to a worse preference after EHLO.\nname: my-strict\nsummary: test\nsource: test\nextends: rfc5321\nafter_ehlo: same-or-better\nclaims: [never-worse-preference-after-ehlo]\n",
+                "# A user's policy: the baseline that never goes to a worse preference after EHLO.\nname: my-strict\nsummary: test\nsource: test\nextends: rfc5321\nafter_ehlo: same-or-better\nrequired_keywords: {REQUIRETLS: {action: bounce}}\nclaims: [never-worse-preference-after-ehlo]\n",
             ),
             (
                 "world.yaml",

@@ -1019,12 +1019,17 @@ fn contradictions(reader: &mut Reader<'_>, patch: &Patch, settings: &Settings, a
     if settings.same_or_better_after_ehlo {
         for (pattern, action) in &settings.required {
             if matches!(action, KeywordAction::WholeList(_)) {
-                let at = patch
-                    .required
-                    .iter()
-                    .find(|(p, _, _)| p == pattern)
-                    .map_or(at, |(_, _, at)| *at);
-                reader.error(at, "a `whole-list` keyword action walks to worse preferences after a good EHLO, which `after_ehlo: same-or-better` forbids");
+                match patch.required.iter().find(|(p, _, _)| p == pattern) {
+                    Some((_, _, at)) => reader.error(*at, "a `whole-list` keyword action walks to worse preferences after a good EHLO, which `after_ehlo: same-or-better` forbids"),
+                    // Inherited: say which rule, and how to override it.
+                    None => {
+                        let pattern = match pattern {
+                            KeywordPattern::Named(name) => name.to_string(),
+                            KeywordPattern::Any => "\"*\"".to_owned(),
+                        };
+                        reader.error(at, format!("the `{pattern}` keyword rule inherited from `extends` is `whole-list`, which walks to worse preferences after a good EHLO and `after_ehlo: same-or-better` forbids: override it, e.g. `required_keywords: {{{pattern}: {{action: bounce}}}}`"));
+                    }
+                }
             }
         }
         if settings.wanted == WantedAction::WholeList {

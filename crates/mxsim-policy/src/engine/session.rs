@@ -463,7 +463,19 @@ impl<W: World> Attempt<'_, '_, W> {
         required
             .filter(|keyword| find_keyword(keywords, keyword).is_none())
             .filter_map(|keyword| {
-                let action = self.settings.required_action(keyword);
+                let mut action = self.settings.required_action(keyword);
+                // RFC 8689 §4.2.1: a host without STARTTLS fails a step of the REQUIRETLS
+                // procedure, so a REQUIRETLS search ("repeat steps 2-5 with each host") goes on
+                // past it too, whatever the STARTTLS rule says.
+                if implied_starttls && keyword.eq_ignore_ascii_case("STARTTLS") {
+                    let requiretls = self.settings.required_action("REQUIRETLS");
+                    if matches!(
+                        requiretls,
+                        KeywordAction::WholeList(_) | KeywordAction::SamePreference(_)
+                    ) {
+                        action = requiretls;
+                    }
+                }
                 strictness(action, keyword).map(|rank| (rank, keyword, action))
             })
             .max_by(|a, b| a.0.cmp(&b.0).then_with(|| b.1.cmp(a.1)))
