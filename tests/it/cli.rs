@@ -193,7 +193,7 @@ fn claims_are_rule_ids() {
     check(
         EXIT_OK,
         &["run", world, "--policy", by_id.to_str().unwrap()],
-        &["deferred", "expect my-p1: holds"],
+        &["deferred", "verdict my-p1: PASS"],
         &[],
     );
     let unknown = folder.join("unknown.yaml");
@@ -230,7 +230,7 @@ fn policy_files_run_by_path() {
     check(
         EXIT_OK,
         &["run", world, "--policy", policy],
-        &["policy my-strict", "deferred", "expect my-strict: holds"],
+        &["policy my-strict", "deferred", "verdict my-strict: PASS"],
         &[],
     );
     check(
@@ -380,4 +380,73 @@ fn engine_regressions_with_custom_policies() {
             );
         }
     }
+}
+
+/// Every rule with a checker is judged whatever `expect:` asks: a MUST broken without a
+/// documented departure is a FAIL and exit 1; the same break documented under `departures:` is
+/// DEPARTS and exit 0; departures are not inherited through `extends`.
+#[test]
+fn verdicts_fail_on_an_undocumented_must_and_show_departures() {
+    let folder = folder(
+        "cli-verdicts",
+        &[
+            (
+                "nxdomain-to-a.yaml",
+                "# Breaks D1 without saying so.\nname: my-nx\nsummary: test\nsource: test\nextends: rfc5321\nimplicit_mx: nodata-or-nxdomain\n",
+            ),
+            (
+                "nxdomain-to-a-documented.yaml",
+                "# Breaks D1 and says so.\nname: my-nx-doc\nsummary: test\nsource: test\nextends: rfc5321\nimplicit_mx: nodata-or-nxdomain\ndepartures:\n  D1: \"a test of departures\"\n",
+            ),
+            (
+                "world.yaml",
+                "title: MX NXDOMAIN, A present\nmessage: {to: [u@nx.example]}\ndns: {nx.example: {mx: nxdomain, a: [192.0.2.9]}}\nservers: {192.0.2.9: {}}\n",
+            ),
+        ],
+    );
+    let world = folder.join("world.yaml");
+    let world = world.to_str().unwrap();
+    let plain = folder.join("nxdomain-to-a.yaml");
+    check(
+        EXIT_FAILED,
+        &["run", world, "--policy", plain.to_str().unwrap()],
+        &["verdict my-nx: FAIL D1 MUST: connected to nx.example"],
+        &[],
+    );
+    let documented = folder.join("nxdomain-to-a-documented.yaml");
+    check(
+        EXIT_OK,
+        &["run", world, "--policy", documented.to_str().unwrap()],
+        &[
+            "verdict my-nx-doc: DEPARTS D1 MUST: connected to nx.example",
+            "(departs: a test of departures)",
+        ],
+        &[],
+    );
+    check(
+        EXIT_OK,
+        &[
+            "compare",
+            world,
+            "--policy",
+            documented.to_str().unwrap(),
+            "--policy",
+            "postfix-3.11",
+        ],
+        &["DEPARTS D1", "my-nx-doc departs from D1 MUST (1 cell)"],
+        &[],
+    );
+    // postfix-3.11 departs from D1; a file extending it without listing the departure fails.
+    let heir = folder.join("heir.yaml");
+    std::fs::write(
+        &heir,
+        "name: my-postfix\nsummary: test\nsource: test\nextends: postfix-3.11\n",
+    )
+    .unwrap();
+    check(
+        EXIT_FAILED,
+        &["run", world, "--policy", heir.to_str().unwrap()],
+        &["FAIL D1 MUST"],
+        &[],
+    );
 }

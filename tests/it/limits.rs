@@ -205,6 +205,7 @@ fn a_faulty_policy_is_a_value_not_a_crash() {
         &Misbehaving(Misbehaviour::Panic),
         None,
         &[],
+        &[],
     );
     assert_eq!(verdict.faulted, verdict.runs);
     assert!(verdict.first_fault.is_some());
@@ -227,11 +228,13 @@ fn compare_gives_a_faulty_policy_its_own_error_cell() {
             Column {
                 name: "rfc5321".to_owned(),
                 claims: Vec::new(),
+                departures: Vec::new(),
                 policy: registry::get::<SimWorld>("rfc5321").expect("registered"),
             },
             Column {
                 name: "test-misbehaving".to_owned(),
                 claims: Vec::new(),
+                departures: Vec::new(),
                 policy: Box::new(Misbehaving(Misbehaviour::Panic)),
             },
         ]
@@ -257,7 +260,7 @@ fn an_exploration_stops_at_its_work_budget() {
     let prepared = base_case();
     let runner = Runner::new().with_explore_events_max(5);
     let rfc5321 = registry::get::<SimWorld>("rfc5321").expect("registered");
-    let verdict = judge::explore(&runner, &prepared, rfc5321.as_ref(), None, &[]);
+    let verdict = judge::explore(&runner, &prepared, rfc5321.as_ref(), None, &[], &[]);
     assert_eq!(verdict.runs, 1);
     assert!(!verdict.exhaustive);
     let cut = verdict.cut.expect("the budget cut the exploration");

@@ -8,6 +8,7 @@ use mxsim_lab::check::check_scenario;
 use mxsim_lab::compare;
 use mxsim_lab::judge::{Judge, choices_label, runs_text};
 use mxsim_lab::spec::PolicySpec;
+use mxsim_model::rules::Grade;
 use mxsim_model::world::Policy;
 use mxsim_policy::registry;
 use mxsim_policy::settings::Claim;
@@ -224,19 +225,27 @@ impl Observer for Printer<'_> {
         let label = choices_label(&run);
         let whole = self.printed_events == 0
             || self.printed_events + run.trace.events.len() <= RUN_EVENTS_PRINTED_MAX;
+        let graded = match &run.fault {
+            Some(_) => Vec::new(),
+            None => self.judge.graded(&run),
+        };
         let problems = match &run.fault {
             Some(fault) => vec![fault.to_string()],
-            None if self.judged => self.judge.problems(&run),
-            None => Vec::new(),
+            None => self.judge.failures(&graded),
         };
         self.failed |= !problems.is_empty();
+        let grade = graded
+            .iter()
+            .filter_map(|(grade, _)| *grade)
+            .max()
+            .unwrap_or(Grade::Pass);
         if !whole {
             self.summarised += 1;
-            let verdict = match (&run.fault, self.judged, problems.first()) {
-                (Some(fault), _, _) => format!("error: {fault}"),
-                (None, false, _) => String::new(),
-                (None, true, None) => "holds".to_owned(),
-                (None, true, Some(first)) => format!("BROKEN: {first}"),
+            let verdict = match (&run.fault, problems.first()) {
+                (Some(fault), _) => format!("error: {fault}"),
+                (None, Some(first)) => format!("BROKEN: {first}"),
+                (None, None) if self.judged => format!("holds · {grade}"),
+                (None, None) => grade.to_string(),
             };
             let _ = writeln!(
                 self.out,
@@ -255,12 +264,33 @@ impl Observer for Printer<'_> {
         if let Some(fault) = &run.fault {
             let fault = mxsim_model::escape::terminal(&fault.to_string()).into_owned();
             let _ = writeln!(self.out, "error {}: {fault}", self.policy);
-        } else if self.judged && problems.is_empty() {
-            let _ = writeln!(self.out, "expect {}: holds", self.policy);
         } else {
-            for problem in &problems {
-                let problem = mxsim_model::escape::terminal(problem);
+            let broken: Vec<&mxsim_model::rules::Violation> = graded
+                .iter()
+                .filter(|(grade, _)| grade.is_none())
+                .map(|(_, violation)| violation)
+                .collect();
+            if self.judged && broken.is_empty() {
+                let _ = writeln!(self.out, "expect {}: holds", self.policy);
+            }
+            for violation in broken {
+                let problem = mxsim_model::escape::terminal(&violation.to_string()).into_owned();
                 let _ = writeln!(self.out, "expect {}: BROKEN: {problem}", self.policy);
+            }
+            let mut lines: Vec<(Grade, String)> = graded
+                .iter()
+                .filter_map(|(grade, violation)| {
+                    grade.map(|grade| (grade, self.judge.line(Some(grade), violation)))
+                })
+                .collect();
+            // Worst first; within a grade, in trace order.
+            lines.sort_by_key(|line| std::cmp::Reverse(line.0));
+            if lines.is_empty() {
+                let _ = writeln!(self.out, "verdict {}: PASS", self.policy);
+            }
+            for (_, line) in lines {
+                let line = mxsim_model::escape::terminal(&line).into_owned();
+                let _ = writeln!(self.out, "verdict {}: {line}", self.policy);
             }
         }
     }
@@ -329,10 +359,16 @@ fn run(file: &Path, policy_name: &str, how: RunHow) -> Output {
         Ok(scenario) => scenario,
         Err(BadInput { text }) => return bad(text),
     };
-    let (policy_name, policy, claims) = match policy_named(policy_name) {
-        Ok(resolved) => resolved,
+    let spec = match parse_policy(policy_name) {
+        Ok(spec) => spec,
         Err(text) => return bad(text),
     };
+    let (policy_name, policy, claims, departures) = (
+        spec.name().to_owned(),
+        spec.build(),
+        spec.claims(),
+        spec.departures(),
+    );
     let policy_name = policy_name.as_str();
     let runner = Runner::new();
     let prepared = Arc::new(Prepared::new(scenario.clone()));
@@ -343,9 +379,9 @@ fn run(file: &Path, policy_name: &str, how: RunHow) -> Output {
     let queue = scenario
         .queue
         .then(|| (policy.queue(), scenario.messages.as_slice()));
-    let judge = Judge::new(expectation, &claims, queue);
+    let judge = Judge::new(expectation, &claims, &departures, queue);
     let mut printer = Printer {
-        judged: judge.judges(),
+        judged: judge.expects(),
         judge,
         policy: policy_name,
         out: String::new(),
@@ -434,6 +470,7 @@ fn check(paths: &[PathBuf]) -> Output {
     let mut out = String::new();
     let mut err = notes(&found.notes);
     let (mut held, mut broken, mut errors, mut bad_files, mut without) = (0, 0, 0, 0, 0);
+    let mut grades: std::collections::BTreeMap<Grade, usize> = std::collections::BTreeMap::new();
     for file in &files {
         let name = shown(file);
         let scenario = match files::load(file, &registry::is_known) {
@@ -479,13 +516,32 @@ fn check(paths: &[PathBuf]) -> Output {
                 let _ = writeln!(out, "{reproduce}");
             } else {
                 held += 1;
-                let _ = writeln!(out, "ok    {name} {} ({orders})", result.policy);
+                let _ = writeln!(
+                    out,
+                    "ok    {name} {} ({orders}) · {}",
+                    result.policy,
+                    verdict.grade()
+                );
+            }
+            *grades.entry(verdict.grade()).or_insert(0usize) += 1;
+            // Every verdict other than PASS, worst first, with its first run (a FAIL's lines
+            // are above).
+            for ((grade, _), tally) in verdict.graded.iter().rev() {
+                if *grade != Grade::Fail {
+                    let line = mxsim_model::escape::terminal(&tally.first.1);
+                    let _ = writeln!(out, "        {}: {line}", tally.first.0);
+                }
             }
         }
     }
+    let grades = Grade::ALL
+        .iter()
+        .map(|grade| format!("{} {grade}", grades.get(grade).copied().unwrap_or(0)))
+        .collect::<Vec<_>>()
+        .join(", ");
     let _ = writeln!(
         out,
-        "\n{} files: {held} expectations hold, {broken} broken, {errors} policy errors, {bad_files} files with errors, {without} without expectations",
+        "\n{} files: {held} expectations hold, {broken} broken, {errors} policy errors, {bad_files} files with errors, {without} without expectations\nverdicts: {grades}",
         files.len()
     );
     let code = if bad_files > 0 || files.is_empty() {

@@ -26,12 +26,14 @@ pub fn check_scenario(runner: &Runner, scenario: &Arc<Scenario>) -> Vec<PolicyCh
         let spec = PolicySpec::Named(expectation.policy.clone());
         let policy = spec.build();
         let claims = spec.claims();
+        let departures = spec.departures();
         let verdict = judge::explore(
             runner,
             &prepared,
             policy.as_ref(),
             Some(expectation),
             &claims,
+            &departures,
         );
         checks.push(PolicyCheck {
             policy: expectation.policy.clone(),

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use mxsim_model::escape;
+use mxsim_model::rules::{self, Departure, Grade};
 use mxsim_model::scenario::Scenario;
 use mxsim_model::world::Policy;
 use mxsim_policy::settings::Claim;
@@ -88,6 +89,25 @@ pub struct Cell {
     pub problems: Vec<String>,
     /// For `error`: the policy's fault, prefixed by the order of the first run that showed it.
     pub error: Option<String>,
+    /// The worst verdict over the runs: `PASS`, `INFO`, `DEPARTS`, `NON-STRICT` or `FAIL`.
+    pub verdict: &'static str,
+    /// Every rule behind a verdict other than PASS, worst first.
+    pub verdicts: Vec<RuleVerdict>,
+}
+
+/// One rule broken (or one open question met) in some run of a cell.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RuleVerdict {
+    /// `FAIL`, `NON-STRICT`, `DEPARTS` or `INFO`.
+    pub verdict: &'static str,
+    /// The rule's id (`mxsim rules`).
+    pub rule: &'static str,
+    /// Its level: `MUST`, `SHOULD`, `MAY`, `POLICY`.
+    pub level: &'static str,
+    /// Runs that broke it.
+    pub runs: usize,
+    /// The verdict line of the first such run, prefixed by its order.
+    pub first: String,
 }
 
 /// One delivery attempt of the first run of a cell.
@@ -131,6 +151,8 @@ pub struct Column {
     pub name: String,
     /// The invariants it claims.
     pub claims: Vec<Claim>,
+    /// The rules it documents that it departs from.
+    pub departures: Vec<Departure>,
     /// The policy.
     pub policy: Box<dyn Policy<SimWorld>>,
 }
@@ -144,6 +166,7 @@ pub fn build(files: &[(PathBuf, Arc<Scenario>)], policies: &[PolicySpec]) -> Rep
             .map(|spec| Column {
                 name: spec.name().to_owned(),
                 claims: spec.claims(),
+                departures: spec.departures(),
                 policy: spec.build(),
             })
             .collect()
@@ -242,6 +265,7 @@ fn run_cell(runner: &Runner, prepared: &Arc<Prepared>, column: &Column) -> Cell 
         column.policy.as_ref(),
         expectation,
         &column.claims,
+        &column.departures,
     );
     cell(
         &column.name,
@@ -317,7 +341,37 @@ fn cell(policy: &str, verdict: &Verdict, judged: bool) -> Cell {
             .first_fault
             .as_ref()
             .map(|(label, fault)| format!("{label}: {fault}")),
+        verdict: verdict.grade().word(),
+        verdicts: verdict
+            .graded
+            .iter()
+            .rev()
+            .map(|((grade, rule), tally)| RuleVerdict {
+                verdict: grade.word(),
+                rule,
+                level: tally.level.word(),
+                runs: tally.runs,
+                first: format!("{}: {}", tally.first.0, tally.first.1),
+            })
+            .collect(),
     }
+}
+
+/// A cell's verdict in a few words: empty for PASS, else the worst verdict and the rules behind
+/// every verdict other than PASS, worst first: `FAIL D1 · DEPARTS S1`.
+pub fn verdict_text(cell: &Cell) -> String {
+    let mut groups: Vec<(&str, Vec<&str>)> = Vec::new();
+    for rule in &cell.verdicts {
+        match groups.iter_mut().find(|(word, _)| *word == rule.verdict) {
+            Some((_, rules)) => rules.push(rule.rule),
+            None => groups.push((rule.verdict, vec![rule.rule])),
+        }
+    }
+    groups
+        .iter()
+        .map(|(word, rules)| format!("{word} {}", rules.join(",")))
+        .collect::<Vec<_>>()
+        .join(" · ")
 }
 
 fn shares(counts: &BTreeMap<ResultKey, usize>, total: usize) -> Vec<Share> {
@@ -402,6 +456,10 @@ pub fn cell_text(cell: &Cell, compact: bool, queue: bool) -> String {
             let _ = write!(text, " · {attempts} att");
         }
         let _ = write!(text, " · {}", span_text(cell.time_ms, duration));
+    }
+    let verdict = verdict_text(cell);
+    if !verdict.is_empty() {
+        let _ = write!(text, " · {verdict}");
     }
     text
 }
@@ -578,6 +636,10 @@ fn render_markdown(report: &Report) -> String {
                 };
                 if cell.expect != "error" {
                     result.push_str(&results_text(cell));
+                    let verdict = verdict_text(cell);
+                    if !verdict.is_empty() {
+                        let _ = write!(result, " · {verdict}");
+                    }
                 }
                 let mut line = vec![
                     escape::markdown(&cell.policy),
@@ -765,15 +827,99 @@ fn legend(report: &Report, layout: Layout) -> String {
             let _ = writeln!(out, "  {line}");
         }
     }
+    out.push_str(&verdicts_legend(report, shown));
     if broken.is_empty() && errors_seen == 0 {
         out.push_str("Every expectation and claim holds.\n");
     } else {
         let _ = writeln!(
             out,
-            "✗ marks a cell that breaks its scenario's expect: or the policy's claims ({}):",
+            "✗ marks a cell that breaks its scenario's expect:, a MUST, or the policy's claims ({}):",
             broken.len()
         );
         for line in broken {
+            let _ = writeln!(out, "  {line}");
+        }
+    }
+    out
+}
+
+/// The verdicts of a report: how many cells got each, the departures behind DEPARTS once per
+/// policy and rule, and every NON-STRICT with its first line (FAIL cells are listed as broken).
+fn verdicts_legend(report: &Report, shown: fn(&str) -> String) -> String {
+    let mut out = String::new();
+    let cells = report
+        .scenarios
+        .iter()
+        .flat_map(|row| row.cells.iter().map(move |cell| (row, cell)));
+    let counts: Vec<String> = Grade::ALL
+        .iter()
+        .map(|grade| {
+            let count = cells
+                .clone()
+                .filter(|(_, cell)| cell.verdict == grade.word())
+                .count();
+            format!("{count} {grade}")
+        })
+        .collect();
+    let _ = writeln!(
+        out,
+        "Verdicts (the worst of each cell, every rule with a checker):\n{}.",
+        counts.join(", ")
+    );
+    // Departures, once per policy and rule, with the cells they cover.
+    let mut departs: Vec<(&str, &str, usize)> = Vec::new();
+    for (_, cell) in cells.clone() {
+        for rule in cell
+            .verdicts
+            .iter()
+            .filter(|rule| rule.verdict == "DEPARTS")
+        {
+            match departs
+                .iter_mut()
+                .find(|(policy, id, _)| *policy == cell.policy && *id == rule.rule)
+            {
+                Some((_, _, count)) => *count += 1,
+                None => departs.push((&cell.policy, rule.rule, 1)),
+            }
+        }
+    }
+    if !departs.is_empty() {
+        let _ = writeln!(
+            out,
+            "DEPARTS marks a rule the policy documents that it departs from:"
+        );
+        for (policy, id, count) in departs {
+            let level = rules::find(id).map_or("", |rule| rule.level.word());
+            let _ = writeln!(
+                out,
+                "  {} departs from {id} {level} ({count} cell{})",
+                shown(policy),
+                if count == 1 { "" } else { "s" }
+            );
+        }
+    }
+    let non_strict: Vec<String> = cells
+        .flat_map(|(row, cell)| {
+            cell.verdicts
+                .iter()
+                .filter(|rule| rule.verdict == "NON-STRICT" || rule.verdict == "INFO")
+                .map(move |rule| {
+                    format!(
+                        "{} × {}: {}",
+                        shown(&row.label),
+                        shown(&cell.policy),
+                        shown(&rule.first)
+                    )
+                })
+        })
+        .collect();
+    if !non_strict.is_empty() {
+        let _ = writeln!(
+            out,
+            "NON-STRICT marks a SHOULD broken, INFO an open question met ({}):",
+            non_strict.len()
+        );
+        for line in non_strict {
             let _ = writeln!(out, "  {line}");
         }
     }

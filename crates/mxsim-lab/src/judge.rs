@@ -1,5 +1,6 @@
-//! Judging an exploration run by run: each run is checked against the file's `expect:` and the
-//! policy's claims as it ends, summarised, and dropped. Only what `check`, `compare` and `run`
+//! Judging an exploration run by run: each run is checked against the file's `expect:`, the
+//! policy's claims and every rule of the table that has a checker, each broken rule graded
+//! (FAIL, NON-STRICT, DEPARTS, INFO) as it ends, summarised, and dropped. Only what `check`, `compare` and `run`
 //! report is kept (the first failing run with its problems, the first fault, the distribution of
 //! results, spans of connections and time), so memory stays flat however many runs an
 //! exploration makes.
@@ -11,7 +12,7 @@ use mxsim_model::expect;
 use mxsim_model::invariants;
 use mxsim_model::outcome::{Disposition, DispositionKind};
 use mxsim_model::queue::QueueSettings;
-use mxsim_model::rules::{self, Subject, Violation};
+use mxsim_model::rules::{self, Departure, Grade, Level, Subject, Violation};
 use mxsim_model::scenario::{Expectation, Message};
 use mxsim_policy::settings::Claim;
 use mxsim_sim::{
@@ -79,19 +80,61 @@ pub struct Verdict {
     pub dsns: Option<Span>,
     /// The attempts of the first run that ended well, for reports.
     pub first_attempts: Vec<AttemptRecord>,
+    /// Every rule broken in some run, by grade (worst last) and rule id: how many runs broke
+    /// it, and the first of them.
+    pub graded: BTreeMap<(Grade, &'static str), Tally>,
+}
+
+/// One rule broken over the runs of an exploration, at one grade.
+#[derive(Clone, Debug)]
+pub struct Tally {
+    /// Runs that broke it.
+    pub runs: usize,
+    /// The rule's level.
+    pub level: Level,
+    /// The first such run's label and its verdict line.
+    pub first: (String, String),
 }
 
 impl Verdict {
-    /// True when a run broke an expectation or a claim.
+    /// True when a run broke an expectation, a MUST or a claim.
     pub fn broken(&self) -> bool {
         self.failing > 0
     }
+
+    /// The worst verdict over the runs: PASS when no rule was broken.
+    pub fn grade(&self) -> Grade {
+        self.graded
+            .keys()
+            .map(|(grade, _)| *grade)
+            .max()
+            .unwrap_or(Grade::Pass)
+    }
+}
+
+/// A verdict line: `FAIL D1 MUST: …`, `DEPARTS S1 SHOULD: … (departs: why)`, or for a claim
+/// `FAIL P1 POLICY (claimed): …`.
+pub fn verdict_line(grade: Grade, violation: &Violation, departures: &[Departure]) -> String {
+    let mut line = format!("{grade} {} {}", violation.rule, violation.level);
+    if violation.level == Level::Policy {
+        line.push_str(" (claimed)");
+    }
+    let _ = write!(line, ": {}", violation.message);
+    if grade == Grade::Departs
+        && let Some(departure) = departures
+            .iter()
+            .find(|departure| departure.rule == violation.rule)
+    {
+        let _ = write!(line, " (departs: {})", departure.reason);
+    }
+    line
 }
 
 /// Judges runs as they end; see the module documentation.
 pub struct Judge<'a> {
     expectation: Option<&'a Expectation>,
     claims: &'a [Claim],
+    departures: &'a [Departure],
     /// In a queue scenario: the policy's queue settings and the messages, for the queue rules.
     queue: Option<(QueueSettings, &'a [Message])>,
     /// What was seen so far.
@@ -104,23 +147,26 @@ impl<'a> Judge<'a> {
     pub fn new(
         expectation: Option<&'a Expectation>,
         claims: &'a [Claim],
+        departures: &'a [Departure],
         queue: Option<(QueueSettings, &'a [Message])>,
     ) -> Judge<'a> {
         Judge {
             expectation,
             claims,
+            departures,
             queue,
             verdict: Verdict::default(),
         }
     }
 
-    /// True when runs are judged: there is an expectation, a claim, or queue rules.
-    pub fn judges(&self) -> bool {
-        self.expectation.is_some() || !self.claims.is_empty() || self.queue.is_some()
+    /// True when there is an expectation to hold runs to (the rules always are).
+    pub fn expects(&self) -> bool {
+        self.expectation.is_some()
     }
 
-    /// Every violation in `run`: the expectation's, the claimed rules', and in a queue scenario
-    /// the queue rules'.
+    /// Every violation in `run`: the expectation's, and every rule's that has a checker and
+    /// applies: the claimed POLICY rules, the queue rules in a queue scenario, and every other
+    /// judged rule always, at its level.
     pub fn violations(&self, run: &Run) -> Vec<Violation> {
         let mut broken = self
             .expectation
@@ -136,22 +182,50 @@ impl<'a> Judge<'a> {
             messages,
             queue: settings,
         };
-        for rule in rules::RULES {
-            let claimed = self.claims.iter().any(|claim| claim.key() == rule.id);
-            let queue_rule = settings.is_some() && invariants::QUEUE_RULES.contains(&rule.id);
-            if claimed || queue_rule {
+        for rule in rules::RULES.iter().filter(|rule| rule.judged()) {
+            let applies = if rule.level == Level::Policy {
+                self.claims.iter().any(|claim| claim.key() == rule.id)
+            } else if invariants::QUEUE_RULES.contains(&rule.id) {
+                settings.is_some()
+            } else {
+                true
+            };
+            if applies {
                 broken.extend(rule.check(&subject));
             }
         }
         broken
     }
 
-    /// What broke in `run`, one line each, capped at [`PROBLEMS_MAX`] lines.
+    /// Every violation in `run` with its grade (`None` for the scenario's own `expect:`).
+    pub fn graded(&self, run: &Run) -> Vec<(Option<Grade>, Violation)> {
+        self.violations(run)
+            .into_iter()
+            .map(|violation| (Grade::of(&violation, self.departures), violation))
+            .collect()
+    }
+
+    /// A verdict line for a graded violation, the bare sentence for an `expect:` one.
+    pub fn line(&self, grade: Option<Grade>, violation: &Violation) -> String {
+        match grade {
+            Some(grade) => verdict_line(grade, violation, self.departures),
+            None => violation.to_string(),
+        }
+    }
+
+    /// What broke in `run` that fails it (the expectation, a MUST, a claim), one line each,
+    /// capped at [`PROBLEMS_MAX`] lines.
     pub fn problems(&self, run: &Run) -> Vec<String> {
-        let mut broken: Vec<String> = self
-            .violations(run)
+        let graded = self.graded(run);
+        self.failures(&graded)
+    }
+
+    /// The failing lines of graded violations, capped at [`PROBLEMS_MAX`] lines.
+    pub fn failures(&self, graded: &[(Option<Grade>, Violation)]) -> Vec<String> {
+        let mut broken: Vec<String> = graded
             .iter()
-            .map(ToString::to_string)
+            .filter(|(grade, _)| matches!(grade, None | Some(Grade::Fail)))
+            .map(|(grade, violation)| self.line(*grade, violation))
             .collect();
         if broken.len() > PROBLEMS_MAX {
             let more = broken.len() - PROBLEMS_MAX;
@@ -173,12 +247,31 @@ impl Observer for Judge<'_> {
             }
             return;
         }
-        let problems = self.problems(&run);
+        let graded = self.graded(&run);
+        let problems = self.failures(&graded);
+        let label = choices_label(&run);
+        let mut seen = std::collections::BTreeSet::new();
+        for (grade, violation) in &graded {
+            let Some(grade) = *grade else { continue };
+            if !seen.insert((grade, violation.rule)) {
+                continue;
+            }
+            let line = self.line(Some(grade), violation);
+            self.verdict
+                .graded
+                .entry((grade, violation.rule))
+                .and_modify(|tally| tally.runs += 1)
+                .or_insert_with(|| Tally {
+                    runs: 1,
+                    level: violation.level,
+                    first: (label.clone(), line),
+                });
+        }
         let verdict = &mut self.verdict;
         if !problems.is_empty() {
             verdict.failing += 1;
             if verdict.first_failure.is_none() {
-                verdict.first_failure = Some((choices_label(&run), problems));
+                verdict.first_failure = Some((label, problems));
             }
         }
         *verdict.results.entry(result_of(&run)).or_default() += 1;
@@ -218,12 +311,13 @@ pub fn explore(
     policy: &dyn mxsim_model::world::Policy<SimWorld>,
     expectation: Option<&Expectation>,
     claims: &[Claim],
+    departures: &[Departure],
 ) -> Verdict {
     let scenario = &prepared.scenario;
     let queue = scenario
         .queue
         .then(|| (policy.queue(), scenario.messages.as_slice()));
-    let mut judge = Judge::new(expectation, claims, queue);
+    let mut judge = Judge::new(expectation, claims, departures, queue);
     let Exploration {
         exhaustive, cut, ..
     } = runner.explore(prepared, policy, &mut judge);

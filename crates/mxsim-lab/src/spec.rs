@@ -1,6 +1,7 @@
 //! A policy to run: a registered name, or settings loaded from a policy file. Reading the file
 //! is the CLI's job; the lab gets the settings.
 
+use mxsim_model::rules::Departure;
 use mxsim_model::world::Policy;
 use mxsim_policy::engine::Engine;
 use mxsim_policy::registry;
@@ -44,6 +45,18 @@ impl PolicySpec {
                 .map(|entry| entry.claims.clone())
                 .unwrap_or_default(),
             PolicySpec::File(settings) => settings.claims.clone(),
+        }
+    }
+}
+
+impl PolicySpec {
+    /// The rules the policy documents that it departs from.
+    pub fn departures(&self) -> Vec<Departure> {
+        match self {
+            PolicySpec::Named(name) => registry::entry(name)
+                .map(|entry| entry.departures.clone())
+                .unwrap_or_default(),
+            PolicySpec::File(settings) => settings.departures.clone(),
         }
     }
 }

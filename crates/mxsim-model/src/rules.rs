@@ -120,6 +120,79 @@ impl fmt::Display for Violation {
     }
 }
 
+/// A policy's documented departure from a rule: the rule's id and why, with the source (a
+/// policy file's `departures:`, or a Rust policy's registry entry). A broken rule the policy
+/// departs from is graded [`Grade::Departs`]: shown, never a failure.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Departure {
+    /// The rule's id in [`RULES`].
+    pub rule: &'static str,
+    /// Why the policy departs from it, with the source.
+    pub reason: String,
+}
+
+/// A verdict on one rule, as conformance suites give them; ordered from best to worst.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Grade {
+    /// Nothing the checkers judge was broken.
+    Pass,
+    /// An open question of the standards was met; the alternative taken is named.
+    Info,
+    /// A rule was broken, and the policy documents that it departs from it.
+    Departs,
+    /// A SHOULD was broken.
+    NonStrict,
+    /// A MUST was broken, or a rule the policy claims.
+    Fail,
+}
+
+impl Grade {
+    /// Every grade, best first.
+    pub const ALL: [Grade; 5] = [
+        Grade::Pass,
+        Grade::Info,
+        Grade::Departs,
+        Grade::NonStrict,
+        Grade::Fail,
+    ];
+
+    /// The word verdict lines print.
+    pub const fn word(self) -> &'static str {
+        match self {
+            Grade::Pass => "PASS",
+            Grade::Info => "INFO",
+            Grade::Departs => "DEPARTS",
+            Grade::NonStrict => "NON-STRICT",
+            Grade::Fail => "FAIL",
+        }
+    }
+
+    /// The grade of `violation` for a policy that documents `departures`; `None` for a
+    /// violation of the scenario's own `expect:`, which is not a verdict on a rule.
+    pub fn of(violation: &Violation, departures: &[Departure]) -> Option<Grade> {
+        if violation.level == Level::Expect {
+            return None;
+        }
+        if departures
+            .iter()
+            .any(|departure| departure.rule == violation.rule)
+        {
+            return Some(Grade::Departs);
+        }
+        Some(match violation.level {
+            Level::Must | Level::Policy => Grade::Fail,
+            Level::Should => Grade::NonStrict,
+            Level::May | Level::Expect => Grade::Info,
+        })
+    }
+}
+
+impl fmt::Display for Grade {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.word())
+    }
+}
+
 /// What a checker reads: one run's data and what the scenario and the policy say about it.
 #[derive(Clone, Copy, Debug)]
 pub struct Subject<'a> {

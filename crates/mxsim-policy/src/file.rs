@@ -46,6 +46,7 @@ const TOP_KEYS: &[&str] = &[
     "memory",
     "reuse",
     "claims",
+    "departures",
 ];
 const ORDER_KEYS: &[&str] = &["equal_preference", "address_family"];
 const LIMIT_KEYS: &[&str] = &["addresses", "sessions", "hosts", "addresses_per_host"];
@@ -106,6 +107,8 @@ struct Patch {
     null_mx_beside_others_ignored: Option<bool>,
     no_address: Option<NoAddress>,
     claims: Option<(Vec<Claim>, Position)>,
+    /// `departures:` as written; never inherited.
+    departures: Vec<rules::Departure>,
 }
 
 /// The `queue:` section as written: every key optional, each inherited when left out.
@@ -268,7 +271,55 @@ fn read(reader: &mut Reader<'_>, root: &Node) -> Option<Patch> {
         });
         patch.claims = claims.map(|claims| (claims, node.at));
     }
+    if let Some(node) = fields.get("departures") {
+        patch.departures = read_departures(reader, node);
+    }
     Some(patch)
+}
+
+/// `departures:` a mapping of rule id → why the policy departs from it, with the source.
+fn read_departures(reader: &mut Reader<'_>, node: &Node) -> Vec<rules::Departure> {
+    let Some(entries) = reader.mapping(node, "departures") else {
+        return Vec::new();
+    };
+    let ids: Vec<&'static str> = rules::RULES.iter().map(|rule| rule.id).collect();
+    let mut departures: Vec<rules::Departure> = Vec::new();
+    for (key, value) in entries {
+        let Some(rule) = rules::RULES.iter().find(|rule| rule.id == key.text) else {
+            let message = format!(
+                "departures: `{}` is not a rule id of the rules table (`mxsim rules`)",
+                key.text
+            );
+            match ids
+                .iter()
+                .find(|id| id.eq_ignore_ascii_case(&key.text))
+                .or_else(|| rules::find(&key.text).map(|rule| &rule.id))
+            {
+                Some(id) => {
+                    reader.error_with_help(key.at, message, format!("did you mean `{id}`?"))
+                }
+                None => reader.error_with_help(
+                    key.at,
+                    message,
+                    format!("known ids: {}", ids.join(", ")),
+                ),
+            }
+            continue;
+        };
+        let what = format!("departures.{}", rule.id);
+        let Some(reason) = reader.string(value, &what) else {
+            continue;
+        };
+        if reason.trim().is_empty() {
+            reader.error(value.at, format!("{what} needs a reason, with its source"));
+            continue;
+        }
+        departures.push(rules::Departure {
+            rule: rule.id,
+            reason: reason.trim().to_owned(),
+        });
+    }
+    departures
 }
 
 fn read_order(reader: &mut Reader<'_>, order: &Fields<'_>, patch: &mut Patch) {
@@ -864,6 +915,8 @@ fn resolve(
             .map(|(claims, _)| claims.clone())
             .or(base.as_ref().map(|base| base.claims.clone()))
             .unwrap_or_default(),
+        // Never inherited: a file documents its own departures.
+        departures: patch.departures.clone(),
     };
     contradictions(reader, &patch, &settings, at);
     Some(settings)

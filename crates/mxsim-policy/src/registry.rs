@@ -1,10 +1,11 @@
 //! Policies by name: the preset files under `policies/` (compiled in), run by the engine, and
 //! policies written in Rust against the traits, side by side. Both are an [`Entry`]: name,
-//! summary, source, claims and a constructor; [`entries`] lists them in listing order.
+//! summary, source, claims, departures and a constructor; [`entries`] lists them in listing order.
 
 use std::sync::OnceLock;
 
 use mxsim_model::diag::Diagnostics;
+use mxsim_model::rules::Departure;
 use mxsim_model::world::{Policy, World};
 
 use crate::engine::Engine;
@@ -67,11 +68,29 @@ const FILES: &[(&str, &str)] = &[
     ("haraka", include_str!("../../../policies/haraka.yaml")),
 ];
 
-/// Policies written in Rust: name, one-line summary and source.
-pub const RUST_POLICIES: &[(&str, &str, &str)] = &[(
+/// A Rust policy's documented departures: rule id and why, with the source.
+pub type RustDepartures = &'static [(&'static str, &'static str)];
+
+/// Policies written in Rust: name, one-line summary, source, and the rules it departs from on
+/// purpose (a policy file's `departures:`).
+pub const RUST_POLICIES: &[(&str, &str, &str, RustDepartures)] = &[(
     FirstMxOnly::NAME,
     "A naive client: the best MX in DNS order, its first address, one try, no fallback (Rust, not a file)",
     "crates/mxsim-policy/src/rust.rs",
+    &[
+        (
+            "S1",
+            "the naive client of many scripts greets with HELO only, never EHLO (crates/mxsim-policy/src/rust.rs: the HELO step)",
+        ),
+        (
+            "D11",
+            "equal preferences are taken in DNS order, never randomised (crates/mxsim-policy/src/rust.rs: the best MX in DNS order)",
+        ),
+        (
+            "D13",
+            "one address of one host, one try: no second address (crates/mxsim-policy/src/rust.rs)",
+        ),
+    ],
 )];
 
 /// A registered policy, a preset file or a Rust policy alike.
@@ -85,6 +104,8 @@ pub struct Entry {
     pub source: &'static str,
     /// The rules it claims to keep beyond the RFCs.
     pub claims: Vec<Claim>,
+    /// The rules it documents that it departs from, with reason and source.
+    pub departures: Vec<Departure>,
     /// How to build it.
     constructor: Constructor,
 }
@@ -127,18 +148,30 @@ pub fn entries() -> &'static [Entry] {
             summary: &preset.settings.summary,
             source: &preset.settings.source,
             claims: preset.settings.claims.clone(),
+            departures: preset.settings.departures.clone(),
             constructor: Constructor::Preset(preset),
         });
-        let rust = RUST_POLICIES.iter().map(|&(name, summary, source)| Entry {
-            name,
-            summary,
-            source,
-            claims: Vec::new(),
-            constructor: match name {
-                FirstMxOnly::NAME => Constructor::FirstMxOnly,
-                _ => unreachable!("every Rust policy has a constructor"),
-            },
-        });
+        let rust = RUST_POLICIES
+            .iter()
+            .map(|&(name, summary, source, departures)| Entry {
+                name,
+                summary,
+                source,
+                claims: Vec::new(),
+                departures: departures
+                    .iter()
+                    .map(|&(rule, reason)| Departure {
+                        rule: mxsim_model::rules::find(rule)
+                            .map(|found| found.id)
+                            .expect("a Rust policy departs from rules of the table"),
+                        reason: reason.to_owned(),
+                    })
+                    .collect(),
+                constructor: match name {
+                    FirstMxOnly::NAME => Constructor::FirstMxOnly,
+                    _ => unreachable!("every Rust policy has a constructor"),
+                },
+            });
         presets.chain(rust).collect()
     })
 }
@@ -186,7 +219,7 @@ pub fn names() -> Vec<&'static str> {
     FILES
         .iter()
         .map(|(name, _)| *name)
-        .chain(RUST_POLICIES.iter().map(|(name, _, _)| *name))
+        .chain(RUST_POLICIES.iter().map(|(name, _, _, _)| *name))
         .collect()
 }
 

@@ -561,6 +561,10 @@ pub struct Settings {
     pub no_address: NoAddress,
     /// Invariants claimed.
     pub claims: Vec<Claim>,
+    /// The rules this policy documents that it departs from, each with its reason and
+    /// source: a broken rule listed here is graded DEPARTS, not FAIL or NON-STRICT. Never
+    /// inherited through `extends`.
+    pub departures: Vec<mxsim_model::rules::Departure>,
 }
 
 impl Settings {
