@@ -4,7 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::dns::{DnsAnswer, RecordType};
+use std::sync::Arc;
+
+use crate::dns::{DnsAnswer, Mx, RecordType};
 use crate::name::Name;
 use crate::trace::{AttemptId, EventKind};
 
@@ -15,10 +17,56 @@ use super::{Subject, Violation};
 struct List {
     /// The domain asked about and what came back.
     answer: Option<(Name, Answer)>,
-    /// Exchange → preference, from the answer.
-    preferences: BTreeMap<Name, u16>,
+    /// The records of the answer.
+    records: Option<Arc<[Mx]>>,
+    /// Exchange → preference, built on the first lookup past [`SCAN_LOOKUPS`]: an answer of
+    /// ten thousand records that is looked up once must not cost a map.
+    preferences: Option<BTreeMap<Name, u16>>,
+    /// Lookups made by scanning `records`.
+    scans: u32,
+    /// The best preference of the answer.
+    best: Option<u16>,
     /// The preference of the last connection, for D10.
     last: Option<u16>,
+}
+
+/// A list is scanned this many times before it gets a map, so the cost stays linear both for
+/// one connection into a huge answer and for thousands of connections into one.
+const SCAN_LOOKUPS: u32 = 8;
+
+impl List {
+    /// Starts the list of a new MX answer.
+    fn reset(&mut self, answer: Option<(Name, Answer)>, records: Option<Arc<[Mx]>>) {
+        self.best = records
+            .as_ref()
+            .and_then(|records| records.iter().map(|mx| mx.preference).min());
+        self.answer = answer;
+        self.records = records;
+        self.preferences = None;
+        self.scans = 0;
+        self.last = None;
+    }
+
+    /// The preference of `host` in the answer (the first record naming it), if it is listed.
+    fn preference(&mut self, host: &Name) -> Option<u16> {
+        let records = self.records.as_ref()?;
+        if self.preferences.is_none() && self.scans < SCAN_LOOKUPS {
+            self.scans += 1;
+            return records
+                .iter()
+                .find(|mx| mx.exchange == *host)
+                .map(|mx| mx.preference);
+        }
+        let preferences = self.preferences.get_or_insert_with(|| {
+            let mut map = BTreeMap::new();
+            for record in records.iter() {
+                map.entry(record.exchange.clone())
+                    .or_insert(record.preference);
+            }
+            map
+        });
+        preferences.get(host).copied()
+    }
 }
 
 /// The MX answers the DNS rules care about.
@@ -60,25 +108,18 @@ fn each_connection(subject: &Subject<'_>, mut visit: impl FnMut(&mut List, usize
                 if matches!(answer, DnsAnswer::Cname(_)) {
                     continue;
                 }
-                list.answer = Some((name.clone(), kind));
-                list.preferences.clear();
-                list.last = None;
-                if let DnsAnswer::Mx(records) = answer {
-                    for record in records.iter() {
-                        list.preferences
-                            .entry(record.exchange.clone())
-                            .or_insert(record.preference);
-                    }
-                }
+                let records = match answer {
+                    DnsAnswer::Mx(records) => Some(records.clone()),
+                    _ => None,
+                };
+                list.reset(Some((name.clone(), kind)), records);
             }
             EventKind::DnsGaveUp {
                 name,
                 record_type: RecordType::Mx,
                 ..
             } => {
-                list.answer = Some((name.clone(), Answer::Temporary));
-                list.preferences.clear();
-                list.last = None;
+                list.reset(Some((name.clone(), Answer::Temporary)), None);
             }
             EventKind::Connecting { host, .. } => visit(list, index, host),
             _ => {}
@@ -144,7 +185,7 @@ pub fn d4_mx_present_no_implicit_mx(subject: &Subject<'_>) -> Vec<Violation> {
     each_connection(subject, |list, index, host| {
         if let Some((domain, Answer::Records)) = &list.answer
             && host == domain
-            && !list.preferences.contains_key(host)
+            && list.preference(host).is_none()
         {
             broken.push(Violation::of(
                 "D4",
@@ -161,10 +202,10 @@ pub fn d4_mx_present_no_implicit_mx(subject: &Subject<'_>) -> Vec<Violation> {
 pub fn d10_ascending_preference(subject: &Subject<'_>) -> Vec<Violation> {
     let mut broken = Vec::new();
     each_connection(subject, |list, index, host| {
-        let Some(&preference) = list.preferences.get(host) else {
+        let Some(preference) = list.preference(host) else {
             return;
         };
-        let best = list.preferences.values().copied().min().unwrap_or(0);
+        let best = list.best.unwrap_or(0);
         if let Some(last) = list.last
             && preference < last
             && preference != best
