@@ -56,41 +56,28 @@ pub fn never_worse_preference_after_ehlo(trace: &Trace) -> Vec<Violation> {
                 }
             }
             EventKind::Connecting { address, host } => {
-                let preference = scope.preferences.get(host).copied().unwrap_or(0);
-                if let Some((limit, at)) = &scope.ceiling
-                    && preference > *limit
-                {
+                let arrived = scope.arrive(*address, host, false);
+                if let Some((preference, limit, at)) = arrived {
                     broken.push(Violation::of(
                         "P1",
                         format!("connected to {host} (preference {preference}) at {} after EHLO at {at} (preference {limit})", event.at),
                         Some(index),
                     ));
                 }
-                scope.hosts.insert(*address, (host.clone(), false));
-                scope.last_sent.remove(address);
             }
             // A cached session was greeted and answered EHLO when it was opened: taking it is a
             // connection to its host, after EHLO.
             EventKind::Reused { address, host } => {
-                let preference = scope.preferences.get(host).copied().unwrap_or(0);
-                if let Some((limit, at)) = &scope.ceiling
-                    && preference > *limit
-                {
+                let arrived = scope.arrive(*address, host, true);
+                if let Some((preference, limit, at)) = arrived {
                     broken.push(Violation::of(
                         "P1",
                         format!("reused a connection to {host} (preference {preference}) at {} after EHLO at {at} (preference {limit})", event.at),
                         Some(index),
                     ));
                 }
-                scope.hosts.insert(*address, (host.clone(), true));
-                scope.last_sent.remove(address);
-                if scope
-                    .ceiling
-                    .as_ref()
-                    .is_none_or(|(limit, _)| preference < *limit)
-                {
-                    scope.ceiling = Some((preference, host.clone()));
-                }
+                let preference = scope.preferences.get(host).copied().unwrap_or(0);
+                scope.lower_ceiling(preference, host);
             }
             EventKind::Sent { address, command } => {
                 scope.last_sent.insert(*address, command.command());
@@ -102,14 +89,11 @@ pub fn never_worse_preference_after_ehlo(trace: &Trace) -> Vec<Violation> {
                 match scope.last_sent.get(address) {
                     None if reply.class() == ReplyClass::Positive => *greeted = true,
                     Some(Command::Ehlo) if *greeted => {
-                        let preference = scope.preferences.get(host).copied().unwrap_or(0);
-                        if scope
-                            .ceiling
-                            .as_ref()
-                            .is_none_or(|(limit, _)| preference < *limit)
-                        {
-                            scope.ceiling = Some((preference, host.clone()));
-                        }
+                        let (host, preference) = (
+                            host.clone(),
+                            scope.preferences.get(host).copied().unwrap_or(0),
+                        );
+                        scope.lower_ceiling(preference, &host);
                     }
                     _ => {}
                 }
@@ -127,6 +111,34 @@ struct Scope {
     hosts: BTreeMap<IpAddr, (Name, bool)>,
     last_sent: BTreeMap<IpAddr, Command>,
     ceiling: Option<(u16, Name)>,
+}
+
+impl Scope {
+    /// A session to `host` at `address` begins (`greeted` when it is a cached one, past EHLO).
+    /// Returns its preference, the ceiling and the host that set it, when the session goes
+    /// above the ceiling.
+    fn arrive(&mut self, address: IpAddr, host: &Name, greeted: bool) -> Option<(u16, u16, Name)> {
+        let preference = self.preferences.get(host).copied().unwrap_or(0);
+        let above = self
+            .ceiling
+            .as_ref()
+            .filter(|(limit, _)| preference > *limit)
+            .map(|(limit, at)| (preference, *limit, at.clone()));
+        self.hosts.insert(address, (host.clone(), greeted));
+        self.last_sent.remove(&address);
+        above
+    }
+
+    /// A good EHLO at `host` of `preference`: later sessions of the attempt stay at or below it.
+    fn lower_ceiling(&mut self, preference: u16, host: &Name) {
+        if self
+            .ceiling
+            .as_ref()
+            .is_none_or(|(limit, _)| preference < *limit)
+        {
+            self.ceiling = Some((preference, host.clone()));
+        }
+    }
 }
 
 /// The queue rules every queue run is held to, Q2, Q3, Q6 and R3, against the policy's own

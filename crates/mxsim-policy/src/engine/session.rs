@@ -116,33 +116,15 @@ impl<W: World> Attempt<'_, '_, W> {
             || (tls_required && self.settings.starttls_unadvertised_sent);
         if !use_tls || !offered {
             // STARTTLS advertised but not used satisfies no requirement: only a TLS session does.
-            let keywords = keywords
-                .iter()
-                .filter(|keyword| !keyword.is("STARTTLS"))
-                .cloned()
-                .collect();
-            return Ok(Opened {
-                session,
-                keywords,
-                index,
-            });
+            return Ok(without_tls(session, &keywords, index));
         }
         let optional = !tls_required;
         let got = ask(self.wait(timeouts.starttls, deadline), session.starttls()).await;
         let refused = matches!(&got, Got::Reply(reply) if reply.class() != ReplyClass::Positive);
         if optional && refused && self.settings.starttls_refused == StarttlsRefused::Continue {
             // The server said no to STARTTLS but the session is still there: go on in
-            // plaintext with the keywords already known, none of which is then STARTTLS.
-            let keywords = keywords
-                .iter()
-                .filter(|keyword| !keyword.is("STARTTLS"))
-                .cloned()
-                .collect();
-            return Ok(Opened {
-                session,
-                keywords,
-                index,
-            });
+            // plaintext with the keywords already known.
+            return Ok(without_tls(session, &keywords, index));
         }
         self.judge(
             &mut session,
@@ -811,6 +793,19 @@ impl<W: World> Attempt<'_, '_, W> {
             quit(session, timeouts.quit).await;
         }
         flow
+    }
+}
+
+/// A session that goes on without TLS: its keywords, none of which is then STARTTLS.
+fn without_tls<S>(session: S, keywords: &[Keyword], index: usize) -> Opened<S> {
+    Opened {
+        session,
+        keywords: keywords
+            .iter()
+            .filter(|keyword| !keyword.is("STARTTLS"))
+            .cloned()
+            .collect(),
+        index,
     }
 }
 
