@@ -7,6 +7,8 @@
 //!   coverage, preference order, one outcome per recipient).
 //! - `bad_input`: every bad file in `bad/` is rejected with a located error and exit code 2;
 //!   hostile files are rejected within a second.
+//! - `breakers`: proof that each checker can fire: every MUST rule with a checker and the
+//!   claim P1, broken by a test-only policy file or, where no setting can, a test-only client.
 //! - `cli`: the command line, called in-process.
 //! - `queue`: queue runs: linear cost, determinism, the queue rules on every policy.
 //! - `limits`: budgets on runs and explorations, faulty policies, file-system edges, escaping.
@@ -14,6 +16,7 @@
 //! - `tidy`: the project's own rules (file headers, scenario comments, banned test tricks).
 
 mod bad_input;
+mod breakers;
 mod cli;
 mod corpus;
 mod limits;

@@ -56,8 +56,17 @@ pub enum Command {
         paths: Vec<PathBuf>,
     },
     /// Print the rules table (docs/rules.md): every rule, its level and source, and how it is
-    /// judged.
-    Rules,
+    /// judged; with `--coverage`, which rules and open questions a corpus exercises.
+    Rules {
+        /// Run every policy on the scenarios and report which rules and open questions they
+        /// exercise, and on which scenarios the policies differ.
+        #[arg(long)]
+        coverage: bool,
+        /// With `--coverage`: files or folders (searched recursively for .yaml files);
+        /// default: scenarios.
+        #[arg(requires = "coverage")]
+        paths: Vec<PathBuf>,
+    },
     /// Measure runs per second on one core: seeds 0..N of one scenario.
     Bench {
         /// The scenario file.

@@ -77,7 +77,18 @@ pub fn dispatch(command: Command) -> Output {
             compare_command(&paths, &policies, format)
         }
         Command::Policies { name } => policies(name.as_deref()),
-        Command::Rules => Output {
+        Command::Rules {
+            coverage: true,
+            paths,
+        } => {
+            let paths = if paths.is_empty() {
+                vec![PathBuf::from("scenarios")]
+            } else {
+                paths
+            };
+            coverage_command(&paths)
+        }
+        Command::Rules { .. } => Output {
             stdout: mxsim_model::rules::markdown(),
             stderr: String::new(),
             code: EXIT_OK,
@@ -144,9 +155,32 @@ fn compare_command(paths: &[PathBuf], arguments: &[String], format: Format) -> O
     let mut specs = specs;
     let mut seen = std::collections::BTreeSet::new();
     specs.retain(|spec| seen.insert(spec.name().to_owned()));
+    let (loaded, found_notes) = match load_all(paths) {
+        Ok(loaded) => loaded,
+        Err(output) => return output,
+    };
+    let report = compare::build(&loaded, &specs);
+    let broken = report.scenarios.iter().any(|row| {
+        row.cells
+            .iter()
+            .any(|cell| matches!(cell.expect, "broken" | "error"))
+    });
+    Output {
+        stdout: compare::render(&report, format.into()),
+        stderr: notes(&found_notes),
+        code: if broken { EXIT_FAILED } else { EXIT_OK },
+    }
+}
+
+/// A loaded scenario file.
+type Loaded = (PathBuf, Arc<mxsim_model::scenario::Scenario>);
+
+/// Every scenario file under `paths`, loaded, and the notes of the walk; a bad file, or none at
+/// all, is bad input.
+fn load_all(paths: &[PathBuf]) -> Result<(Vec<Loaded>, Vec<String>), Output> {
     let found = match files::collect(paths) {
         Ok(found) => found,
-        Err(BadInput { text }) => return bad(text),
+        Err(BadInput { text }) => return Err(bad(text)),
     };
     let mut loaded = Vec::with_capacity(found.files.len());
     let mut errors = String::new();
@@ -157,21 +191,35 @@ fn compare_command(paths: &[PathBuf], arguments: &[String], format: Format) -> O
         }
     }
     if !errors.is_empty() {
-        return bad(errors);
+        return Err(bad(errors));
     }
     if loaded.is_empty() {
-        return bad("no scenario files found\n".to_owned());
+        return Err(bad("no scenario files found\n".to_owned()));
     }
+    Ok((loaded, found.notes))
+}
+
+/// `mxsim rules --coverage`: every registered policy on the scenarios, and which rules and open
+/// questions they exercise. Always exit 0 on good input: coverage is a figure, not a verdict.
+fn coverage_command(paths: &[PathBuf]) -> Output {
+    let (loaded, found_notes) = match load_all(paths) {
+        Ok(loaded) => loaded,
+        Err(output) => return output,
+    };
+    let specs: Vec<PolicySpec> = registry::names()
+        .into_iter()
+        .map(|name| PolicySpec::Named(name.to_owned()))
+        .collect();
     let report = compare::build(&loaded, &specs);
-    let broken = report.scenarios.iter().any(|row| {
-        row.cells
-            .iter()
-            .any(|cell| matches!(cell.expect, "broken" | "error"))
-    });
+    let scenarios: Vec<_> = loaded
+        .iter()
+        .map(|(_, scenario)| scenario.clone())
+        .collect();
+    let coverage = mxsim_lab::coverage::coverage(&report, &scenarios);
     Output {
-        stdout: compare::render(&report, format.into()),
-        stderr: notes(&found.notes),
-        code: if broken { EXIT_FAILED } else { EXIT_OK },
+        stdout: mxsim_lab::coverage::render(&coverage),
+        stderr: notes(&found_notes),
+        code: EXIT_OK,
     }
 }
 

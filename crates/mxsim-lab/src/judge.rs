@@ -166,7 +166,7 @@ impl<'a> Judge<'a> {
 
     /// Every violation in `run`: the expectation's, and every rule's that has a checker and
     /// applies: the claimed POLICY rules, the queue rules in a queue scenario, and every other
-    /// judged rule always, at its level.
+    /// judged rule always, at its level; then every open question met (level OPEN, graded INFO).
     pub fn violations(&self, run: &Run) -> Vec<Violation> {
         let mut broken = self
             .expectation
@@ -193,6 +193,9 @@ impl<'a> Judge<'a> {
             if applies {
                 broken.extend(rule.check(&subject));
             }
+        }
+        for question in rules::QUESTIONS {
+            broken.extend(question.detect(&subject));
         }
         broken
     }

@@ -7,10 +7,12 @@
 //! - [`judge`]: judging an exploration run by run, keeping only what is reported.
 //! - [`check`]: every `expect:` of a scenario, each over every explored order.
 //! - [`compare`]: the scenarios × policies matrix and its text, Markdown and JSON forms.
+//! - [`coverage`]: which rules and open questions a corpus exercises, and where policies differ.
 //!
 //! Like the model, the lab reads no files and prints nothing: it returns values and text.
 
 pub mod check;
 pub mod compare;
+pub mod coverage;
 pub mod judge;
 pub mod spec;

@@ -17,9 +17,11 @@ use crate::trace::Trace;
 
 mod catalog;
 mod dns;
+pub mod questions;
 mod session;
 
 pub use catalog::RULES;
+pub use questions::{QUESTIONS, Question};
 
 /// How binding a rule is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -34,16 +36,19 @@ pub enum Level {
     Policy,
     /// A scenario file's own `expect:` entry.
     Expect,
+    /// An open question of the standards ([`QUESTIONS`]): met, never broken.
+    Open,
 }
 
 impl Level {
     /// Every level, in table order.
-    pub const ALL: [Level; 5] = [
+    pub const ALL: [Level; 6] = [
         Level::Must,
         Level::Should,
         Level::May,
         Level::Policy,
         Level::Expect,
+        Level::Open,
     ];
 
     /// The word verdict lines and `docs/rules.md` print.
@@ -54,6 +59,7 @@ impl Level {
             Level::May => "MAY",
             Level::Policy => "POLICY",
             Level::Expect => "EXPECT",
+            Level::Open => "OPEN",
         }
     }
 }
@@ -92,6 +98,17 @@ impl Violation {
         }
     }
 
+    /// An open question of [`QUESTIONS`] met: what raised it and the alternative taken. Graded
+    /// INFO, never a failure.
+    pub fn met(question: &'static str, message: String, event: Option<usize>) -> Violation {
+        Violation {
+            rule: question,
+            level: Level::Open,
+            message,
+            event,
+        }
+    }
+
     /// A violation of the scenario's own `expect:`.
     pub fn expect(message: String, event: Option<usize>) -> Violation {
         Violation {
@@ -109,6 +126,7 @@ impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.level {
             Level::Expect => f.write_str(&self.message),
+            Level::Open => write!(f, "question {}: {}", self.rule, self.message),
             Level::Policy => {
                 let name = find(self.rule)
                     .and_then(|rule| rule.alias)
@@ -173,16 +191,17 @@ impl Grade {
         if violation.level == Level::Expect {
             return None;
         }
-        if departures
-            .iter()
-            .any(|departure| departure.rule == violation.rule)
+        if violation.level != Level::Open
+            && departures
+                .iter()
+                .any(|departure| departure.rule == violation.rule)
         {
             return Some(Grade::Departs);
         }
         Some(match violation.level {
             Level::Must | Level::Policy => Grade::Fail,
             Level::Should => Grade::NonStrict,
-            Level::May | Level::Expect => Grade::Info,
+            Level::May | Level::Expect | Level::Open => Grade::Info,
         })
     }
 }
@@ -321,6 +340,28 @@ pub fn markdown() -> String {
                 rule.id, rule.level, rule.statement, rule.source
             );
         }
+    }
+    let detected = QUESTIONS
+        .iter()
+        .filter(|question| question.detector.is_some())
+        .count();
+    let _ = write!(
+        out,
+        "\n## Open questions\n\nThe open questions of the standards notes (§3): where the standards leave the client a choice. A detector notices, in one run, that a question was met, and names the alternative the client took: an `INFO` verdict, never a failure (`INFO O10 OPEN: … ; taken: the next host (…)`). {detected} of {} questions have a detector.\n\n| id | question | detected |\n|---|---|---|\n",
+        QUESTIONS.len()
+    );
+    for question in QUESTIONS {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} |",
+            question.id,
+            question.question,
+            if question.detector.is_some() {
+                "yes"
+            } else {
+                "no"
+            }
+        );
     }
     out
 }
