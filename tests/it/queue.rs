@@ -228,3 +228,35 @@ fn a_reused_session_is_held_to_the_after_ehlo_rule() {
         run.trace
     );
 }
+
+/// Destination records (`memory.destinations`, Postfix's dead destination): when every host of
+/// a domain failed at connection level, a later message to that domain is deferred at once,
+/// "delivery temporarily suspended", with no connection; once the record runs out it is tried.
+#[test]
+fn a_destination_record_suspends_delivery_to_the_domain() {
+    let text = "title: t\nmessages:\n  - {at: 0s, to: [a@down.example]}\n  - {at: 1m, to: [b@down.example]}\ndns:\n  down.example: {mx: [10 mx.down.example]}\nservers:\n  mx.down.example: {during: [{from: 0s, until: 2h, connect: refuse}]}\n";
+    let prepared = Arc::new(Prepared::new(load_text(text)));
+    let policy = policy_from(
+        "name: dead-destinations\nextends: postfix-3.10\nmemory: {destinations: {every: 300s}}\n",
+    );
+    let run = Runner::new().run(&prepared, &policy, Choices::Seed(0));
+    let trace = run.trace.to_string();
+    assert!(
+        trace.contains(
+            "hint  destination down.example: skipped, retry time 00:05:00.000 not reached"
+        ),
+        "{trace}"
+    );
+    let second_message_connects_at_one_minute = run.trace.events.iter().any(|event| {
+        event.attempt.is_some_and(|attempt| attempt.message == 1)
+            && event.at == mxsim_model::time::Instant(60_000)
+            && matches!(event.kind, mxsim_model::trace::EventKind::Connecting { .. })
+    });
+    assert!(!second_message_connects_at_one_minute, "{trace}");
+    assert!(
+        run.outcomes
+            .iter()
+            .all(|outcome| outcome.disposition.kind() == DispositionKind::Delivered),
+        "{trace}"
+    );
+}
