@@ -118,6 +118,13 @@ const PROOFS: &[Row] = &[
         },
     ),
     row(
+        "X8",
+        Proof::File {
+            policy: "x8-smtputf8-ignored.yaml",
+            scenario: "smtputf8-missing.yaml",
+        },
+    ),
+    row(
         "Q2",
         Proof::NoClient(
             "the simulator's queue, not the client, schedules retries, from the client's own schedule (`queue.retry`): no client retries sooner than its own shortest delay",

@@ -90,6 +90,10 @@ pub const RUST_POLICIES: &[(&str, &str, &str, RustDepartures)] = &[(
             "D13",
             "one address of one host, one try: no second address (crates/mxsim-policy/src/rust.rs)",
         ),
+        (
+            "X8",
+            "greets with HELO and never reads EHLO keywords, so it sends an internationalized address whatever the host offers (crates/mxsim-policy/src/rust.rs: the HELO step)",
+        ),
     ],
 )];
 

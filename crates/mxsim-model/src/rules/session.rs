@@ -1,9 +1,10 @@
 //! Checkers for the session rules (RFC 5321 §3.2, §4.1.4, §4.2.1; RFC 3207 §4.2): pure
 //! functions of the trace, following each connection from its connect to its close.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
+use crate::name::{Mailbox, Name};
 use crate::smtp::{Command, ReplyClass};
 use crate::trace::{AttemptId, EventKind, Sent};
 
@@ -22,6 +23,12 @@ struct Connection {
     last: Option<Sent>,
     /// Commands answered with 5yz.
     rejected: Vec<Sent>,
+    /// The host the connection was opened for.
+    host: Option<Name>,
+    /// The last 2yz EHLO reply since the connection opened or TLS came up offered SMTPUTF8.
+    smtputf8: bool,
+    /// Recipients accepted (2yz to RCPT) in the current transaction.
+    accepted: Vec<Mailbox>,
 }
 
 /// A rule broken on one connection: its id and the sentence.
@@ -36,8 +43,12 @@ fn walk(
     let mut broken = Vec::new();
     for (index, event) in subject.trace.events.iter().enumerate() {
         let address = match &event.kind {
-            EventKind::Connecting { address, .. } => {
-                open.insert((event.attempt, *address), Connection::default());
+            EventKind::Connecting { address, host } => {
+                let connection = Connection {
+                    host: Some(host.clone()),
+                    ..Connection::default()
+                };
+                open.insert((event.attempt, *address), connection);
                 continue;
             }
             EventKind::Sent { address, .. }
@@ -64,19 +75,40 @@ fn walk(
         match &event.kind {
             EventKind::Sent { command, .. } => {
                 connection.sent += 1;
-                if matches!(command, Sent::Ehlo(_) | Sent::Helo(_)) {
-                    connection.hello = true;
+                match command {
+                    Sent::Ehlo(_) | Sent::Helo(_) => {
+                        connection.hello = true;
+                        connection.smtputf8 = false;
+                    }
+                    Sent::Mail(..) => connection.accepted.clear(),
+                    _ => {}
                 }
                 connection.last = Some(command.clone());
             }
-            EventKind::Replied { reply, .. } if reply.class() == ReplyClass::Permanent => {
-                if let Some(last) = connection.last.clone() {
-                    connection.rejected.push(last);
+            EventKind::Replied {
+                reply, keywords, ..
+            } => match reply.class() {
+                ReplyClass::Permanent => {
+                    if let Some(last) = connection.last.clone() {
+                        connection.rejected.push(last);
+                    }
                 }
-            }
+                ReplyClass::Positive => match (&connection.last, keywords) {
+                    (Some(Sent::Ehlo(_)), Some(keywords)) => {
+                        connection.smtputf8 =
+                            keywords.iter().any(|keyword| &*keyword.name == "SMTPUTF8");
+                    }
+                    (Some(Sent::Rcpt(recipient)), _) => {
+                        connection.accepted.push(recipient.clone());
+                    }
+                    _ => {}
+                },
+                _ => {}
+            },
             EventKind::TlsEstablished { .. } => {
                 connection.tls = true;
                 connection.hello = false;
+                connection.smtputf8 = false;
             }
             _ => {}
         }
@@ -142,4 +174,72 @@ pub fn r2_no_repeat_after_5yz(subject: &Subject<'_>) -> Vec<Violation> {
         }
         _ => None,
     })
+}
+
+/// R5: after a 5yz reply to the end of data, the message is not sent again to that host for the
+/// recipients of that transaction (no automatic resend without user review).
+pub fn r5_no_resend_after_5yz_to_data(subject: &Subject<'_>) -> Vec<Violation> {
+    // (message, host, recipient) whose transaction got a 5yz to its end of data.
+    let mut refused: BTreeSet<(usize, Name, Mailbox)> = BTreeSet::new();
+    walk(subject, |connection, kind| {
+        let host = connection.host.clone()?;
+        match kind {
+            EventKind::Replied { reply, .. } if reply.class() == ReplyClass::Permanent => {
+                if let Some(Sent::EndOfData(message)) = connection.last {
+                    for recipient in &connection.accepted {
+                        refused.insert((message, host.clone(), recipient.clone()));
+                    }
+                }
+                None
+            }
+            EventKind::Sent {
+                command: Sent::EndOfData(message),
+                ..
+            } => connection
+                .accepted
+                .iter()
+                .find(|recipient| {
+                    refused.contains(&(*message, host.clone(), (*recipient).clone()))
+                })
+                .map(|recipient| {
+                    (
+                        "R5",
+                        format!(
+                            "sent message {message} for {recipient} to {host} again after a 5yz reply to its end of data there"
+                        ),
+                    )
+                }),
+            _ => None,
+        }
+    })
+}
+
+/// X8: no internationalized mailbox in MAIL or RCPT to a host whose EHLO reply (the last one on
+/// the connection) did not offer SMTPUTF8.
+pub fn x8_no_utf8_address_without_smtputf8(subject: &Subject<'_>) -> Vec<Violation> {
+    walk(subject, |connection, kind| {
+        let (mailbox, address) = match kind {
+            EventKind::Sent {
+                command: Sent::Mail(mailbox, _) | Sent::Rcpt(mailbox),
+                address,
+            } => (mailbox, address),
+            _ => return None,
+        };
+        (mailbox.is_internationalized() && !connection.smtputf8).then(|| {
+            (
+                "X8",
+                format!(
+                    "sent {} <{mailbox}> to {address}, which did not offer SMTPUTF8",
+                    kind_label(kind)
+                ),
+            )
+        })
+    })
+}
+
+fn kind_label(kind: &EventKind) -> &'static str {
+    match kind {
+        EventKind::Sent { command, .. } => command.command().label(),
+        _ => "",
+    }
 }

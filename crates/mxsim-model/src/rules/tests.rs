@@ -185,6 +185,72 @@ fn session_checkers_fire_on_a_trace_that_breaks_them() {
     assert!(fired("R2", elsewhere).is_empty());
 }
 
+fn rcpt(text: &str) -> Sent {
+    Sent::Rcpt(Mailbox::parse(text).expect("valid"))
+}
+
+fn ehlo_offering(address: &str, keywords: &[&str]) -> Event {
+    at(EventKind::Replied {
+        address: address.parse().expect("valid"),
+        reply: Reply::parse("250").expect("valid"),
+        keywords: Some(
+            keywords
+                .iter()
+                .map(|text| crate::smtp::Keyword::parse(text).expect("valid"))
+                .collect(),
+        ),
+    })
+}
+
+/// One transaction of message 0 for `to` on a new connection to `host`, its end of data
+/// answered `end`.
+fn transaction(host: &str, to: &str, end: &str) -> Vec<Event> {
+    vec![
+        connect(A, host),
+        replied(A, "220"),
+        sent(A, ehlo()),
+        ehlo_offering(A, &["SMTPUTF8"]),
+        sent(A, mail()),
+        replied(A, "250"),
+        sent(A, rcpt(to)),
+        replied(A, "250"),
+        sent(A, Sent::Data),
+        replied(A, "354"),
+        sent(A, Sent::EndOfData(0)),
+        replied(A, end),
+    ]
+}
+
+#[test]
+fn r5_fires_on_a_resend_to_the_host_that_refused_the_data() {
+    let mut again = transaction("mx1.foo.example", "u@foo.example", "554");
+    again.extend(transaction("mx1.foo.example", "u@foo.example", "250"));
+    assert_eq!(fired("R5", again), ["R5"]);
+    let mut elsewhere = transaction("mx1.foo.example", "u@foo.example", "554");
+    elsewhere.extend(transaction("mx2.foo.example", "u@foo.example", "250"));
+    assert!(fired("R5", elsewhere).is_empty());
+    let mut transient = transaction("mx1.foo.example", "u@foo.example", "451");
+    transient.extend(transaction("mx1.foo.example", "u@foo.example", "250"));
+    assert!(fired("R5", transient).is_empty());
+}
+
+#[test]
+fn x8_fires_on_an_internationalized_address_to_a_host_without_smtputf8() {
+    let done_right = transaction("mx1.foo.example", "δοκιμή@foo.example", "250");
+    assert!(fired("X8", done_right.clone()).is_empty());
+    let mut lacking = done_right;
+    lacking[3] = ehlo_offering(A, &["8BITMIME"]);
+    assert_eq!(fired("X8", lacking.clone()), ["X8"]);
+    let mut helo = lacking;
+    helo[2] = sent(A, Sent::Helo(name("client.example")));
+    helo[3] = replied(A, "250");
+    assert_eq!(fired("X8", helo), ["X8"]);
+    let ascii = transaction("mx1.foo.example", "u@foo.example", "250");
+    let mut ascii_lacking = ascii;
+    ascii_lacking[3] = ehlo_offering(A, &["8BITMIME"]);
+    assert!(fired("X8", ascii_lacking).is_empty());
+}
+
 /// The table holds every rule of the catalog once: D1–D17, S1–S9, R1–R8, Q1–Q7, X1–X15, P1.
 #[test]
 fn the_table_holds_the_whole_catalog_once() {
