@@ -627,30 +627,46 @@ fn render_markdown(report: &Report) -> String {
             if row.queue {
                 header.insert(3, "att".to_owned());
             }
-            let mut table = vec![header];
-            for cell in &row.cells {
-                let mut result = match cell.expect {
-                    "broken" => "✗ ".to_owned(),
-                    "error" => "error (see below)".to_owned(),
-                    _ => String::new(),
-                };
-                if cell.expect != "error" {
-                    result.push_str(&results_text(cell));
-                    let verdict = verdict_text(cell);
+            // A verdict goes after the result, or on a row of its own when that is too wide.
+            let block = |split: bool| {
+                let mut table = vec![header.clone()];
+                for cell in &row.cells {
+                    let mut result = match cell.expect {
+                        "broken" => "✗ ".to_owned(),
+                        "error" => "error (see below)".to_owned(),
+                        _ => String::new(),
+                    };
+                    let mut verdict = String::new();
+                    if cell.expect != "error" {
+                        result.push_str(&results_text(cell));
+                        verdict = verdict_text(cell);
+                        if !verdict.is_empty() && !split {
+                            let _ = write!(result, " · {verdict}");
+                            verdict.clear();
+                        }
+                    }
+                    let mut line = vec![
+                        escape::markdown(&cell.policy),
+                        escape::markdown(&result),
+                        span_text(cell.connections, |n| n.to_string()),
+                        span_text(cell.time_ms, duration),
+                    ];
+                    if row.queue {
+                        line.insert(3, span_text(cell.attempts, |n| n.to_string()));
+                    }
+                    let columns = line.len();
+                    table.push(line);
                     if !verdict.is_empty() {
-                        let _ = write!(result, " · {verdict}");
+                        let mut below = vec![String::new(); columns];
+                        below[1] = escape::markdown(&format!("· {verdict}"));
+                        table.push(below);
                     }
                 }
-                let mut line = vec![
-                    escape::markdown(&cell.policy),
-                    escape::markdown(&result),
-                    span_text(cell.connections, |n| n.to_string()),
-                    span_text(cell.time_ms, duration),
-                ];
-                if row.queue {
-                    line.insert(3, span_text(cell.attempts, |n| n.to_string()));
-                }
-                table.push(line);
+                table
+            };
+            let mut table = block(false);
+            if table_width(&table) > MARKDOWN_WIDTH {
+                table = block(true);
             }
             push_table(&mut out, &table);
             out.push('\n');

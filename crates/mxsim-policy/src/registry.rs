@@ -91,6 +91,10 @@ pub const RUST_POLICIES: &[(&str, &str, &str, RustDepartures)] = &[(
             "one address of one host, one try: no second address (crates/mxsim-policy/src/rust.rs)",
         ),
         (
+            "S6",
+            "waits five minutes for every reply, the end-of-data reply included, below its ten minutes (crates/mxsim-policy/src/rust.rs: WAIT)",
+        ),
+        (
             "X8",
             "greets with HELO and never reads EHLO keywords, so it sends an internationalized address whatever the host offers (crates/mxsim-policy/src/rust.rs: the HELO step)",
         ),

@@ -243,3 +243,40 @@ fn kind_label(kind: &EventKind) -> &'static str {
         _ => "",
     }
 }
+
+/// The minimum wait RFC 5321 §4.5.3.2 sets for the reply to `command`, where it sets one.
+fn minimum_wait(command: Command) -> Option<crate::time::Duration> {
+    let minutes = match command {
+        Command::Greeting | Command::Mail | Command::Rcpt => 5,
+        Command::Data => 2,
+        Command::EndOfData => 10,
+        _ => return None,
+    };
+    Some(crate::time::Duration::minutes(minutes))
+}
+
+/// S6: the client waits for a reply at least the minimum of RFC 5321 §4.5.3.2 before it gives
+/// up (greeting, MAIL, RCPT 5 minutes; DATA 2; end of data 10).
+pub fn s6_minimum_timeouts(subject: &Subject<'_>) -> Vec<Violation> {
+    let mut broken = Vec::new();
+    for (index, event) in subject.trace.events.iter().enumerate() {
+        if let EventKind::ReplyGaveUp {
+            address,
+            command,
+            waited,
+        } = &event.kind
+            && let Some(minimum) = minimum_wait(*command)
+            && *waited < minimum
+        {
+            broken.push(Violation::of(
+                "S6",
+                format!(
+                    "waited {waited} for {address}'s reply ({}), below the minimum of {minimum}",
+                    command.label()
+                ),
+                Some(index),
+            ));
+        }
+    }
+    broken
+}

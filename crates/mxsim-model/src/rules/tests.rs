@@ -251,6 +251,23 @@ fn x8_fires_on_an_internationalized_address_to_a_host_without_smtputf8() {
     assert!(fired("X8", ascii_lacking).is_empty());
 }
 
+#[test]
+fn s6_fires_on_a_wait_below_the_minimum() {
+    let gave_up = |command, secs| {
+        at(EventKind::ReplyGaveUp {
+            address: A.parse().expect("valid"),
+            command,
+            waited: crate::time::Duration::seconds(secs),
+        })
+    };
+    use crate::smtp::Command;
+    assert_eq!(fired("S6", vec![gave_up(Command::Greeting, 30)]), ["S6"]);
+    assert_eq!(fired("S6", vec![gave_up(Command::EndOfData, 300)]), ["S6"]);
+    assert!(fired("S6", vec![gave_up(Command::Greeting, 300)]).is_empty());
+    assert!(fired("S6", vec![gave_up(Command::EndOfData, 600)]).is_empty());
+    assert!(fired("S6", vec![gave_up(Command::Ehlo, 30)]).is_empty());
+}
+
 /// The table holds every rule of the catalog once: D1–D17, S1–S9, R1–R8, Q1–Q7, X1–X15, P1.
 #[test]
 fn the_table_holds_the_whole_catalog_once() {
