@@ -736,63 +736,40 @@ fn terminal(text: &str) -> String {
     escape::terminal(text).into_owned()
 }
 
+/// One legend line, `scenario × policy: text`, for each cell `text` picks.
+fn cell_lines(
+    report: &Report,
+    shown: fn(&str) -> String,
+    text: impl Fn(&Cell) -> Option<String>,
+) -> Vec<String> {
+    report
+        .scenarios
+        .iter()
+        .flat_map(|row| row.cells.iter().map(move |cell| (row, cell)))
+        .filter_map(|(row, cell)| {
+            let text = text(cell)?;
+            Some(format!(
+                "{} × {}: {text}",
+                shown(&row.label),
+                shown(&cell.policy)
+            ))
+        })
+        .collect()
+}
+
 fn legend(report: &Report, layout: Layout) -> String {
     let shown: fn(&str) -> String = match layout {
         Layout::Text => terminal,
         Layout::Matrix | Layout::Blocks => escape::markdown,
     };
-    let errors: Vec<String> = report
-        .scenarios
-        .iter()
-        .flat_map(|row| {
-            row.cells
-                .iter()
-                .filter_map(move |cell| Some((row, cell, cell.error.as_ref()?)))
-        })
-        .map(|(row, cell, error)| {
-            format!(
-                "{} × {}: {}",
-                shown(&row.label),
-                shown(&cell.policy),
-                shown(error)
-            )
-        })
-        .collect();
-    let cut = report
-        .scenarios
-        .iter()
-        .flat_map(|row| {
-            row.cells
-                .iter()
-                .filter_map(move |cell| Some((row, cell, cell.cut.as_ref()?)))
-        })
-        .map(|(row, cell, cut)| {
-            format!(
-                "{} × {}: {} runs, {cut}",
-                shown(&row.label),
-                shown(&cell.policy),
-                cell.runs
-            )
-        })
-        .collect::<Vec<_>>();
-    let broken: Vec<String> = report
-        .scenarios
-        .iter()
-        .flat_map(|row| {
-            row.cells
-                .iter()
-                .filter(|cell| cell.expect == "broken")
-                .map(move |cell| (row, cell))
-        })
-        .map(|(row, cell)| {
-            format!(
-                "{} × {}: {}",
-                shown(&row.label),
-                shown(&cell.policy),
-                shown(cell.problems.first().map_or("", String::as_str))
-            )
-        })
-        .collect();
+    let errors = cell_lines(report, shown, |cell| cell.error.as_deref().map(shown));
+    let cut = cell_lines(report, shown, |cell| {
+        let cut = cell.cut.as_ref()?;
+        Some(format!("{} runs, {cut}", cell.runs))
+    });
+    let broken = cell_lines(report, shown, |cell| {
+        (cell.expect == "broken").then(|| shown(cell.problems.first().map_or("", String::as_str)))
+    });
     // A cell the work budget cut is listed below, not counted as sampling 256 seeds.
     let sampled = report.scenarios.iter().any(|row| {
         row.cells

@@ -89,6 +89,8 @@ struct Active<'a> {
     started: Instant,
     future: LocalFuture<'a, Vec<RecipientOutcome>>,
     woken: Arc<Flag>,
+    /// A waker over `woken`, handed to the attempt's future.
+    waker: Waker,
 }
 
 /// A waker per attempt: it marks its attempt for polling and wakes the one task.
@@ -176,12 +178,8 @@ impl Drop for Scheduler<'_> {
     /// the attempts still running are dropped as the harness stopping, not as clients giving
     /// up, and no later event carries an attempt's tag.
     fn drop(&mut self) {
-        let mut state = self.world.inner.state.borrow_mut();
-        state.stopped = true;
-        state.attempt = None;
-        drop(state);
-        self.active.clear();
-        self.world.inner.state.borrow_mut().stopped = false;
+        self.world.inner.state.borrow_mut().attempt = None;
+        self.drop_running();
     }
 }
 
@@ -242,6 +240,14 @@ impl<'a> Scheduler<'a> {
             }
         }
     }
+    /// Drops the running attempts as the harness stopping: their pending waits record no
+    /// "gave up" line.
+    fn drop_running(&mut self) {
+        self.world.inner.state.borrow_mut().stopped = true;
+        self.active.clear();
+        self.world.inner.state.borrow_mut().stopped = false;
+    }
+
     fn schedule(&mut self, at: Instant, task: Task) -> (Instant, u64) {
         self.sequence += 1;
         self.agenda.insert((at, self.sequence), task);
@@ -272,14 +278,16 @@ impl<'a> Scheduler<'a> {
             if !active.woken.set.swap(false, Ordering::Relaxed) {
                 continue;
             }
-            // The flag's waker holds the task's current waker: refresh it on every poll.
-            let flag = Arc::new(Flag {
-                set: AtomicBool::new(false),
-                parent: context.waker().clone(),
-            });
-            active.woken = flag.clone();
-            let waker = Waker::from(flag);
-            let mut own = Context::from_waker(&waker);
+            // The flag's waker holds the task's waker; it is made again only when that changes
+            // (once, at the attempt's first poll), not on every poll.
+            if !active.woken.parent.will_wake(context.waker()) {
+                active.woken = Arc::new(Flag {
+                    set: AtomicBool::new(false),
+                    parent: context.waker().clone(),
+                });
+                active.waker = Waker::from(active.woken.clone());
+            }
+            let mut own = Context::from_waker(&active.waker);
             self.world.inner.state.borrow_mut().attempt = Some(active.id);
             let polled = active.future.as_mut().poll(&mut own);
             self.world.inner.state.borrow_mut().attempt = None;
@@ -367,15 +375,17 @@ impl<'a> Scheduler<'a> {
             };
             policy.deliver(world, job).await
         });
+        let woken = Arc::new(Flag {
+            set: AtomicBool::new(true),
+            parent: Waker::noop().clone(),
+        });
         self.active.push(Active {
             id,
             entry: index,
             started: now,
             future,
-            woken: Arc::new(Flag {
-                set: AtomicBool::new(true),
-                parent: Waker::noop().clone(),
-            }),
+            waker: Waker::from(woken.clone()),
+            woken,
         });
     }
 
@@ -535,9 +545,7 @@ impl<'a> Scheduler<'a> {
                 deferred,
             });
         }
-        self.world.inner.state.borrow_mut().stopped = true;
-        self.active.clear();
-        self.world.inner.state.borrow_mut().stopped = false;
+        self.drop_running();
         let queued = self
             .entries
             .iter()

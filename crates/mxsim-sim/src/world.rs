@@ -250,16 +250,26 @@ pub(crate) struct State {
 impl State {
     /// A state with nothing in it, left behind when a finished run's state is taken out.
     pub(crate) fn empty() -> State {
+        let budgets = Budgets {
+            events_max: 0,
+            connections_max: 0,
+        };
+        State::new(
+            Chooser::new(&crate::choice::Choices::Forced(Vec::new())),
+            budgets,
+            0,
+        )
+    }
+
+    /// The state of a fresh run.
+    fn new(chooser: Chooser, budgets: Budgets, events_capacity: usize) -> State {
         State {
-            events: Vec::new(),
-            chooser: Chooser::new(&crate::choice::Choices::Forced(Vec::new())),
+            events: Vec::with_capacity(events_capacity),
+            chooser,
             connections: Vec::new(),
             stopped: false,
             spent: None,
-            budgets: Budgets {
-                events_max: 0,
-                connections_max: 0,
-            },
+            budgets,
             n_connects: 0,
             triplets: Triplets::new(),
             hints: BTreeMap::new(),
@@ -382,19 +392,7 @@ impl SimWorld {
 
     /// A fresh world whose virtual clock starts now.
     pub(crate) fn new(prepared: Arc<Prepared>, chooser: Chooser, budgets: Budgets) -> SimWorld {
-        let state = State {
-            events: Vec::with_capacity(64),
-            chooser,
-            connections: Vec::new(),
-            stopped: false,
-            spent: None,
-            budgets,
-            n_connects: 0,
-            triplets: Triplets::new(),
-            hints: BTreeMap::new(),
-            parked: BTreeMap::new(),
-            attempt: None,
-        };
+        let state = State::new(chooser, budgets, 64);
         SimWorld {
             inner: Rc::new(Inner {
                 prepared,
