@@ -424,10 +424,8 @@ fn run(file: &Path, policy_name: &str, how: RunHow) -> Output {
         .expectations
         .iter()
         .find(|expectation| expectation.policy == policy_name);
-    let queue = scenario
-        .queue
-        .then(|| (policy.queue(), scenario.messages.as_slice()));
-    let judge = Judge::new(expectation, &claims, &departures, queue);
+    let queue = scenario.queue.then(|| policy.queue());
+    let judge = Judge::new(expectation, &claims, &departures, queue, &scenario.messages);
     let mut printer = Printer {
         judged: judge.expects(),
         judge,

@@ -135,8 +135,10 @@ pub struct Judge<'a> {
     expectation: Option<&'a Expectation>,
     claims: &'a [Claim],
     departures: &'a [Departure],
-    /// In a queue scenario: the policy's queue settings and the messages, for the queue rules.
-    queue: Option<(QueueSettings, &'a [Message])>,
+    /// In a queue scenario: the policy's queue settings, for the queue rules.
+    queue: Option<QueueSettings>,
+    /// The scenario's messages: what the rules read of what was asked of the client.
+    messages: &'a [Message],
     /// What was seen so far.
     pub verdict: Verdict,
 }
@@ -148,13 +150,15 @@ impl<'a> Judge<'a> {
         expectation: Option<&'a Expectation>,
         claims: &'a [Claim],
         departures: &'a [Departure],
-        queue: Option<(QueueSettings, &'a [Message])>,
+        queue: Option<QueueSettings>,
+        messages: &'a [Message],
     ) -> Judge<'a> {
         Judge {
             expectation,
             claims,
             departures,
             queue,
+            messages,
             verdict: Verdict::default(),
         }
     }
@@ -172,14 +176,11 @@ impl<'a> Judge<'a> {
             .expectation
             .map(|expectation| expect::violations(expectation, &run.trace, &run.outcomes))
             .unwrap_or_default();
-        let (messages, settings) = match &self.queue {
-            Some((settings, messages)) => (*messages, Some(settings)),
-            None => (&[][..], None),
-        };
+        let settings = self.queue.as_ref();
         let subject = Subject {
             trace: &run.trace,
             outcomes: &run.outcomes,
-            messages,
+            messages: self.messages,
             queue: settings,
         };
         for rule in rules::RULES.iter().filter(|rule| rule.judged()) {
@@ -317,10 +318,8 @@ pub fn explore(
     departures: &[Departure],
 ) -> Verdict {
     let scenario = &prepared.scenario;
-    let queue = scenario
-        .queue
-        .then(|| (policy.queue(), scenario.messages.as_slice()));
-    let mut judge = Judge::new(expectation, claims, departures, queue);
+    let queue = scenario.queue.then(|| policy.queue());
+    let mut judge = Judge::new(expectation, claims, departures, queue, &scenario.messages);
     let Exploration {
         exhaustive, cut, ..
     } = runner.explore(prepared, policy, &mut judge);
