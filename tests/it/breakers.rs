@@ -13,9 +13,12 @@ use mxsim_lab::judge;
 use mxsim_model::dns::{DnsAnswer, Mx, RecordType};
 use mxsim_model::name::Name;
 use mxsim_model::outcome::{Disposition, RecipientOutcome};
+use mxsim_model::queue::Backoff;
 use mxsim_model::rules::{Grade, Level, RULES};
 use mxsim_model::smtp::{Reply, ReplyClass};
-use mxsim_model::world::{Connect, Handshake, Job, LocalFuture, MailParameters, Policy, Response};
+use mxsim_model::time::Duration;
+use mxsim_model::world::{Connect, Handshake, Hint, HintKey, Job, LocalFuture, MailParameters};
+use mxsim_model::world::{Policy, Response};
 use mxsim_model::world::{Session, World};
 use mxsim_policy::settings::Claim;
 use mxsim_sim::{Prepared, Runner, SimWorld};
@@ -122,6 +125,36 @@ const PROOFS: &[Row] = &[
         Proof::File {
             policy: "x8-smtputf8-ignored.yaml",
             scenario: "smtputf8-missing.yaml",
+        },
+    ),
+    row(
+        "X5",
+        Proof::File {
+            policy: "x5-requiretls-ignored.yaml",
+            scenario: "requiretls-missing.yaml",
+        },
+    ),
+    row(
+        "Q1",
+        Proof::File {
+            policy: "q1-never-retried.yaml",
+            scenario: "all-mx-refuse-queued.yaml",
+        },
+    ),
+    row(
+        "S8",
+        Proof::Rust {
+            no_setting: "every policy file reads a reply by its class (`ReplyClass`, the first digit); no setting names single codes",
+            misdeed: Misdeed::ExactCodes,
+            scenario: "rcpt-unlisted-4yz.yaml",
+        },
+    ),
+    row(
+        "R7",
+        Proof::Rust {
+            no_setting: "`memory.hosts` makes a record for a transient failure of MAIL only (a 4yz, for that message alone), never for a 5yz",
+            misdeed: Misdeed::CacheMailRefusal,
+            scenario: "mail-5yz-two-messages.yaml",
         },
     ),
     row(
@@ -297,6 +330,11 @@ enum Misdeed {
     NoEhloAfterTls,
     /// Sends the message to every MX host, best first, even after one took it.
     EveryHost,
+    /// Takes only 250 and 251 at RCPT as success and bounces on any other code, whatever its
+    /// first digit.
+    ExactCodes,
+    /// Remembers a host that refused MAIL with 5yz, and skips it for every later message.
+    CacheMailRefusal,
 }
 
 /// A test-only client that breaks one rule on purpose; one recipient domain per message.
@@ -333,18 +371,47 @@ impl<W: World> Policy<W> for Rogue {
                 let Some(&address) = addresses.first() else {
                     continue;
                 };
+                let record = HintKey::Host(address);
+                if matches!(self.0, Misdeed::CacheMailRefusal) && world.consult(&record).is_some() {
+                    continue;
+                }
                 let Connect::Connected(mut session) = world.connect(address, &host).await else {
                     continue;
                 };
-                if let Some(reply) = self.transaction(&mut session, job).await {
-                    delivered.get_or_insert(Disposition::Delivered {
-                        host: host.clone(),
-                        address,
-                        reply,
-                    });
-                    if !matches!(self.0, Misdeed::EveryHost) {
+                match self.transaction(&mut session, job).await {
+                    Ok(reply) => {
+                        delivered.get_or_insert(Disposition::Delivered {
+                            host: host.clone(),
+                            address,
+                            reply,
+                        });
+                        if !matches!(self.0, Misdeed::EveryHost) {
+                            break;
+                        }
+                    }
+                    Err(Refusal::Rcpt(reply)) if matches!(self.0, Misdeed::ExactCodes) => {
+                        delivered = Some(Disposition::Bounced {
+                            reason: format!("RCPT answered {reply}"),
+                            reply: Some(reply),
+                        });
                         break;
                     }
+                    Err(Refusal::Mail(reply)) if matches!(self.0, Misdeed::CacheMailRefusal) => {
+                        world.set_hint(
+                            record,
+                            Some(Hint {
+                                until: world.now().after(Duration::hours(1)),
+                                backoff: Backoff::default(),
+                                reason: Arc::from(format!("MAIL answered {reply}")),
+                            }),
+                        );
+                        delivered = Some(Disposition::Bounced {
+                            reason: format!("MAIL answered {reply}"),
+                            reply: Some(reply),
+                        });
+                        break;
+                    }
+                    Err(_) => {}
                 }
             }
             let disposition = delivered.unwrap_or(Disposition::Deferred {
@@ -364,9 +431,23 @@ impl<W: World> Policy<W> for Rogue {
     }
 }
 
+/// Why a rogue transaction ended without a delivery.
+enum Refusal {
+    /// MAIL got this reply.
+    Mail(Reply),
+    /// A RCPT got this reply.
+    Rcpt(Reply),
+    /// Anything else.
+    Other,
+}
+
 impl Rogue {
     /// One transaction on an open session; the end-of-data reply when it was 2yz.
-    async fn transaction<S: Session>(&self, session: &mut S, job: Job<'_>) -> Option<Reply> {
+    async fn transaction<S: Session>(
+        &self,
+        session: &mut S,
+        job: Job<'_>,
+    ) -> Result<Reply, Refusal> {
         let positive = |response: Response| match response {
             Response::Reply(reply)
                 if matches!(
@@ -374,37 +455,51 @@ impl Rogue {
                     ReplyClass::Positive | ReplyClass::Intermediate
                 ) =>
             {
-                Some(reply)
+                Ok(reply)
             }
-            _ => None,
+            _ => Err(Refusal::Other),
         };
         positive(session.greeting().await)?;
         let client = &job.client.name;
         if !matches!(self.0, Misdeed::NoHello) {
             let Response::Reply(ehlo) = session.ehlo(client).await else {
-                return None;
+                return Err(Refusal::Other);
             };
             if ehlo.reply.class() != ReplyClass::Positive {
-                return None;
+                return Err(Refusal::Other);
             }
         }
         if matches!(self.0, Misdeed::NoEhloAfterTls) {
             positive(session.starttls().await)?;
             if session.handshake().await != Handshake::Established {
-                return None;
+                return Err(Refusal::Other);
             }
         }
-        positive(
-            session
-                .mail(&job.message.from, &MailParameters::default())
-                .await,
-        )?;
+        match session
+            .mail(&job.message.from, &MailParameters::default())
+            .await
+        {
+            Response::Reply(reply) if reply.class() == ReplyClass::Positive => {}
+            Response::Reply(reply) => return Err(Refusal::Mail(reply)),
+            _ => return Err(Refusal::Other),
+        }
         for recipient in job.message.to.iter() {
-            positive(session.rcpt(recipient).await)?;
+            match session.rcpt(recipient).await {
+                // The misdeed: exact codes, not the first digit.
+                Response::Reply(reply)
+                    if matches!(self.0, Misdeed::ExactCodes)
+                        && !matches!(reply.code.get(), 250 | 251) =>
+                {
+                    return Err(Refusal::Rcpt(reply));
+                }
+                Response::Reply(reply) if reply.class() == ReplyClass::Positive => {}
+                Response::Reply(reply) => return Err(Refusal::Rcpt(reply)),
+                _ => return Err(Refusal::Other),
+            }
         }
         positive(session.data().await)?;
         let reply = positive(session.end_of_data(job.message_index).await)?;
         let _ = session.quit().await;
-        Some(reply)
+        Ok(reply)
     }
 }

@@ -22,9 +22,20 @@ fn docs_rules_md_is_what_mxsim_rules_prints() {
     );
 }
 
-/// Every judged MUST and SHOULD rule holds for rfc5321 on every scenario at its seed.
+/// The SHOULD rules the baseline breaks by a decision of its contract, with where the decision
+/// is written. The baseline has no `departures:` (a MUST it broke would be a FAIL); these show
+/// as NON-STRICT in `compare`, and each must still fire somewhere in the corpus, so the list
+/// cannot outlive the decision.
+const BASELINE_SHOULD_BREAKS: &[(&str, &str)] = &[(
+    "Q5",
+    "docs/rfc5321-baseline.md, Decisions: no memory across attempts or messages, so a later message waits out a dead host's connect timeout again",
+)];
+
+/// Every judged MUST and SHOULD rule holds for rfc5321 on every scenario at its seed, apart from
+/// the SHOULDs of [`BASELINE_SHOULD_BREAKS`].
 #[test]
 fn the_baseline_keeps_every_judged_rule_on_the_corpus() {
+    let mut decided: Vec<&str> = Vec::new();
     let runner = Runner::new();
     let policy = registry::get::<SimWorld>("rfc5321").expect("registered");
     let mut broken = Vec::new();
@@ -48,11 +59,23 @@ fn the_baseline_keeps_every_judged_rule_on_the_corpus() {
             .filter(|rule| matches!(rule.level, Level::Must | Level::Should))
         {
             for violation in rule.check(&subject) {
-                broken.push(format!("{}: {violation}", path.display()));
+                let exempt = rule.level == Level::Should
+                    && BASELINE_SHOULD_BREAKS.iter().any(|(id, _)| *id == rule.id);
+                if exempt {
+                    decided.push(rule.id);
+                } else {
+                    broken.push(format!("{}: {violation}", path.display()));
+                }
             }
         }
     }
     assert!(broken.is_empty(), "{}", broken.join("\n"));
+    for (id, why) in BASELINE_SHOULD_BREAKS {
+        assert!(
+            decided.contains(id),
+            "{id} no longer fires for the baseline anywhere: drop it from BASELINE_SHOULD_BREAKS ({why})"
+        );
+    }
 }
 
 /// Each open question with a detector is met on a scenario, as an INFO verdict line naming the

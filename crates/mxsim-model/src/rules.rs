@@ -17,7 +17,9 @@ use crate::trace::Trace;
 
 mod catalog;
 mod dns;
+mod outcomes;
 pub mod questions;
+mod queue;
 mod session;
 
 pub use catalog::RULES;
@@ -366,5 +368,7 @@ pub fn markdown() -> String {
     out
 }
 
+#[cfg(test)]
+mod outcome_tests;
 #[cfg(test)]
 mod tests;

@@ -98,6 +98,14 @@ pub const RUST_POLICIES: &[(&str, &str, &str, RustDepartures)] = &[(
             "X8",
             "greets with HELO and never reads EHLO keywords, so it sends an internationalized address whatever the host offers (crates/mxsim-policy/src/rust.rs: the HELO step)",
         ),
+        (
+            "X5",
+            "greets with HELO and never reads EHLO keywords, so a REQUIRETLS message goes to the best MX without TLS (crates/mxsim-policy/src/rust.rs: the HELO step)",
+        ),
+        (
+            "Q5",
+            "remembers nothing across messages: each message waits out a dead host's connect timeout again (crates/mxsim-policy/src/rust.rs: one try)",
+        ),
     ],
 )];
 

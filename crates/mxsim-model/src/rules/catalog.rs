@@ -5,7 +5,7 @@
 //! publishers or servers, or a descriptive one, keeps the nearest level and is not judged on a
 //! client's trace (its reason says why).
 
-use super::{Judged, Level, Rule, dns, session};
+use super::{Judged, Level, Rule, dns, outcomes, queue, session};
 use crate::invariants;
 
 /// A row: the alias is rare, so it is set apart.
@@ -57,15 +57,15 @@ pub static RULES: &[Rule] = &[
     row("D16", Should, "RFC 5321 §5.1", "they SHOULD be tried, best preference first", "Records left after D14 are tried best first.", Pending("as D10, on the list left after D14")),
     row("D17", Must, "RFC 7505 §3", "A domain that advertises a null MX MUST NOT advertise any other MX RR", "No null MX beside other MX records (publisher rule; client behaviour is O14).", Not(PUBLISHER)),
     row("S1", Should, "RFC 5321 §2.2.1", "clients SHOULD preferentially utilize EHLO rather than HELO", "The first command of a connection is EHLO.", By(session::s1_ehlo_first)),
-    row("S2", Should, "RFC 5321 §3.2", "the client SHOULD be able to fall back and send HELO", "EHLO answered 500/502: HELO on the same connection.", Pending("a 500 or 502 to EHLO followed by HELO on that connection, unless the message requires an extension")),
+    row("S2", Should, "RFC 5321 §3.2", "the client SHOULD be able to fall back and send HELO", "EHLO answered 500/502: HELO on the same connection.", By(session::s2_helo_after_ehlo_refused)),
     row("S3", Must, "RFC 5321 §4.1.4", "MUST first be initialized by the use of the EHLO command", "EHLO or HELO precedes the first MAIL of a connection.", By(session::s3_hello_before_mail)),
     row("S4", Must, "RFC 3207 §4.2", "The client MUST discard any knowledge obtained from the server", "After STARTTLS, EHLO again before MAIL.", By(session::s4_ehlo_after_tls)),
     row("S5", Must, "RFC 5321 §4.5.3.2", "It MUST use per-command timeouts", "Per-command timeouts, never one transaction-wide timer.", Not("a property of the client's code: every wait in the trace ends by its own timeout or a reply, so one trace cannot tell a transaction timer apart")),
     row("S6", Should, "RFC 5321 §4.5.3.2", "the minimum per-command timeout values SHOULD be as follows", "Minimum waits: greeting, MAIL, RCPT 5 min; DATA 2; data block 3; end of data 10.", By(session::s6_minimum_timeouts)),
-    row("S7", Should, "RFC 5321 §3.8", "treat the mail transaction as if a 451 response had been received", "A connection lost mid-transaction is a 451: recipients stay queued.", Pending("a reset or close after MAIL followed by no bounce of that transaction's recipients in the attempt")),
-    row("S8", Must, "RFC 5321 §4.3.2", "MUST be prepared to deal with unrecognized reply codes by interpreting the first digit only", "Unknown reply codes are read by their first digit.", Pending("a reply with an unlisted code followed by the action its class calls for")),
+    row("S7", Should, "RFC 5321 §3.8", "treat the mail transaction as if a 451 response had been received", "A connection lost mid-transaction is a 451: recipients stay queued.", By(outcomes::s7_lost_connection_is_451)),
+    row("S8", Must, "RFC 5321 §4.3.2", "MUST be prepared to deal with unrecognized reply codes by interpreting the first digit only", "Unknown reply codes are read by their first digit.", By(outcomes::s8_unknown_codes_by_first_digit)),
     row("S9", Must, "RFC 5321 §4.2.4; RFC 3207 §4", "MUST NOT list capabilities in response to EHLO for which they will return 502", "Servers do not advertise what they refuse (a rule for the simulated servers).", Not("a rule for servers: the scenario's scripts, not the client")),
-    row("R1", Should, "RFC 5321 §4.2.1", "the error condition is temporary, and the action may be requested again", "A 4yz reply is transient: no failure DSN before the give-up time.", Pending("a 4yz reply followed by no bounce of its recipients before the lifetime ends")),
+    row("R1", Should, "RFC 5321 §4.2.1", "the error condition is temporary, and the action may be requested again", "A 4yz reply is transient: no failure DSN before the give-up time.", By(outcomes::r1_transient_is_not_a_failure)),
     row("R2", Should, "RFC 5321 §4.2.1", "The SMTP client SHOULD NOT repeat the exact request (in the same sequence)", "After 5yz, the same request is not sent again on the same connection.", By(session::r2_no_repeat_after_5yz)),
     Rule {
         id: "R3",
@@ -78,21 +78,21 @@ pub static RULES: &[Rule] = &[
     },
     row("R4", Must, "RFC 5321 §4.2.5", "The SMTP client retains responsibility for the delivery of that message", "After 4yz to end-of-data the client keeps the message: it requeues or returns it, never drops it.", Not("every recipient ends in an outcome by construction of the runner, so dropping cannot show in a trace; the server side is the simulated server's")),
     row("R5", Should, "RFC 5321 §4.2.5", "SHOULD not again attempt delivery to the same server without user review", "After 5yz to end-of-data, no automatic resend to that host.", By(session::r5_no_resend_after_5yz_to_data)),
-    row("R6", Should, "RFC 5321 §4.5.3.1.10", "Clients SHOULD treat a 552 code in this case as a temporary", "A 452 (or 552) for too many recipients: the rest are sent later, not bounced.", Pending("a 452 to RCPT followed by no bounce of that recipient in the attempt")),
-    row("R7", Must, "RFC 5321 §4.5.4.1", "5yz responses to the MAIL command MUST NOT be cached", "Never cache a 5yz reply to MAIL.", Pending("a 5yz to MAIL for one message, then a later message to that host that skips MAIL")),
+    row("R6", Should, "RFC 5321 §4.5.3.1.10", "Clients SHOULD treat a 552 code in this case as a temporary", "A 452 (or 552) for too many recipients: the rest are sent later, not bounced.", By(outcomes::r6_too_many_recipients_later)),
+    row("R7", Must, "RFC 5321 §4.5.4.1", "5yz responses to the MAIL command MUST NOT be cached", "Never cache a 5yz reply to MAIL.", By(outcomes::r7_no_cached_mail_5yz)),
     row("R8", May, "RFC 5321 §4.5.3.2.6", "would typically result in delivery of multiple copies of the message", "A timeout waiting for the end-of-data reply risks duplicate delivery.", Not("descriptive, a metric and not pass/fail: a duplicate after a lost end-of-data reply is counted (`expect: duplicates`), not a violation of R3")),
-    row("Q1", Must, "RFC 5321 §4.5.4.1", "mail that cannot be transmitted immediately MUST be queued and periodically retried", "Mail that cannot be sent now is queued and retried.", Pending("in a queue run, every deferral followed by a retry line until delivery, expiry or the horizon")),
+    row("Q1", Must, "RFC 5321 §4.5.4.1", "mail that cannot be transmitted immediately MUST be queued and periodically retried", "Mail that cannot be sent now is queued and retried.", By(queue::q1_queued_and_retried)),
     row("Q2", Must, "RFC 5321 §4.5.4.1", "The sender MUST delay retrying a particular destination after one attempt has failed", "In a queue run, a retry comes no sooner than the policy's shortest retry delay after the attempt before it.", By(invariants::q2_retry_delay)),
     row("Q3", Should, "RFC 5321 §4.5.4.1", "the give-up time generally needs to be at least 4-5 days", "In a queue run, a message is retried until its lifetime ends, not past it, and expires when it ends.", By(invariants::q3_lifetime)),
     row("Q4", Must, "RFC 5321 §4.5.4.1", "The parameters to the retry algorithm MUST be configurable", "Retry parameters are configurable.", Not("a property of the client's configuration (`queue:` in a policy file), not of a run")),
-    row("Q5", Should, "RFC 5321 §4.5.4.1", "A client SHOULD keep a list of hosts it cannot reach", "Keep a list of unreachable hosts across queued messages.", Pending("a host that failed for one message skipped, or tried with a short timeout, for the next (retry records, `hint` lines)")),
+    row("Q5", Should, "RFC 5321 §4.5.4.1", "A client SHOULD keep a list of hosts it cannot reach", "Keep a list of unreachable hosts across queued messages.", By(queue::q5_unreachable_hosts_remembered)),
     row("Q6", Must, "RFC 5321 §4.5.4", "A queuing strategy MUST NOT send error messages in response to error messages", "No DSN goes to a null reverse-path, nor is sent for a message that has one.", By(invariants::q6_no_dsn_for_dsn)),
-    row("Q7", Should, "RFC 5321 §2.2.3", "SHOULD be less than the normal timeout for bouncing as undeliverable", "Waiting for an extension-capable host ends before the bounce timeout.", Pending("a policy's wanted-keyword wait (`send_without_after`) against its lifetime, then the send without the keyword in the trace")),
+    row("Q7", Should, "RFC 5321 §2.2.3", "SHOULD be less than the normal timeout for bouncing as undeliverable", "Waiting for an extension-capable host ends before the bounce timeout.", By(outcomes::q7_wanted_wait_before_bounce)),
     row("X1", May, "RFC 5321 §2.2.3", "it MAY choose … to requeue the message and try later and/or try an alternate MX host", "Next hop lacks a required extension: MAY requeue and/or try an alternate MX.", Not("a MAY: nothing to break; policies are compared on it (O2–O5)")),
     row("X2", May, "RFC 8461 §5", "messages may be delivered as though there were no MTA-STS validation failure", "MTA-STS testing mode delivers as if no failure.", Not("MTA-STS policies are not modelled in scenarios yet")),
     row("X3", Must, "RFC 8461 §5", "Sending MTAs MUST NOT deliver the message to hosts that fail MX matching or certificate validation", "MTA-STS enforce: never deliver to an invalid MX; go on to the next.", Not("MTA-STS policies are not modelled in scenarios yet")),
     row("X4", Must, "RFC 8461 §5", "MUST NOT permanently fail to deliver messages before checking, via DNS", "MTA-STS enforce: no permanent failure before re-checking the policy.", Not("MTA-STS policies are not modelled in scenarios yet")),
-    row("X5", Must, "RFC 8689 §4.2.1", "MUST issue a QUIT to the server and repeat steps 2-5 with each host", "REQUIRETLS: a host without REQUIRETLS after TLS gets no transaction; every MX is tried before the non-delivery notice.", Pending("a message that requires REQUIRETLS: no MAIL to a host whose post-TLS EHLO lacks it, and a bounce only after every MX was tried")),
+    row("X5", Must, "RFC 8689 §4.2.1", "MUST issue a QUIT to the server and repeat steps 2-5 with each host", "REQUIRETLS: a host without REQUIRETLS after TLS gets no transaction; every MX is tried before the non-delivery notice.", By(outcomes::x5_requiretls)),
     row("X6", May, "RFC 8689 §4.2.1", "The client MAY send other, unprotected messages to that server", "Other, unprotected messages MAY use that connection before the QUIT.", Not("a MAY: nothing to break")),
     row("X7", Must, "RFC 7672 [S]", "MUST NOT deliver mail via the corresponding host unless a TLS session is negotiated via STARTTLS", "DANE: a host with a secure TLSA RRset gets mail only over STARTTLS.", Not("TLSA records are not modelled in scenarios yet")),
     row("X8", Must, "RFC 6531 §3.2", "MUST NOT transmit an internationalized email address", "SMTPUTF8 missing: no internationalized address on the wire to that host.", By(session::x8_no_utf8_address_without_smtputf8)),

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use crate::name::{Mailbox, Name};
 use crate::smtp::{Command, ReplyClass};
-use crate::trace::{AttemptId, EventKind, Sent};
+use crate::trace::{AttemptId, Closer, EventKind, Sent};
 
 use super::{Subject, Violation};
 
@@ -29,6 +29,8 @@ struct Connection {
     smtputf8: bool,
     /// Recipients accepted (2yz to RCPT) in the current transaction.
     accepted: Vec<Mailbox>,
+    /// The last reply was 500 or 502 to EHLO, and nothing has been sent since.
+    ehlo_refused: bool,
 }
 
 /// A rule broken on one connection: its id and the sentence.
@@ -53,7 +55,8 @@ fn walk(
             }
             EventKind::Sent { address, .. }
             | EventKind::Replied { address, .. }
-            | EventKind::TlsEstablished { address } => *address,
+            | EventKind::TlsEstablished { address }
+            | EventKind::Closed { address, .. } => *address,
             _ => continue,
         };
         // A reused connection may carry another attempt's id: look it up by address too.
@@ -75,6 +78,7 @@ fn walk(
         match &event.kind {
             EventKind::Sent { command, .. } => {
                 connection.sent += 1;
+                connection.ehlo_refused = false;
                 match command {
                     Sent::Ehlo(_) | Sent::Helo(_) => {
                         connection.hello = true;
@@ -88,6 +92,15 @@ fn walk(
             EventKind::Replied {
                 reply, keywords, ..
             } => match reply.class() {
+                ReplyClass::Permanent
+                    if matches!(connection.last, Some(Sent::Ehlo(_)))
+                        && matches!(reply.code.get(), 500 | 502) =>
+                {
+                    connection.ehlo_refused = true;
+                    if let Some(last) = connection.last.clone() {
+                        connection.rejected.push(last);
+                    }
+                }
                 ReplyClass::Permanent => {
                     if let Some(last) = connection.last.clone() {
                         connection.rejected.push(last);
@@ -128,6 +141,53 @@ pub fn s1_ehlo_first(subject: &Subject<'_>) -> Vec<Violation> {
         )),
         _ => None,
     })
+}
+
+/// S2: after EHLO is answered 500 or 502, the next thing the client does on that connection is
+/// HELO, not another command or its own close, unless the message requires an extension (which
+/// HELO cannot negotiate). A server that closes first leaves nothing to judge.
+pub fn s2_helo_after_ehlo_refused(subject: &Subject<'_>) -> Vec<Violation> {
+    let needs_extension = |attempt: Option<AttemptId>| {
+        let index = attempt.map_or(0, |attempt| attempt.message as usize);
+        subject.messages.get(index).is_some_and(|message| {
+            !message.requires.is_empty()
+                || message.from.is_internationalized()
+                || message.to.iter().any(Mailbox::is_internationalized)
+        })
+    };
+    let mut broken = Vec::new();
+    for violation in walk(subject, |connection, kind| {
+        if !connection.ehlo_refused {
+            return None;
+        }
+        let address = match kind {
+            EventKind::Sent {
+                command: Sent::Helo(_),
+                ..
+            } => return None,
+            EventKind::Sent { address, command } => {
+                format!("sent {} to {address}", command.command().label())
+            }
+            EventKind::Closed {
+                address,
+                by: Closer::Client,
+            } => format!("closed the connection to {address}"),
+            _ => return None,
+        };
+        Some((
+            "S2",
+            format!("{address} after its EHLO was answered 500 or 502, instead of HELO"),
+        ))
+    }) {
+        let attempt = violation
+            .event
+            .and_then(|index| subject.trace.events.get(index))
+            .and_then(|event| event.attempt);
+        if !needs_extension(attempt) {
+            broken.push(violation);
+        }
+    }
+    broken
 }
 
 /// S3: EHLO or HELO precedes the first MAIL of a connection (S4 covers the one after TLS).
