@@ -14,6 +14,7 @@
 //! - `limits`: budgets on runs and explorations, faulty policies, file-system edges, escaping.
 //! - `policies`: the preset files and the pinned `compare` output for the seed scenarios.
 //! - `tidy`: the project's own rules (file headers, scenario comments, banned test tricks).
+//! - `writer`: the scenario writer round-trips every shipped file and generated worlds.
 
 mod bad_input;
 mod breakers;
@@ -25,3 +26,4 @@ mod properties;
 mod queue;
 mod rules;
 mod tidy;
+mod writer;

@@ -30,7 +30,7 @@ fn host() -> impl Strategy<Value = GeneratedHost> {
         })
 }
 
-fn world() -> impl Strategy<Value = GeneratedWorld> {
+pub(crate) fn world() -> impl Strategy<Value = GeneratedWorld> {
     (
         prop::collection::vec(host(), 1..6),
         any::<bool>(),

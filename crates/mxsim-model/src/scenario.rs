@@ -1419,4 +1419,7 @@ impl Loader<'_> {
 }
 
 mod checks;
+mod write;
+
 use checks::Known;
+pub use write::{same, write};

@@ -1,0 +1,45 @@
+//! The scenario writer: loading what it writes gives back the same scenario, for every shipped
+//! file and for generated worlds, and writing is idempotent.
+
+use mxsim_model::scenario::{Scenario, load, same, write};
+use mxsim_policy::registry;
+use proptest::prelude::*;
+
+use crate::properties::world;
+use mxsim_tests::{load as load_file, scenario_files};
+
+/// Writes `scenario`, loads the text, and checks both round trips.
+fn round_trip(scenario: &Scenario, what: &str) {
+    let written = write(scenario);
+    let back = match load(&written, &registry::is_known) {
+        Ok(back) => back,
+        Err(diagnostics) => panic!(
+            "{what}: the written text does not load:\n{}\n{written}",
+            diagnostics.render("written.yaml", &written)
+        ),
+    };
+    assert!(
+        same(scenario, &back),
+        "{what}: loading the written text gives another scenario:\n{written}"
+    );
+    assert_eq!(write(&back), written, "{what}: writing is not idempotent");
+}
+
+#[test]
+fn every_shipped_scenario_round_trips() {
+    for path in scenario_files() {
+        round_trip(&load_file(&path), &path.display().to_string());
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn generated_worlds_round_trip(world in world()) {
+        for text in [world.to_yaml(), world.to_queue_yaml()] {
+            let scenario = load(&text, &registry::is_known).expect("generated worlds load");
+            round_trip(&scenario, &text);
+        }
+    }
+}
