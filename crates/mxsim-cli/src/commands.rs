@@ -427,7 +427,13 @@ fn run(file: &Path, policy_name: &str, how: RunHow) -> Output {
     let queue = scenario
         .queue
         .then(|| (policy.queue(), scenario.messages.as_slice()));
-    let judge = Judge::new(expectation, &claims, &departures, queue);
+    let judge = Judge::new(
+        expectation,
+        &claims,
+        &departures,
+        queue,
+        Some(&scenario.client),
+    );
     let mut printer = Printer {
         judged: judge.expects(),
         judge,

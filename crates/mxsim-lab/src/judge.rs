@@ -13,7 +13,7 @@ use mxsim_model::invariants;
 use mxsim_model::outcome::{Disposition, DispositionKind};
 use mxsim_model::queue::QueueSettings;
 use mxsim_model::rules::{self, Departure, Grade, Level, Subject, Violation};
-use mxsim_model::scenario::{Expectation, Message};
+use mxsim_model::scenario::{ClientIdentity, Expectation, Message};
 use mxsim_policy::settings::Claim;
 use mxsim_sim::{
     AttemptRecord, Choices, Cut, Exploration, Fault, Observer, Prepared, Run, Runner, SimWorld,
@@ -137,24 +137,29 @@ pub struct Judge<'a> {
     departures: &'a [Departure],
     /// In a queue scenario: the policy's queue settings and the messages, for the queue rules.
     queue: Option<(QueueSettings, &'a [Message])>,
+    /// The scenario's client, for the self-MX rules.
+    client: Option<&'a ClientIdentity>,
     /// What was seen so far.
     pub verdict: Verdict,
 }
 
 impl<'a> Judge<'a> {
     /// A judge for one cell. In a queue scenario, pass the policy's queue settings: every run is
-    /// then also held to the queue rules (RFC 5321 §4.5.4), whatever `expect:` says.
+    /// then also held to the queue rules (RFC 5321 §4.5.4), whatever `expect:` says; pass the
+    /// scenario's client for the self-MX rules (D14–D16).
     pub fn new(
         expectation: Option<&'a Expectation>,
         claims: &'a [Claim],
         departures: &'a [Departure],
         queue: Option<(QueueSettings, &'a [Message])>,
+        client: Option<&'a ClientIdentity>,
     ) -> Judge<'a> {
         Judge {
             expectation,
             claims,
             departures,
             queue,
+            client,
             verdict: Verdict::default(),
         }
     }
@@ -181,6 +186,7 @@ impl<'a> Judge<'a> {
             outcomes: &run.outcomes,
             messages,
             queue: settings,
+            client: self.client,
         };
         for rule in rules::RULES.iter().filter(|rule| rule.judged()) {
             let applies = if rule.level == Level::Policy {
@@ -320,7 +326,13 @@ pub fn explore(
     let queue = scenario
         .queue
         .then(|| (policy.queue(), scenario.messages.as_slice()));
-    let mut judge = Judge::new(expectation, claims, departures, queue);
+    let mut judge = Judge::new(
+        expectation,
+        claims,
+        departures,
+        queue,
+        Some(&scenario.client),
+    );
     let Exploration {
         exhaustive, cut, ..
     } = runner.explore(prepared, policy, &mut judge);
