@@ -97,6 +97,51 @@ const PROOFS: &[Row] = &[
         },
     ),
     row(
+        "D3",
+        Proof::Rust {
+            no_setting: "every policy file falls back to the implicit MX on NODATA (`implicit_mx` is nodata or nodata-or-nxdomain), looks up the domain's addresses and connects to them",
+            misdeed: Misdeed::NoImplicitMx,
+            scenario: "nodata.yaml",
+        },
+    ),
+    row(
+        "D5",
+        Proof::File {
+            policy: "d5-no-address-defers.yaml",
+            scenario: "mx-targets-nxdomain.yaml",
+        },
+    ),
+    row(
+        "D8",
+        Proof::Rust {
+            no_setting: "every policy file follows a CNAME at the recipient domain to the target's MX records (at most 8, then it defers), and never connects to the alias",
+            misdeed: Misdeed::CnameAsHost,
+            scenario: "cname-domain.yaml",
+        },
+    ),
+    row(
+        "D12",
+        Proof::Rust {
+            no_setting: "the engine keeps each family's addresses in the answer's order; `order.address_family` only chooses which family comes first, and no setting shuffles or reverses them",
+            misdeed: Misdeed::AddressesBackwards,
+            scenario: "multihomed.yaml",
+        },
+    ),
+    row(
+        "D14",
+        Proof::File {
+            policy: "d14-self-mx-ignored.yaml",
+            scenario: "self-middle.yaml",
+        },
+    ),
+    row(
+        "D15",
+        Proof::File {
+            policy: "d15-self-best-defers.yaml",
+            scenario: "self-best.yaml",
+        },
+    ),
+    row(
         "S3",
         Proof::Rust {
             no_setting: "every session of a policy file sends EHLO (or HELO after `helo_fallback`) before MAIL; a failed one ends the session",
@@ -324,6 +369,13 @@ enum Misdeed {
     OwnAddress,
     /// Walks the MX list from the worst preference to the best.
     Backwards,
+    /// Defers on an empty MX answer (NODATA) without a look at the domain's own address.
+    NoImplicitMx,
+    /// Takes a recipient domain that is a CNAME for a host: connects to the alias's own
+    /// (CNAME-followed) address instead of the target's MX hosts.
+    CnameAsHost,
+    /// Tries a host's addresses from the last one the answer gives to the first.
+    AddressesBackwards,
     /// Sends MAIL without EHLO or HELO.
     NoHello,
     /// Sends MAIL after STARTTLS without a new EHLO.
@@ -348,8 +400,9 @@ impl<W: World> Policy<W> for Rogue {
     fn deliver<'a>(&'a self, world: &'a W, job: Job<'a>) -> LocalFuture<'a, Vec<RecipientOutcome>> {
         Box::pin(async move {
             let domain = job.message.to[0].domain().clone();
-            let mut hosts: Vec<Name> = match world.lookup(&domain, RecordType::Mx).await {
-                DnsAnswer::Mx(records) => {
+            let answer = world.lookup(&domain, RecordType::Mx).await;
+            let mut hosts: Vec<Name> = match answer {
+                DnsAnswer::Mx(ref records) => {
                     let mut records: Vec<Mx> =
                         records.iter().filter(|mx| !mx.is_null()).cloned().collect();
                     records.sort_by_key(|mx| mx.preference);
@@ -360,22 +413,42 @@ impl<W: World> Policy<W> for Rogue {
             match self.0 {
                 Misdeed::OwnAddress => hosts = vec![domain.clone()],
                 Misdeed::Backwards => hosts.reverse(),
+                Misdeed::CnameAsHost if matches!(answer, DnsAnswer::Cname(_)) => {
+                    hosts = vec![domain.clone()];
+                }
+                // NODATA leaves no host: the recipients are deferred, nothing looked up.
                 _ => {}
             }
             let mut delivered = None;
             for host in hosts {
-                let DnsAnswer::Addresses(addresses) = world.lookup(&host, RecordType::A).await
-                else {
-                    continue;
-                };
-                let Some(&address) = addresses.first() else {
-                    continue;
-                };
-                let record = HintKey::Host(address);
-                if matches!(self.0, Misdeed::CacheMailRefusal) && world.consult(&record).is_some() {
-                    continue;
+                let mut asked = host.clone();
+                let mut addresses = Vec::new();
+                for _ in 0..8 {
+                    match world.lookup(&asked, RecordType::A).await {
+                        DnsAnswer::Cname(target) => asked = target,
+                        DnsAnswer::Addresses(found) => {
+                            addresses = found.to_vec();
+                            break;
+                        }
+                        _ => break,
+                    }
                 }
-                let Connect::Connected(mut session) = world.connect(address, &host).await else {
+                if matches!(self.0, Misdeed::AddressesBackwards) {
+                    addresses.reverse();
+                } else {
+                    addresses.truncate(1);
+                }
+                if matches!(self.0, Misdeed::CacheMailRefusal) {
+                    addresses.retain(|address| world.consult(&HintKey::Host(*address)).is_none());
+                }
+                let mut opened = None;
+                for address in addresses {
+                    if let Connect::Connected(session) = world.connect(address, &host).await {
+                        opened = Some((address, session));
+                        break;
+                    }
+                }
+                let Some((address, mut session)) = opened else {
                     continue;
                 };
                 match self.transaction(&mut session, job).await {
@@ -398,7 +471,7 @@ impl<W: World> Policy<W> for Rogue {
                     }
                     Err(Refusal::Mail(reply)) if matches!(self.0, Misdeed::CacheMailRefusal) => {
                         world.set_hint(
-                            record,
+                            HintKey::Host(address),
                             Some(Hint {
                                 until: world.now().after(Duration::hours(1)),
                                 backoff: Backoff::default(),

@@ -53,6 +53,7 @@ fn the_baseline_keeps_every_judged_rule_on_the_corpus() {
             outcomes: &run.outcomes,
             messages: &scenario.messages,
             queue: scenario.queue.then_some(&queue),
+            client: Some(&scenario.client),
         };
         for rule in RULES
             .iter()

@@ -425,7 +425,14 @@ fn run(file: &Path, policy_name: &str, how: RunHow) -> Output {
         .iter()
         .find(|expectation| expectation.policy == policy_name);
     let queue = scenario.queue.then(|| policy.queue());
-    let judge = Judge::new(expectation, &claims, &departures, queue, &scenario.messages);
+    let judge = Judge::new(
+        expectation,
+        &claims,
+        &departures,
+        queue,
+        &scenario.messages,
+        Some(&scenario.client),
+    );
     let mut printer = Printer {
         judged: judge.expects(),
         judge,

@@ -13,7 +13,7 @@ use mxsim_model::invariants;
 use mxsim_model::outcome::{Disposition, DispositionKind};
 use mxsim_model::queue::QueueSettings;
 use mxsim_model::rules::{self, Departure, Grade, Level, Subject, Violation};
-use mxsim_model::scenario::{Expectation, Message};
+use mxsim_model::scenario::{ClientIdentity, Expectation, Message};
 use mxsim_policy::settings::Claim;
 use mxsim_sim::{
     AttemptRecord, Choices, Cut, Exploration, Fault, Observer, Prepared, Run, Runner, SimWorld,
@@ -139,19 +139,23 @@ pub struct Judge<'a> {
     queue: Option<QueueSettings>,
     /// The scenario's messages: what the rules read of what was asked of the client.
     messages: &'a [Message],
+    /// The scenario's client, for the self-MX rules.
+    client: Option<&'a ClientIdentity>,
     /// What was seen so far.
     pub verdict: Verdict,
 }
 
 impl<'a> Judge<'a> {
     /// A judge for one cell. In a queue scenario, pass the policy's queue settings: every run is
-    /// then also held to the queue rules (RFC 5321 §4.5.4), whatever `expect:` says.
+    /// then also held to the queue rules (RFC 5321 §4.5.4), whatever `expect:` says; pass the
+    /// scenario's client for the self-MX rules (D14–D16).
     pub fn new(
         expectation: Option<&'a Expectation>,
         claims: &'a [Claim],
         departures: &'a [Departure],
         queue: Option<QueueSettings>,
         messages: &'a [Message],
+        client: Option<&'a ClientIdentity>,
     ) -> Judge<'a> {
         Judge {
             expectation,
@@ -159,6 +163,7 @@ impl<'a> Judge<'a> {
             departures,
             queue,
             messages,
+            client,
             verdict: Verdict::default(),
         }
     }
@@ -182,6 +187,7 @@ impl<'a> Judge<'a> {
             outcomes: &run.outcomes,
             messages: self.messages,
             queue: settings,
+            client: self.client,
         };
         for rule in rules::RULES.iter().filter(|rule| rule.judged()) {
             let applies = if rule.level == Level::Policy {
@@ -319,7 +325,14 @@ pub fn explore(
 ) -> Verdict {
     let scenario = &prepared.scenario;
     let queue = scenario.queue.then(|| policy.queue());
-    let mut judge = Judge::new(expectation, claims, departures, queue, &scenario.messages);
+    let mut judge = Judge::new(
+        expectation,
+        claims,
+        departures,
+        queue,
+        &scenario.messages,
+        Some(&scenario.client),
+    );
     let Exploration {
         exhaustive, cut, ..
     } = runner.explore(prepared, policy, &mut judge);

@@ -153,6 +153,7 @@ pub fn queue_rules(
         outcomes: &[],
         messages,
         queue: Some(settings),
+        client: None,
     };
     QUEUE_RULES
         .iter()
@@ -421,6 +422,7 @@ mod tests {
             outcomes: &[],
             messages: &messages,
             queue: Some(&settings),
+            client: None,
         };
         [
             q2_retry_delay,

@@ -12,7 +12,7 @@ use std::fmt;
 
 use crate::outcome::RecipientOutcome;
 use crate::queue::QueueSettings;
-use crate::scenario::Message;
+use crate::scenario::{ClientIdentity, Message};
 use crate::trace::Trace;
 
 mod catalog;
@@ -225,6 +225,9 @@ pub struct Subject<'a> {
     pub messages: &'a [Message],
     /// In a queue scenario, the policy's queue settings; `None` for a single pass.
     pub queue: Option<&'a QueueSettings>,
+    /// The scenario's client (its names and addresses, for the self-MX rules D14–D16); `None`
+    /// when unknown, and then those rules are not judged.
+    pub client: Option<&'a ClientIdentity>,
 }
 
 /// A checker: a pure function of a run's data, returning every violation it finds.
@@ -327,6 +330,14 @@ pub fn markdown() -> String {
         ("No checker yet", true),
         ("Not judgeable from a trace", false),
     ] {
+        let rows = RULES.iter().filter(|rule| match rule.judged {
+            Judged::Pending(_) => pending,
+            Judged::Not(_) => !pending,
+            Judged::By(_) => false,
+        });
+        if rows.count() == 0 {
+            continue;
+        }
         let _ = write!(
             out,
             "\n## {title}\n\n| id | level | rule | source | why |\n|---|---|---|---|---|\n"

@@ -106,6 +106,18 @@ pub const RUST_POLICIES: &[(&str, &str, &str, RustDepartures)] = &[(
             "Q5",
             "remembers nothing across messages: each message waits out a dead host's connect timeout again (crates/mxsim-policy/src/rust.rs: one try)",
         ),
+        (
+            "D5",
+            "asks only the A record of the first MX and defers when it gives no address, whatever the other hosts have (crates/mxsim-policy/src/rust.rs: deliver_one, \"no address for the first MX\")",
+        ),
+        (
+            "D14",
+            "knows nothing of its own name: the best MX is taken even when it is the client itself (crates/mxsim-policy/src/rust.rs: deliver_one, the best MX in DNS order)",
+        ),
+        (
+            "D15",
+            "as the best MX it connects to itself instead of returning the message (crates/mxsim-policy/src/rust.rs: deliver_one, no self check)",
+        ),
     ],
 )];
 

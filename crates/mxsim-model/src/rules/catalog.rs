@@ -28,7 +28,7 @@ const fn row(
     }
 }
 
-use Judged::{By, Not, Pending};
+use Judged::{By, Not};
 use Level::{May, Must, Policy, Should};
 
 /// Why the publisher rules are not judged on a client's trace.
@@ -41,20 +41,20 @@ const PUBLISHER: &str =
 pub static RULES: &[Rule] = &[
     row("D1", Must, "RFC 5321 §5.1", "If a non-existent domain error is returned, this situation MUST be reported as an error", "NXDOMAIN for the MX query: no SMTP connection in that attempt.", By(dns::d1_nxdomain_no_connection)),
     row("D2", Must, "RFC 5321 §5.1", "If a temporary error is returned, the message MUST be queued and retried later", "A temporary failure of the MX query: never the domain's own address records.", By(dns::d2_temporary_no_implicit_mx)),
-    row("D3", Must, "RFC 5321 §5.1", "treated as if it was associated with an implicit MX RR, with a preference of 0", "An empty MX list (NODATA) means the implicit MX: the domain's own address records.", Pending("a NODATA answer followed by no connection to the domain's own address in an attempt that ends deferred or bounced")),
+    row("D3", Must, "RFC 5321 §5.1", "treated as if it was associated with an implicit MX RR, with a preference of 0", "An empty MX list (NODATA) means the implicit MX: the domain's own address records.", By(dns::d3_nodata_implicit_mx)),
     row("D4", Must, "RFC 5321 §5.1", "SMTP systems MUST NOT utilize any address RRs associated with that name unless they are located using the MX RRs", "When MX records exist, never connect to the domain's own address records.", By(dns::d4_mx_present_no_implicit_mx)),
-    row("D5", Must, "RFC 5321 §5.1", "none of them are usable, or the implicit MX is unusable, this situation MUST be reported as an error", "MX records exist but none is usable: report an error.", Pending("telling a permanently unusable list from a temporarily unusable one (O12) from the answers of every target")),
+    row("D5", Must, "RFC 5321 §5.1", "none of them are usable, or the implicit MX is unusable, this situation MUST be reported as an error", "MX records exist but none is usable: report an error.", By(dns::d5_no_usable_mx_bounces)),
     row("D6", Must, "RFC 7505 §1, §3; RFC 5321 §5.1", "cause all mail delivery attempts to a domain to fail immediately", "A null MX: no connection in that attempt.", By(dns::d6_null_mx_no_connection)),
     row("D7", Should, "RFC 7505 §4.1", "it SHOULD use a 556 reply code", "Rejecting a recipient for a null MX uses 556 and 5.1.10.", Not("a rule for the submission server's reply; the simulated client's bounce has no reply code of its own")),
-    row("D8", Must, "RFC 5321 §5.1", "If a CNAME record is found, the resulting name is processed as if it were the initial name", "A CNAME at the recipient domain: use the target's MX records.", Pending("an MX answer naming a CNAME followed by connections only to the target's exchanges")),
+    row("D8", Must, "RFC 5321 §5.1", "If a CNAME record is found, the resulting name is processed as if it were the initial name", "A CNAME at the recipient domain: use the target's MX records.", By(dns::d8_cname_uses_target)),
     row("D9", Must, "RFC 2181 §10.3", "must not be an alias", "An MX target must not be a CNAME (publisher rule; client behaviour is O13).", Not(PUBLISHER)),
     row("D10", Must, "RFC 5321 §5.1", "Lower numbers are more preferred than higher ones", "Within one domain's list, connected hosts go by ascending preference (a restart at the best is allowed).", By(dns::d10_ascending_preference)),
     row("D11", Must, "RFC 5321 §5.1", "the sender-SMTP MUST randomize them", "Hosts of equal preference are randomized.", Not("a property of many runs, not of one trace: checked over seeds by the property test every_equal_preference_host_is_tried_first")),
-    row("D12", Must, "RFC 5321 §5.1", "the SMTP sender MUST try them in the order presented", "A multihomed host's addresses are tried in resolver order.", Pending("address answers of a host followed by connections in that order (the address-family setting reorders A and AAAA)")),
+    row("D12", Must, "RFC 5321 §5.1", "the SMTP sender MUST try them in the order presented", "A multihomed host's addresses are tried in resolver order.", By(dns::d12_addresses_in_order)),
     row("D13", Must, "RFC 5321 §5.1", "MUST be able to try (and retry) each of the relevant addresses in this list in order", "Able to try every address until a delivery attempt succeeds; a cap MAY be set, SHOULD be at least two.", Not("an ability and a configured cap, not an event: a cap is a policy setting; what a cap does on a scenario is compared, not judged")),
-    row("D14", Must, "RFC 5321 §5.1", "all records at that preference level and higher-numbered ones MUST be discarded", "Own host in the MX list: drop its preference and all worse ones.", Pending("the client's own names (the scenario's client) matched against the MX answer and the connections")),
-    row("D15", Must, "RFC 5321 §5.1", "the message MUST be returned as undeliverable", "Nothing left after D14: return the message as undeliverable.", Pending("as D14, then the outcome bounced")),
-    row("D16", Should, "RFC 5321 §5.1", "they SHOULD be tried, best preference first", "Records left after D14 are tried best first.", Pending("as D10, on the list left after D14")),
+    row("D14", Must, "RFC 5321 §5.1", "all records at that preference level and higher-numbered ones MUST be discarded", "Own host in the MX list: drop its preference and all worse ones.", By(dns::d14_self_mx_discards)),
+    row("D15", Must, "RFC 5321 §5.1", "the message MUST be returned as undeliverable", "Nothing left after D14: return the message as undeliverable.", By(dns::d15_self_best_bounces)),
+    row("D16", Should, "RFC 5321 §5.1", "they SHOULD be tried, best preference first", "Records left after D14 are tried best first.", By(dns::d16_rest_best_first)),
     row("D17", Must, "RFC 7505 §3", "A domain that advertises a null MX MUST NOT advertise any other MX RR", "No null MX beside other MX records (publisher rule; client behaviour is O14).", Not(PUBLISHER)),
     row("S1", Should, "RFC 5321 §2.2.1", "clients SHOULD preferentially utilize EHLO rather than HELO", "The first command of a connection is EHLO.", By(session::s1_ehlo_first)),
     row("S2", Should, "RFC 5321 §3.2", "the client SHOULD be able to fall back and send HELO", "EHLO answered 500/502: HELO on the same connection.", By(session::s2_helo_after_ehlo_refused)),

@@ -146,6 +146,7 @@ fn fired_with(
         outcomes: &[],
         messages,
         queue,
+        client: None,
     };
     find(rule)
         .expect("a rule of the table")

@@ -75,12 +75,22 @@ fn ehlo() -> Sent {
 
 /// The ids of the rules `rule`'s checker finds broken in `events`.
 fn fired(rule: &str, events: Vec<Event>) -> Vec<&'static str> {
+    fired_for(rule, None, events)
+}
+
+/// As [`fired`], for a run whose client is `client`.
+fn fired_for(
+    rule: &str,
+    client: Option<&crate::scenario::ClientIdentity>,
+    events: Vec<Event>,
+) -> Vec<&'static str> {
     let trace = Trace { events };
     let subject = Subject {
         trace: &trace,
         outcomes: &[],
         messages: &[],
         queue: None,
+        client,
     };
     find(rule)
         .expect("a rule of the table")
@@ -266,6 +276,222 @@ fn s6_fires_on_a_wait_below_the_minimum() {
     assert!(fired("S6", vec![gave_up(Command::Greeting, 300)]).is_empty());
     assert!(fired("S6", vec![gave_up(Command::EndOfData, 600)]).is_empty());
     assert!(fired("S6", vec![gave_up(Command::Ehlo, 30)]).is_empty());
+}
+
+fn lookup(host: &str, record_type: RecordType, answer: DnsAnswer) -> Event {
+    at(EventKind::Dns {
+        name: name(host),
+        record_type,
+        answer,
+    })
+}
+
+fn addresses(list: &[&str]) -> DnsAnswer {
+    DnsAnswer::Addresses(
+        list.iter()
+            .map(|text| text.parse().expect("valid"))
+            .collect(),
+    )
+}
+
+fn submitted(recipients: &[&str]) -> Event {
+    at(EventKind::Submitted {
+        message: 0,
+        recipients: recipients
+            .iter()
+            .map(|text| Mailbox::parse(text).expect("valid"))
+            .collect(),
+    })
+}
+
+fn ended(recipient: &str, bounced: bool) -> Event {
+    let disposition = if bounced {
+        crate::outcome::Disposition::Bounced {
+            reason: "undeliverable".to_owned(),
+            reply: None,
+        }
+    } else {
+        crate::outcome::Disposition::Deferred {
+            reason: "later".to_owned(),
+        }
+    };
+    at(EventKind::Outcome {
+        message: 0,
+        recipient: Mailbox::parse(recipient).expect("valid"),
+        disposition,
+    })
+}
+
+fn client(host: &str, own: &[&str]) -> crate::scenario::ClientIdentity {
+    crate::scenario::ClientIdentity {
+        name: name(host),
+        addresses: own
+            .iter()
+            .map(|text| text.parse().expect("valid"))
+            .collect(),
+    }
+}
+
+#[test]
+fn d3_fires_when_nodata_is_not_followed_by_the_implicit_mx() {
+    let looked = vec![
+        mx("foo.example", DnsAnswer::NoData),
+        lookup("foo.example", RecordType::A, addresses(&[A])),
+        lookup("foo.example", RecordType::Aaaa, DnsAnswer::NoData),
+    ];
+    assert_eq!(fired("D3", looked.clone()), ["D3"]);
+    assert_eq!(
+        fired("D3", vec![mx("foo.example", DnsAnswer::NoData)]),
+        ["D3"]
+    );
+    let mut connected = looked;
+    connected.push(connect(A, "foo.example"));
+    assert!(fired("D3", connected).is_empty());
+    let nowhere = vec![
+        mx("foo.example", DnsAnswer::NoData),
+        lookup("foo.example", RecordType::A, DnsAnswer::NoData),
+        lookup("foo.example", RecordType::Aaaa, DnsAnswer::ServFail),
+    ];
+    assert!(fired("D3", nowhere).is_empty());
+}
+
+#[test]
+fn d5_fires_when_no_usable_mx_is_not_an_error() {
+    let world = |b_answer: DnsAnswer, bounced: bool| {
+        vec![
+            submitted(&["u@foo.example"]),
+            mx(
+                "foo.example",
+                records(&["10 a.foo.example", "20 b.foo.example"]),
+            ),
+            lookup("a.foo.example", RecordType::A, DnsAnswer::NxDomain),
+            lookup("a.foo.example", RecordType::Aaaa, DnsAnswer::NxDomain),
+            lookup("b.foo.example", RecordType::A, b_answer),
+            lookup("b.foo.example", RecordType::Aaaa, DnsAnswer::NoData),
+            ended("u@foo.example", bounced),
+        ]
+    };
+    assert_eq!(fired("D5", world(DnsAnswer::NoData, false)), ["D5"]);
+    assert!(fired("D5", world(DnsAnswer::NoData, true)).is_empty());
+    // A temporary failure is O12's: deferring then is not judged.
+    assert!(fired("D5", world(DnsAnswer::ServFail, false)).is_empty());
+}
+
+#[test]
+fn d8_fires_on_a_connection_outside_the_cname_targets_list() {
+    let alias = |host: &str| {
+        vec![
+            mx("alias.example", DnsAnswer::Cname(name("foo.example"))),
+            mx("foo.example", records(&["10 mx.foo.example"])),
+            lookup("mx.foo.example", RecordType::A, addresses(&[A])),
+            connect(A, host),
+        ]
+    };
+    assert_eq!(fired("D8", alias("alias.example")), ["D8"]);
+    assert_eq!(fired("D8", alias("mx.alias.example")), ["D8"]);
+    assert!(fired("D8", alias("mx.foo.example")).is_empty());
+    let implicit = |host: &str| {
+        vec![
+            mx("alias.example", DnsAnswer::Cname(name("foo.example"))),
+            mx("foo.example", DnsAnswer::NoData),
+            connect(A, host),
+        ]
+    };
+    assert_eq!(fired("D8", implicit("alias.example")), ["D8"]);
+    assert!(fired("D8", implicit("foo.example")).is_empty());
+}
+
+#[test]
+fn d12_fires_on_addresses_out_of_the_answers_order() {
+    let (one, two, three) = ("192.0.2.1", "192.0.2.2", "192.0.2.3");
+    let host = |order: &[&str]| {
+        let mut events = vec![
+            mx("foo.example", records(&["10 mx.foo.example"])),
+            lookup(
+                "mx.foo.example",
+                RecordType::A,
+                addresses(&[one, two, three]),
+            ),
+            lookup(
+                "mx.foo.example",
+                RecordType::Aaaa,
+                addresses(&["2001:db8::1"]),
+            ),
+        ];
+        events.extend(
+            order
+                .iter()
+                .map(|address| connect(address, "mx.foo.example")),
+        );
+        events
+    };
+    assert_eq!(fired("D12", host(&[two, one])), ["D12"]);
+    assert_eq!(fired("D12", host(&[one, three, two])), ["D12"]);
+    assert!(fired("D12", host(&[one, two, three])).is_empty());
+    // A restart at the first address, a skip forward, and families interleaved.
+    assert!(fired("D12", host(&[one, two, one, three])).is_empty());
+    assert!(fired("D12", host(&["2001:db8::1", one, three])).is_empty());
+}
+
+#[test]
+fn d14_to_d16_fire_on_a_client_that_ignores_its_own_record() {
+    let list = records(&[
+        "10 mx1.foo.example",
+        "20 mx2.foo.example",
+        "30 mx3.foo.example",
+    ]);
+    let middle = client("mx2.foo.example", &[]);
+    let to = |host: &str| {
+        vec![
+            submitted(&["u@foo.example"]),
+            mx("foo.example", list.clone()),
+            lookup("mx1.foo.example", RecordType::A, addresses(&["192.0.2.1"])),
+            connect("192.0.2.1", host),
+        ]
+    };
+    assert_eq!(
+        fired_for("D14", Some(&middle), to("mx3.foo.example")),
+        ["D14"]
+    );
+    assert_eq!(
+        fired_for("D14", Some(&middle), to("mx2.foo.example")),
+        ["D14"]
+    );
+    assert!(fired_for("D14", Some(&middle), to("mx1.foo.example")).is_empty());
+    assert!(fired("D14", to("mx3.foo.example")).is_empty());
+    // By address: relay's address is the client's.
+    let by_address = client("out.sender.example", &["198.51.100.20"]);
+    let relay = vec![
+        mx("foo.example", list.clone()),
+        lookup(
+            "mx2.foo.example",
+            RecordType::A,
+            addresses(&["198.51.100.20"]),
+        ),
+        connect("192.0.2.3", "mx3.foo.example"),
+    ];
+    assert_eq!(fired_for("D14", Some(&by_address), relay), ["D14"]);
+    // D16: the first connection goes to the best preference, and one is made.
+    assert_eq!(
+        fired_for("D16", Some(&middle), to("mx3.foo.example")),
+        ["D16"]
+    );
+    assert!(fired_for("D16", Some(&middle), to("mx1.foo.example")).is_empty());
+    let mut none = to("mx1.foo.example");
+    none.pop();
+    assert_eq!(fired_for("D16", Some(&middle), none), ["D16"]);
+    // D15: the client is the best MX, and the recipients must bounce.
+    let best = client("mx1.foo.example", &[]);
+    let ends = |bounced: bool| {
+        vec![
+            submitted(&["u@foo.example"]),
+            mx("foo.example", list.clone()),
+            ended("u@foo.example", bounced),
+        ]
+    };
+    assert_eq!(fired_for("D15", Some(&best), ends(false)), ["D15"]);
+    assert!(fired_for("D15", Some(&best), ends(true)).is_empty());
+    assert!(fired_for("D15", Some(&middle), ends(false)).is_empty());
 }
 
 /// The table holds every rule of the catalog once: D1–D17, S1–S9, R1–R8, Q1–Q7, X1–X15, P1.
