@@ -43,3 +43,14 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Every generated spec is a valid scenario: what the writer makes of it loads back the
+    /// same.
+    #[test]
+    fn generated_specs_are_valid_scenarios(spec in mxsim_lab::generate::any_spec()) {
+        round_trip(&spec.scenario("generated"), &format!("{spec:?}"));
+    }
+}

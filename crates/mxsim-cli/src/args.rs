@@ -67,6 +67,42 @@ pub enum Command {
         #[arg(requires = "coverage")]
         paths: Vec<PathBuf>,
     },
+    /// Run one policy on generated worlds; shrink every world on which it FAILs a rule and
+    /// write it as a scenario file.
+    Explore {
+        /// The policy: a registered name or a policy file.
+        #[arg(long)]
+        policy: String,
+        /// How many cases (generated worlds, each run once).
+        #[arg(long, default_value_t = 10_000)]
+        cases: u64,
+        /// The search's seed: case i is the same world and order for the same seed.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Where found worlds are written.
+        #[arg(long, default_value = "explore-findings")]
+        out: PathBuf,
+        /// Run only the cases i with i % N == I: `--shard I/N` (0-based) splits one search
+        /// between machines.
+        #[arg(long)]
+        shard: Option<String>,
+    },
+    /// Search generated worlds for one on which two policies reach different outcomes, shrink
+    /// it, and write it with both outcomes pinned.
+    Diff {
+        /// The two policies: names or policy files (give `--policy` twice).
+        #[arg(long = "policy", required = true)]
+        policies: Vec<String>,
+        /// How many cases at most.
+        #[arg(long, default_value_t = 10_000)]
+        cases: u64,
+        /// The search's seed.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Where the found world is written.
+        #[arg(long, default_value = "diff-findings")]
+        out: PathBuf,
+    },
     /// Measure runs per second on one core: seeds 0..N of one scenario.
     Bench {
         /// The scenario file.

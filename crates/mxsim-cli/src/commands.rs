@@ -64,6 +64,19 @@ pub fn dispatch(command: Command) -> Output {
             check(&paths)
         }
         Command::Bench { file, policy, runs } => bench(&file, &policy, runs),
+        Command::Explore {
+            policy,
+            cases,
+            seed,
+            out,
+            shard,
+        } => crate::search::explore(&policy, cases, seed, &out, shard.as_deref()),
+        Command::Diff {
+            policies,
+            cases,
+            seed,
+            out,
+        } => crate::search::diff(&policies, cases, seed, &out),
         Command::Compare {
             paths,
             policies,

@@ -7,12 +7,14 @@
 //! - [`args`]: the command line (clap).
 //! - [`files`]: finding and loading scenario files, with located errors.
 //! - [`commands`]: `run`, `check`, `bench`, `compare`, `policies`.
+//! - [`search`]: `explore` and `diff`, the search over generated worlds.
 //!
 //! Exit codes: 0 every expectation holds, 1 an expectation failed, 2 bad input or usage.
 
 pub mod args;
 pub mod commands;
 pub mod files;
+pub mod search;
 
 use std::ffi::OsString;
 

@@ -8,11 +8,16 @@
 //! - [`check`]: every `expect:` of a scenario, each over every explored order.
 //! - [`compare`]: the scenarios × policies matrix and its text, Markdown and JSON forms.
 //! - [`coverage`]: which rules and open questions a corpus exercises, and where policies differ.
+//! - [`generate`]: generated worlds, as shrinkable specs and the scenarios they are.
+//! - [`search`]: `explore` (shrunk worlds on which a policy FAILs a rule) and `diff` (shrunk
+//!   worlds on which two policies part).
 //!
 //! Like the model, the lab reads no files and prints nothing: it returns values and text.
 
 pub mod check;
 pub mod compare;
 pub mod coverage;
+pub mod generate;
 pub mod judge;
+pub mod search;
 pub mod spec;

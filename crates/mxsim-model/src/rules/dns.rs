@@ -333,10 +333,12 @@ impl Span {
         if let Some(other) = self.other {
             return Some(other);
         }
-        if self.deferred_rest {
-            return Some(DispositionKind::Deferred);
+        // Every recipient settled bounced before the queue deferred the message's others (a
+        // second domain of the same message, say): bounced.
+        if self.bounced >= self.expected {
+            return Some(DispositionKind::Bounced);
         }
-        (self.bounced >= self.expected).then_some(DispositionKind::Bounced)
+        self.deferred_rest.then_some(DispositionKind::Deferred)
     }
 
     /// The final MX answer's name and kind.

@@ -155,6 +155,9 @@ struct Seen {
     connected: BTreeSet<Name>,
     /// Addresses a retry record made the attempt skip.
     held: BTreeSet<IpAddr>,
+    /// A 2yz EHLO reply lacked a required keyword other than REQUIRETLS and STARTTLS: a
+    /// bounce may be that keyword's, which X5 does not judge.
+    other_missing: bool,
 }
 
 /// Every violation of the rules this module judges, in trace order.
@@ -356,13 +359,27 @@ fn walk(subject: &Subject<'_>) -> Vec<Violation> {
                 transaction.mail_refused = matches!(transaction.last, Some(Sent::Mail(..)))
                     && reply.class() == ReplyClass::Permanent;
                 match &transaction.last {
-                    Some(Sent::Ehlo(_)) if reply.class() == ReplyClass::Positive => {
+                    // A 2yz HELO reply offers nothing: every keyword is missing.
+                    Some(Sent::Ehlo(_) | Sent::Helo(_))
+                        if reply.class() == ReplyClass::Positive =>
+                    {
                         let offered = |name: &str| {
                             keywords
                                 .as_ref()
                                 .is_some_and(|list| list.iter().any(|keyword| keyword.is(name)))
                         };
                         transaction.requiretls = offered("REQUIRETLS");
+                        // An internationalized address implies SMTPUTF8 (RFC 6531 §3.2).
+                        if let Some(m) = message(scope)
+                            && (m.requires.iter().any(|keyword| {
+                                !matches!(&**keyword, "REQUIRETLS" | "STARTTLS")
+                                    && !offered(keyword)
+                            }) || (!offered("SMTPUTF8")
+                                && (m.from.is_internationalized()
+                                    || m.to.iter().any(Mailbox::is_internationalized))))
+                        {
+                            seen.entry(scope).or_default().other_missing = true;
+                        }
                         let lacks = message(scope)
                             .is_some_and(|m| m.wants.iter().any(|wanted| !offered(wanted)));
                         transaction.lacked_wanted = lacks.then_some(index);
@@ -555,7 +572,12 @@ fn judge_outcome(
     if requires_tls
         && reply.is_none()
         && let Some(seen) = seen.get(&scope)
+        && !seen.other_missing
         && let Some(list) = seen.lists.get(recipient.domain())
+        // The client among the exchanges: D14 and D15 decide what is left of the list.
+        && !subject
+            .client
+            .is_some_and(|client| list.iter().any(|host| *host == client.name))
     {
         let untried: Vec<&Name> = list
             .iter()

@@ -430,7 +430,13 @@ impl<W: World> Attempt<'_, '_, W> {
             .requires
             .iter()
             .map(|keyword| &**keyword)
-            .chain(implied_starttls.then_some("STARTTLS"));
+            .chain(implied_starttls.then_some("STARTTLS"))
+            .chain(implied_smtputf8(message).then_some("SMTPUTF8"));
+        let requiretls_known = self.settings.knows_requiretls()
+            && message
+                .requires
+                .iter()
+                .any(|k| k.eq_ignore_ascii_case("REQUIRETLS"));
         let convertible = |keyword: &str| {
             !keyword.eq_ignore_ascii_case("SMTPUTF8")
                 || (!message.from.is_internationalized()
@@ -449,7 +455,9 @@ impl<W: World> Attempt<'_, '_, W> {
                 // RFC 8689 §4.2.1: a host without STARTTLS fails a step of the REQUIRETLS
                 // procedure, so a REQUIRETLS search ("repeat steps 2-5 with each host") goes on
                 // past it too, whatever the STARTTLS rule says.
-                if implied_starttls && keyword.eq_ignore_ascii_case("STARTTLS") {
+                // Whether or not `requires` also lists STARTTLS: REQUIRETLS's procedure governs
+                // (found by `mxsim explore` on a message that listed both).
+                if requiretls_known && keyword.eq_ignore_ascii_case("STARTTLS") {
                     let requiretls = self.settings.required_action("REQUIRETLS");
                     if matches!(
                         requiretls,
@@ -826,15 +834,30 @@ fn mail_parameters<W: World>(attempt: &Attempt<'_, '_, W>, keywords: &[Keyword])
     let size = message
         .size
         .filter(|_| find_keyword(keywords, "SIZE").is_some());
+    let implied: Option<Arc<str>> = implied_smtputf8(message).then(|| Arc::from("SMTPUTF8"));
     let extensions = message
         .requires
         .iter()
+        .chain(implied.iter())
         .chain(message.wants.iter())
         .filter(|keyword| !matches!(&***keyword, "STARTTLS" | "SIZE"))
         .filter(|keyword| find_keyword(keywords, keyword).is_some())
         .cloned()
         .collect();
     MailParameters { size, extensions }
+}
+
+/// True when the message needs SMTPUTF8 without listing it: an internationalized address in
+/// its reverse-path or among its recipients (RFC 6531 §3.2, rule X8: such an address "MUST NOT"
+/// go to a server without SMTPUTF8). Each policy's SMTPUTF8 rule then decides what a host
+/// without it gets, as for a listed keyword.
+fn implied_smtputf8(message: &mxsim_model::scenario::Message) -> bool {
+    !message
+        .requires
+        .iter()
+        .any(|keyword| keyword.eq_ignore_ascii_case("SMTPUTF8"))
+        && (message.from.is_internationalized()
+            || message.to.iter().any(|to| to.is_internationalized()))
 }
 
 /// The SIZE limit a host advertised, if it gave a positive one (RFC 1870: 0 means no limit).
