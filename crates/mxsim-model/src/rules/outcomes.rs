@@ -577,7 +577,7 @@ fn judge_outcome(
         // The client among the exchanges: D14 and D15 decide what is left of the list.
         && !subject
             .client
-            .is_some_and(|client| list.iter().any(|host| *host == client.name))
+            .is_some_and(|client| list.contains(&client.name))
     {
         let untried: Vec<&Name> = list
             .iter()
