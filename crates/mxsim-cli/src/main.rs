@@ -1,10 +1,17 @@
 //! The `mxsim` binary: parse, run, print, exit. Everything else is in the library.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let output = mxsim_cli::main_with(std::env::args_os());
+    // Text fits the terminal when standard output is one (`compare`'s layout).
+    let environment = mxsim_cli::Environment {
+        terminal_width: std::io::stdout()
+            .is_terminal()
+            .then(|| terminal_size::terminal_size().map(|(width, _)| usize::from(width.0)))
+            .flatten(),
+    };
+    let output = mxsim_cli::main_in(std::env::args_os(), environment);
     let mut stdout = std::io::stdout().lock();
     let mut stderr = std::io::stderr().lock();
     // A closed pipe (`mxsim run … | head`) is not an error worth reporting.
