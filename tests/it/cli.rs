@@ -94,15 +94,8 @@ fn exit_codes() {
     check(
         EXIT_BAD_INPUT,
         &["check", mixed],
-        &[
-            "ok ",
-            "FAIL",
-            "error ",
-            "3 files",
-            "unknown key `mesage`",
-            "did you mean `message`?",
-        ],
-        &[],
+        &["ok ", "FAIL", "error ", "3 files"],
+        &["unknown key `mesage`", "did you mean `message`?"],
     );
     check(
         EXIT_BAD_INPUT,
@@ -517,9 +510,12 @@ fn check_formats_for_ci() {
             }
             "tap" => assert!(stdout.starts_with("TAP version 14\n1..5\n"), "{stdout}"),
             _ => {
-                let located = stdout.find("c-bad.yaml:3:1: error").expect("located");
-                let summary = stdout.find("4 files:").expect("summary");
-                assert!(located < summary, "{stdout}");
+                // Located errors on standard error, which the binary prints first.
+                assert!(
+                    output.stderr.contains("c-bad.yaml:3:1: error"),
+                    "{output:?}"
+                );
+                assert!(stdout.contains("errors are above"), "{stdout}");
             }
         }
     }

@@ -301,10 +301,9 @@ fn a_fifo_is_reported_not_opened() {
     for path in [&fifo, &folder] {
         let output = check(path);
         assert_eq!(output.code, EXIT_BAD_INPUT, "{output:?}");
-        // Located errors come in place, before the summary, on standard output.
         assert!(
             output
-                .stdout
+                .stderr
                 .contains("b.yaml:1:1: error: not a regular file (a FIFO)"),
             "{output:?}"
         );

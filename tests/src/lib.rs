@@ -363,7 +363,7 @@ pub mod hostile {
             name: "equal-preference-10000",
             text,
             loads: true,
-            says: "1 files",
+            says: "1 file:",
         }
     }
 }

@@ -138,15 +138,19 @@ impl Summary {
     }
 }
 
-/// Text: a line per file and policy with its problems under it (a file that cannot be loaded
-/// with its located errors), then the summary. `quiet` keeps only the problems and the summary.
+/// Text: a line per file and policy with its problems under it, then the summary. A file that
+/// cannot be loaded gets a line here; its located errors are for standard error, which the
+/// binary prints before standard output, so they come before the summary. `quiet` keeps only the problems and the summary.
 pub fn text(report: &CheckReport, quiet: bool) -> String {
     let mut out = String::new();
     for file in &report.files {
         let name = &file.file;
-        if let Some(diagnostics) = &file.diagnostics {
-            let _ = writeln!(out, "error {name}: cannot be loaded:");
-            out.push_str(diagnostics);
+        if file.diagnostics.is_some() {
+            // The located errors go to standard error, which `mxsim` prints first.
+            let _ = writeln!(
+                out,
+                "error {name}: cannot be loaded (its errors are above, on standard error)"
+            );
             continue;
         }
         if file.status == "no-expectations" && !quiet {

@@ -689,6 +689,13 @@ fn check(paths: &[PathBuf], format: CheckFormat, quiet: bool) -> Output {
         EXIT_OK
     };
     let mut err = notes(&found.notes);
+    if format == CheckFormat::Text {
+        for file in &checked {
+            if let Some(diagnostics) = &file.diagnostics {
+                err.push_str(diagnostics);
+            }
+        }
+    }
     if summary.files == 0 {
         err.push_str("no scenario files found\n");
     }

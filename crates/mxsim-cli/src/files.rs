@@ -164,7 +164,7 @@ fn file_kind(_: &std::fs::Metadata) -> &'static str {
 /// Reads and loads one scenario; `is_policy` says which `expect:` names are known.
 pub fn load(path: &Path, is_policy: &dyn Fn(&str) -> bool) -> Result<Arc<Scenario>, BadInput> {
     let source = read_text(path)?;
-    scenario::load(&source, is_policy)
+    scenario::load_named(&source, is_policy, &mxsim_policy::registry::names())
         .map(Arc::new)
         .map_err(|diagnostics| BadInput {
             text: diagnostics.render(&shown(path), &source),

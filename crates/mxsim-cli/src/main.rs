@@ -14,8 +14,11 @@ fn main() -> ExitCode {
     let output = mxsim_cli::main_in(std::env::args_os(), environment);
     let mut stdout = std::io::stdout().lock();
     let mut stderr = std::io::stderr().lock();
+    // Standard error first: located errors and notes come before the listing and summary
+    // that refer to them, also when both streams go to one terminal or log.
     // A closed pipe (`mxsim run … | head`) is not an error worth reporting.
-    let _ = stdout.write_all(output.stdout.as_bytes());
     let _ = stderr.write_all(output.stderr.as_bytes());
+    let _ = stderr.flush();
+    let _ = stdout.write_all(output.stdout.as_bytes());
     ExitCode::from(output.code)
 }

@@ -505,6 +505,16 @@ const OUTCOME_WORDS: &[&str] = &["delivered", "bounced", "deferred"];
 
 /// Loads a scenario from YAML text. `is_policy` says which names `expect:` may use.
 pub fn load(source: &str, is_policy: &dyn Fn(&str) -> bool) -> Result<Scenario, Diagnostics> {
+    load_named(source, is_policy, &[])
+}
+
+/// [`load`], with the policy names an unknown name in `expect:` is compared with for a "did
+/// you mean".
+pub fn load_named(
+    source: &str,
+    is_policy: &dyn Fn(&str) -> bool,
+    policies: &[&str],
+) -> Result<Scenario, Diagnostics> {
     let mut diagnostics = Diagnostics::default();
     let root = match yaml::parse(source) {
         Ok(root) => root,
@@ -517,6 +527,7 @@ pub fn load(source: &str, is_policy: &dyn Fn(&str) -> bool) -> Result<Scenario, 
         reader: Reader {
             diagnostics: &mut diagnostics,
         },
+        policies: policies.iter().map(|name| (*name).to_owned()).collect(),
     }
     .scenario(&root, is_policy);
     diagnostics.finish();
@@ -533,6 +544,8 @@ pub fn load(source: &str, is_policy: &dyn Fn(&str) -> bool) -> Result<Scenario, 
 
 struct Loader<'d> {
     reader: Reader<'d>,
+    /// The known policy names, for a "did you mean" in `expect:`.
+    policies: Vec<String>,
 }
 
 impl Loader<'_> {
@@ -1295,10 +1308,15 @@ impl Loader<'_> {
         };
         for (key, value) in entries {
             if !is_policy(&key.text) {
+                let names: Vec<&str> = self.policies.iter().map(String::as_str).collect();
+                let help = match crate::diag::nearest(&key.text, &names) {
+                    Some(near) => format!("did you mean `{near}`? `mxsim policies` lists them"),
+                    None => "`mxsim policies` lists the known policies".to_owned(),
+                };
                 self.reader.error_with_help(
                     key.at,
                     format!("expect names unknown policy `{}`", key.text),
-                    "`mxsim policies` lists the known policies",
+                    help,
                 );
             }
             let Some(fields) =
