@@ -615,3 +615,35 @@ fn compare_fits_the_width() {
         &["10 is not in 40.."],
     );
 }
+
+/// Warnings, not errors: an MX target that nothing answers for (a did-you-mean when a name is
+/// close) and a file without `expect:` are reported on standard error, and the run goes on;
+/// `run` on a folder says it is one.
+#[test]
+fn warnings_do_not_stop_a_run() {
+    let folder = folder(
+        "cli-warnings",
+        &[(
+            "typo.yaml",
+            "title: typo\nmessage: {to: [u@foo.example]}\ndns: {foo.example: {mx: [10 smtp1.foo.example, 20 backup.foo.exmaple]}, backup.foo.example: {a: [192.0.2.9]}}\nservers: {smtp1.foo.example: {}}\n",
+        )],
+    );
+    let file = folder.join("typo.yaml");
+    check(
+        EXIT_OK,
+        &["run", file.to_str().unwrap()],
+        &["delivered via smtp1.foo.example"],
+        &[
+            "typo.yaml:3:25: warning: MX target backup.foo.exmaple has no records",
+            "did you mean `backup.foo.example`?",
+            "typo.yaml:1:1: warning: no `expect:`",
+            "typo.yaml: 2 warnings",
+        ],
+    );
+    check(
+        EXIT_BAD_INPUT,
+        &["run", folder.to_str().unwrap()],
+        &[],
+        &["is a folder: `run` takes one scenario file"],
+    );
+}

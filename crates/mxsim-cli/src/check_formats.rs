@@ -31,6 +31,9 @@ pub struct FileCheck {
     pub status: &'static str,
     /// For `bad-input`: the located errors, rendered as on a terminal.
     pub diagnostics: Option<String>,
+    /// Located warnings of a file that loaded (an MX target nothing answers for, no
+    /// `expect:`), rendered as on a terminal.
+    pub warnings: Option<String>,
     /// One entry per policy the file's `expect:` names, in file order.
     pub policies: Vec<PolicyResult>,
 }
@@ -296,6 +299,9 @@ pub fn junit(report: &CheckReport) -> String {
                 xml(&system_out)
             );
         }
+        if let Some(warnings) = &file.warnings {
+            let _ = writeln!(out, "    <system-err>{}</system-err>", xml(warnings));
+        }
         let _ = writeln!(out, "  </testsuite>");
     }
     out.push_str("</testsuites>\n");
@@ -344,6 +350,7 @@ pub fn tap(report: &CheckReport) -> String {
                 "ok {number} - {} # SKIP no expectations",
                 tap_description(&file.file)
             );
+            tap_warnings(&mut out, file);
             continue;
         }
         for policy in &file.policies {
@@ -364,9 +371,20 @@ pub fn tap(report: &CheckReport) -> String {
             }
             list(&mut out, "verdicts", &policy.verdicts);
             out.push_str("  ...\n");
+            // A file's warnings go with its last point.
+            if std::ptr::eq(policy, file.policies.last().expect("not empty")) {
+                tap_warnings(&mut out, file);
+            }
         }
     }
     out
+}
+
+/// A file's warnings as TAP comment lines (`# …`), which harnesses show and never count.
+fn tap_warnings(out: &mut String, file: &FileCheck) {
+    for line in file.warnings.iter().flat_map(|text| text.lines()) {
+        let _ = writeln!(out, "# {}", escape::terminal(line));
+    }
 }
 
 fn list(out: &mut String, key: &str, items: &[String]) {

@@ -269,9 +269,15 @@ fn load_all(paths: &[PathBuf]) -> Result<(Vec<Loaded>, Vec<String>), Output> {
     };
     let mut loaded = Vec::with_capacity(found.files.len());
     let mut errors = String::new();
+    let mut notes = found.notes;
     for path in found.files {
         match files::load(&path, &registry::is_known) {
-            Ok(scenario) => loaded.push((path, scenario)),
+            Ok((scenario, warnings)) => {
+                if !warnings.is_empty() {
+                    notes.push(warnings.trim_end().to_owned());
+                }
+                loaded.push((path, scenario));
+            }
             Err(BadInput { text }) => errors.push_str(&text),
         }
     }
@@ -281,7 +287,7 @@ fn load_all(paths: &[PathBuf]) -> Result<(Vec<Loaded>, Vec<String>), Output> {
     if loaded.is_empty() {
         return Err(bad("no scenario files found\n".to_owned()));
     }
-    Ok((loaded, found.notes))
+    Ok((loaded, notes))
 }
 
 /// `mxsim rules --coverage`: every registered policy on the scenarios, and which rules and open
@@ -488,8 +494,8 @@ fn run(file: &Path, policy_name: &str, how: RunHow) -> Output {
             shown(file)
         ));
     }
-    let scenario = match files::load(file, &registry::is_known) {
-        Ok(scenario) => scenario,
+    let (scenario, warnings) = match files::load(file, &registry::is_known) {
+        Ok(loaded) => loaded,
         Err(BadInput { text }) => return bad(text),
     };
     let spec = match parse_policy(policy_name) {
@@ -562,7 +568,7 @@ fn run(file: &Path, policy_name: &str, how: RunHow) -> Output {
     }
     Output {
         stdout: printer.out,
-        stderr: String::new(),
+        stderr: warnings,
         code: if printer.failed { EXIT_FAILED } else { EXIT_OK },
     }
 }
@@ -603,14 +609,15 @@ fn check(paths: &[PathBuf], format: CheckFormat, quiet: bool) -> Output {
     let mut checked = Vec::with_capacity(found.files.len());
     for file in &found.files {
         let name = shown(file);
-        let scenario = match files::load(file, &registry::is_known) {
-            Ok(scenario) => scenario,
+        let (scenario, warnings) = match files::load(file, &registry::is_known) {
+            Ok(loaded) => loaded,
             Err(BadInput { text }) => {
                 summary.bad_files += 1;
                 checked.push(FileCheck {
                     file: name,
                     status: "bad-input",
                     diagnostics: Some(text),
+                    warnings: None,
                     policies: Vec::new(),
                 });
                 continue;
@@ -678,6 +685,7 @@ fn check(paths: &[PathBuf], format: CheckFormat, quiet: bool) -> Output {
             file: name,
             status,
             diagnostics: None,
+            warnings: (!warnings.is_empty()).then_some(warnings),
             policies,
         });
     }
@@ -691,8 +699,8 @@ fn check(paths: &[PathBuf], format: CheckFormat, quiet: bool) -> Output {
     let mut err = notes(&found.notes);
     if format == CheckFormat::Text {
         for file in &checked {
-            if let Some(diagnostics) = &file.diagnostics {
-                err.push_str(diagnostics);
+            for text in [&file.diagnostics, &file.warnings].into_iter().flatten() {
+                err.push_str(text);
             }
         }
     }
@@ -723,8 +731,8 @@ fn check(paths: &[PathBuf], format: CheckFormat, quiet: bool) -> Output {
     reason = "bench measures real time on purpose; it never feeds a trace"
 )]
 fn bench(file: &Path, policy_name: &str, runs: u64) -> Output {
-    let scenario = match files::load(file, &registry::is_known) {
-        Ok(scenario) => scenario,
+    let (scenario, warnings) = match files::load(file, &registry::is_known) {
+        Ok(loaded) => loaded,
         Err(BadInput { text }) => return bad(text),
     };
     let (policy_name, policy, _) = match policy_named(policy_name) {
@@ -752,7 +760,7 @@ fn bench(file: &Path, policy_name: &str, runs: u64) -> Output {
     );
     Output {
         stdout,
-        stderr: String::new(),
+        stderr: warnings,
         code: EXIT_OK,
     }
 }

@@ -82,19 +82,37 @@ impl Diagnostics {
     /// Renders the first [`SHOWN_MAX`] problems as `file:line:column: error: message` with a
     /// snippet and caret, then how many more there were, then the count.
     pub fn render(&self, file: &str, source: &str) -> String {
+        self.render_as(file, source, "error")
+    }
+
+    /// Renders the items as warnings (`file:line:column: warning: message`), like
+    /// [`Diagnostics::render`]; nothing when there are none.
+    pub fn render_warnings(&self, file: &str, source: &str) -> String {
+        if self.items.is_empty() {
+            return String::new();
+        }
+        self.render_as(file, source, "warning")
+    }
+
+    fn render_as(&self, file: &str, source: &str, kind: &str) -> String {
         let lines = LineIndex::new(source);
         let mut out = String::new();
         for diagnostic in self.items.iter().take(SHOWN_MAX) {
-            render_one(&mut out, file, &lines, diagnostic);
+            render_one(&mut out, file, &lines, diagnostic, kind);
         }
         let count = self.items.len();
+        let noun = |n: usize| {
+            if n == 1 {
+                kind.to_owned()
+            } else {
+                format!("{kind}s")
+            }
+        };
         if count > SHOWN_MAX {
             let more = count - SHOWN_MAX;
-            let noun = if more == 1 { "error" } else { "errors" };
-            let _ = writeln!(out, "{file}: and {more} more {noun}");
+            let _ = writeln!(out, "{file}: and {more} more {}", noun(more));
         }
-        let noun = if count == 1 { "error" } else { "errors" };
-        let _ = writeln!(out, "{file}: {count} {noun}");
+        let _ = writeln!(out, "{file}: {count} {}", noun(count));
         out
     }
 }
@@ -149,11 +167,17 @@ impl fmt::Display for Diagnostics {
     }
 }
 
-fn render_one(out: &mut String, file: &str, lines: &LineIndex<'_>, diagnostic: &Diagnostic) {
+fn render_one(
+    out: &mut String,
+    file: &str,
+    lines: &LineIndex<'_>,
+    diagnostic: &Diagnostic,
+    kind: &str,
+) {
     let Position { line, column } = diagnostic.at;
     let _ = writeln!(
         out,
-        "{file}:{line}:{column}: error: {}",
+        "{file}:{line}:{column}: {kind}: {}",
         escape_controls(&diagnostic.message)
     );
     if line >= 1
