@@ -142,6 +142,12 @@ fn run_prints_trace_and_verdict() {
     );
     check(
         EXIT_BAD_INPUT,
+        &["run", path, "--policy", "postfx-3.11"],
+        &[],
+        &["did you mean `postfix-3.11`?"],
+    );
+    check(
+        EXIT_BAD_INPUT,
         &["run", path, "--seed", "1", "--all-orders"],
         &[],
         &["cannot be used with"],

@@ -27,11 +27,7 @@ pub fn parse_policy(argument: &str) -> Result<PolicySpec, String> {
     }
     let path = Path::new(argument);
     if path.symlink_metadata().is_err() {
-        return Err(format!(
-            "unknown policy `{}`: not a policy name nor a policy file; known: {}\n",
-            mxsim_model::escape::terminal(argument),
-            registry::names().join(", ")
-        ));
+        return Err(unknown_policy(argument));
     }
     let text = files::read_text(path).map_err(|BadInput { text }| text)?;
     registry::load_file(&text)
@@ -171,12 +167,22 @@ fn policies(name: Option<&str>) -> Output {
             Ok(PolicySpec::Named(_)) => unreachable!("a registered name is handled above"),
             Err(text) => bad(text),
         },
-        None => bad(format!(
-            "unknown policy `{}`: not a policy name nor a policy file; known: {}\n",
-            mxsim_model::escape::terminal(name),
-            registry::names().join(", ")
-        )),
+        None => bad(unknown_policy(name)),
     }
+}
+
+/// An unknown policy name: a "did you mean" when a registered name is close, and the list.
+fn unknown_policy(argument: &str) -> String {
+    let names = registry::names();
+    let hint = match mxsim_model::diag::nearest(argument, &names) {
+        Some(near) => format!("did you mean `{near}`? "),
+        None => String::new(),
+    };
+    format!(
+        "unknown policy `{}`: not a policy name nor a policy file; {hint}known: {}\n",
+        mxsim_model::escape::terminal(argument),
+        names.join(", ")
+    )
 }
 
 /// The canonical form of resolved settings: every field of the value the engine runs, after
