@@ -8,7 +8,13 @@ fn main() -> ExitCode {
     let environment = mxsim_cli::Environment {
         terminal_width: std::io::stdout()
             .is_terminal()
-            .then(|| terminal_size::terminal_size().map(|(width, _)| usize::from(width.0)))
+            .then(|| {
+                // A terminal that reports no size (0 rows, some serial consoles) may still
+                // have COLUMNS set by the shell.
+                terminal_size::terminal_size()
+                    .map(|(width, _)| usize::from(width.0))
+                    .or_else(|| std::env::var("COLUMNS").ok()?.parse().ok())
+            })
             .flatten(),
     };
     let output = mxsim_cli::main_in(std::env::args_os(), environment);
