@@ -546,15 +546,17 @@ fn run(file: &Path, policy_name: &str, how: RunHow) -> Output {
             if printer.summarised > 0 {
                 let _ = writeln!(
                     printer.out,
-                    "\n{} of {} runs are shown in one line each: whole traces stop at {RUN_EVENTS_PRINTED_MAX} events in all; `--seed N` or `--order [..]` prints one run whole",
-                    printer.summarised, exploration.runs
+                    "\n{} of {} {} shown in one line each: whole traces stop at {RUN_EVENTS_PRINTED_MAX} events in all; `--seed N` or `--order [..]` prints one run whole",
+                    printer.summarised,
+                    check_formats::count(exploration.runs, "run", "runs"),
+                    if printer.summarised == 1 { "is" } else { "are" }
                 );
             }
             if let Some(cut) = exploration.cut {
                 let _ = writeln!(
                     printer.out,
-                    "\nmade {} runs, not one for every order: {cut}",
-                    exploration.runs
+                    "\nmade {}, not one for every order: {cut}",
+                    check_formats::count(exploration.runs, "run", "runs")
                 );
             }
         }

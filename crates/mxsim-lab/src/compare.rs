@@ -1077,7 +1077,8 @@ fn legend(report: &Report, layout: Layout) -> String {
     let errors = cell_lines(report, shown, |cell| cell.error.as_deref().map(shown));
     let cut = cell_lines(report, shown, |cell| {
         let cut = cell.cut.as_ref()?;
-        Some(format!("{} runs, {cut}", cell.runs))
+        let noun = if cell.runs == 1 { "run" } else { "runs" };
+        Some(format!("{} {noun}, {cut}", cell.runs))
     });
     let broken = cell_lines(report, shown, |cell| {
         (cell.expect == "broken").then(|| shown(cell.problems.first().map_or("", String::as_str)))
