@@ -81,7 +81,7 @@ fn exit_codes() {
     check(
         EXIT_OK,
         &["check", good],
-        &["ok ", "1 expectations hold, 0 broken"],
+        &["ok ", "1 expectation holds, 0 broken"],
         &[],
     );
     check(
@@ -139,6 +139,12 @@ fn run_prints_trace_and_verdict() {
         &["run", path, "--policy", "nonsense"],
         &[],
         &["unknown policy `nonsense`"],
+    );
+    check(
+        EXIT_BAD_INPUT,
+        &["run", path, "--policy", "postfx-3.11"],
+        &[],
+        &["did you mean `postfix-3.11`?"],
     );
     check(
         EXIT_BAD_INPUT,
@@ -238,6 +244,44 @@ fn policy_files_run_by_path() {
         &["compare", world, "--policy", "rfc5321", "--policy", policy],
         &["my-strict", "delivered b", "deferred"],
         &[],
+    );
+    // Reports name the policy file and the digest of its resolved settings, which
+    // `mxsim policies FILE` prints with the settings; comments and key order do not change it.
+    let resolved = mxsim(&["policies", policy]);
+    assert_eq!(resolved.code, EXIT_OK, "{}", resolved.stderr);
+    assert!(resolved.stdout.contains("resolved after `extends`"));
+    assert!(
+        resolved.stdout.contains("name: \"my-strict\""),
+        "{}",
+        resolved.stdout
+    );
+    let digest = resolved
+        .stdout
+        .split_whitespace()
+        .find(|word| word.starts_with("sha256:"))
+        .expect("a digest")
+        .to_owned();
+    assert_eq!(digest.len(), "sha256:".len() + 64);
+    let reordered = folder.join("reordered.yaml");
+    std::fs::write(
+        &reordered,
+        "# The same policy, keys in another order.\nclaims: [never-worse-preference-after-ehlo]\nrequired_keywords: {REQUIRETLS: {action: bounce}}\nafter_ehlo: same-or-better\nextends: rfc5321\nsource: test\nsummary: test\nname: my-strict\n",
+    )
+    .unwrap();
+    let reordered = reordered.to_str().unwrap();
+    let json = mxsim(&["compare", world, "--policy", reordered, "--format", "json"]);
+    let report: serde_json::Value = serde_json::from_str(&json.stdout).expect("JSON");
+    assert_eq!(report["policy_files"][0]["name"], "my-strict");
+    assert_eq!(report["policy_files"][0]["path"], reordered);
+    assert_eq!(report["policy_files"][0]["digest"], digest.as_str());
+    assert_eq!(report["mxsim"]["commit"], mxsim_cli::COMMIT);
+    let markdown = mxsim(&["compare", world, "--policy", policy, "--format", "markdown"]);
+    let hex = digest.trim_start_matches("sha256:");
+    assert!(markdown.stdout.contains(hex), "{}", markdown.stdout);
+    assert!(
+        markdown.stdout.contains(mxsim_cli::COMMIT),
+        "{}",
+        markdown.stdout
     );
 }
 
@@ -448,5 +492,164 @@ fn verdicts_fail_on_an_undocumented_must_and_show_departures() {
         &["run", world, "--policy", heir.to_str().unwrap()],
         &["FAIL D1 MUST"],
         &[],
+    );
+}
+
+/// `check` for CI: each format over a small fixture folder (a file that holds, one broken, one
+/// that cannot be loaded, one without `expect:`), pinned; JSON parses, XML is escaped, TAP has
+/// its version and plan, and located errors come before the summary.
+#[test]
+fn check_formats_for_ci() {
+    for format in ["text", "json", "junit", "tap"] {
+        let output = mxsim(&["check", "it/check_fixture", "--format", format]);
+        assert_eq!(output.code, EXIT_BAD_INPUT, "{format}: {output:?}");
+        let stdout = crate::policies::without_commit(&output.stdout);
+        insta::assert_snapshot!(format!("check_{format}"), stdout);
+        match format {
+            "json" => {
+                let _: serde_json::Value = serde_json::from_str(&output.stdout).expect("JSON");
+            }
+            "junit" => {
+                assert!(stdout.starts_with("<?xml version=\"1.0\""), "{stdout}");
+                assert!(stdout.contains("title: bad &lt;file&gt;"), "{stdout}");
+                assert!(!stdout.contains("<file>"), "{stdout}");
+            }
+            "tap" => assert!(stdout.starts_with("TAP version 14\n1..5\n"), "{stdout}"),
+            _ => {
+                // Located errors on standard error, which the binary prints first.
+                assert!(
+                    output.stderr.contains("c-bad.yaml:3:1: error"),
+                    "{output:?}"
+                );
+                assert!(stdout.contains("errors are above"), "{stdout}");
+            }
+        }
+    }
+    let quiet = mxsim(&["check", "it/check_fixture", "--quiet"]);
+    assert!(!quiet.stdout.contains("ok    "), "{}", quiet.stdout);
+    assert!(quiet.stdout.contains("FAIL  "), "{}", quiet.stdout);
+    assert!(
+        quiet.stdout.contains("1 file with errors"),
+        "{}",
+        quiet.stdout
+    );
+}
+
+/// `mxsim --version` names the commit; completions come from clap's generator.
+#[test]
+fn version_and_completions() {
+    let version = mxsim(&["--version"]);
+    assert_eq!(
+        version.stdout,
+        format!(
+            "mxsim {} (commit {})\n",
+            env!("CARGO_PKG_VERSION"),
+            mxsim_cli::COMMIT
+        )
+    );
+    for (shell, marker) in [
+        ("bash", "complete -F"),
+        ("zsh", "#compdef mxsim"),
+        ("fish", "complete -c mxsim"),
+        ("elvish", "edit:completion"),
+        ("powershell", "Register-ArgumentCompleter"),
+    ] {
+        let output = mxsim(&["completions", shell]);
+        assert_eq!(output.code, EXIT_OK, "{shell}: {}", output.stderr);
+        assert!(
+            output.stdout.contains(marker),
+            "{shell}:\n{}",
+            output.stdout
+        );
+        assert!(output.stdout.contains("only-differences"), "{shell}");
+    }
+}
+
+/// Text output fits the width it is given, with every preset on every shipped scenario, and
+/// Markdown fits 72 columns; `--only-differences` leaves out the scenarios where all agree, and
+/// the text ends with the next command.
+#[test]
+fn compare_fits_the_width() {
+    let widest = |text: &str| {
+        text.lines()
+            .map(|line| line.chars().count())
+            .max()
+            .unwrap_or(0)
+    };
+    for width in ["80", "100"] {
+        let output = mxsim(&["compare", "../scenarios", "--width", width]);
+        assert_eq!(output.code, EXIT_OK, "{}", output.stderr);
+        assert!(widest(&output.stdout) <= width.parse().unwrap(), "{width}");
+        assert!(output.stdout.contains("\nNext:\n"), "{}", output.stdout);
+        assert!(
+            output.stdout.contains("INFO O10"),
+            "verdict tags stay visible"
+        );
+    }
+    let markdown = mxsim(&["compare", "../scenarios", "--format", "markdown"]);
+    assert!(widest(&markdown.stdout) <= 72, "markdown");
+    let all = mxsim(&["compare", "../scenarios/seed", "--width", "80"]);
+    let only = mxsim(&[
+        "compare",
+        "../scenarios/seed",
+        "--width",
+        "80",
+        "--only-differences",
+    ]);
+    assert!(only.stdout.len() <= all.stdout.len());
+    let same = mxsim(&[
+        "compare",
+        "../scenarios/seed/base-case.yaml",
+        "--policy",
+        "rfc5321",
+        "--policy",
+        "klensin-strict",
+        "--only-differences",
+        "--width",
+        "80",
+    ]);
+    assert!(
+        same.stdout
+            .starts_with("Every policy agrees on the one scenario."),
+        "{}",
+        same.stdout
+    );
+    check(
+        EXIT_BAD_INPUT,
+        &["compare", "../scenarios/seed", "--width", "10"],
+        &[],
+        &["10 is not in 40.."],
+    );
+}
+
+/// Warnings, not errors: an MX target that nothing answers for (a did-you-mean when a name is
+/// close) and a file without `expect:` are reported on standard error, and the run goes on;
+/// `run` on a folder says it is one.
+#[test]
+fn warnings_do_not_stop_a_run() {
+    let folder = folder(
+        "cli-warnings",
+        &[(
+            "typo.yaml",
+            "title: typo\nmessage: {to: [u@foo.example]}\ndns: {foo.example: {mx: [10 smtp1.foo.example, 20 backup.foo.exmaple]}, backup.foo.example: {a: [192.0.2.9]}}\nservers: {smtp1.foo.example: {}}\n",
+        )],
+    );
+    let file = folder.join("typo.yaml");
+    check(
+        EXIT_OK,
+        &["run", file.to_str().unwrap()],
+        &["delivered via smtp1.foo.example"],
+        &[
+            "typo.yaml:3:25: warning: MX target backup.foo.exmaple has no records",
+            "did you mean `backup.foo.example`?",
+            "typo.yaml:1:1: warning: no `expect:`",
+            "typo.yaml: 2 warnings",
+        ],
+    );
+    check(
+        EXIT_BAD_INPUT,
+        &["run", folder.to_str().unwrap()],
+        &[],
+        &["is a folder: `run` takes one scenario file"],
     );
 }

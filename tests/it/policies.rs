@@ -53,10 +53,31 @@ fn every_preset_file_is_registered_and_loads() {
 }
 
 fn compare(format: &str) -> String {
-    let arguments = ["mxsim", "compare", "../scenarios/seed", "--format", format];
+    // Text is pinned at 80 columns, given: the test runner's terminal must not matter.
+    let arguments = [
+        "mxsim",
+        "compare",
+        "../scenarios/seed",
+        "--format",
+        format,
+        "--width",
+        "80",
+    ];
     let output = main_with(arguments.iter().map(Into::into));
     assert!(output.code != EXIT_BAD_INPUT, "{}", output.stderr);
-    output.stdout
+    without_commit(&output.stdout)
+}
+
+/// Report text with the build's commit replaced by `[commit]`, so snapshots outlive a commit.
+pub fn without_commit(text: &str) -> String {
+    text.replace(
+        &format!("\"commit\": \"{}\"", mxsim_cli::COMMIT),
+        "\"commit\": \"[commit]\"",
+    )
+    .replace(
+        &format!("(commit {})", mxsim_cli::COMMIT),
+        "(commit [commit])",
+    )
 }
 
 #[test]

@@ -397,7 +397,14 @@ fn mutated_policies_never_panic() {
     mutation_runner()
         .run(&(0..texts.len(), edits()), |(index, edits)| {
             let text = mutate(texts[index], edits);
-            let preset = |name: &str| registry::preset(name).map(|preset| preset.settings.clone());
+            let preset = |name: &str| {
+                registry::preset(name)
+                    .map(|preset| preset.settings.clone())
+                    .ok_or_else(|| mxsim_policy::file::Extends {
+                        message: format!("no preset `{name}`"),
+                        help: String::new(),
+                    })
+            };
             if let Ok(settings) = mxsim_policy::file::load(&text, &preset, &|_| false) {
                 let policy = mxsim_policy::engine::Engine { settings };
                 let runner = Runner::new();

@@ -23,7 +23,7 @@ pub fn root() -> PathBuf {
 /// Loads a scenario file, panicking with the rendered diagnostics if it is bad.
 pub fn load(path: &Path) -> Arc<Scenario> {
     match mxsim_cli::files::load(path, &registry::is_known) {
-        Ok(scenario) => scenario,
+        Ok((scenario, _warnings)) => scenario,
         Err(bad) => panic!("{}", bad.text),
     }
 }
@@ -363,7 +363,7 @@ pub mod hostile {
             name: "equal-preference-10000",
             text,
             loads: true,
-            says: "1 files",
+            says: "1 file:",
         }
     }
 }

@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 /// Deterministic simulation of SMTP clients choosing among MX hosts.
 #[derive(Debug, Parser)]
-#[command(name = "mxsim", version, about, long_about = None)]
+#[command(name = "mxsim", version = crate::VERSION, about, long_about = None)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -43,10 +43,19 @@ pub enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+        /// Width of the text output in terminal columns; default: the terminal's width when
+        /// standard output is one, else 100.
+        #[arg(long, value_parser = clap::value_parser!(u16).range(40..))]
+        width: Option<u16>,
+        /// Only the scenarios where the policies differ (in results or connections), and
+        /// those with a broken or error cell.
+        #[arg(long)]
+        only_differences: bool,
     },
-    /// List the policies, or print one preset file.
+    /// List the policies, print one preset file, or print a policy file resolved after
+    /// `extends`.
     Policies {
-        /// The preset to print.
+        /// A preset's name, or the path of a policy file.
         name: Option<String>,
     },
     /// Check every scenario's `expect:` (and every claim of the policies it names) over every
@@ -54,6 +63,18 @@ pub enum Command {
     Check {
         /// Files or folders (searched recursively for .yaml files); default: scenarios.
         paths: Vec<PathBuf>,
+        /// Output format: text for people, json, junit (XML) or tap (version 14) for CI.
+        #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
+        format: CheckFormat,
+        /// Text: print only the problems (FAIL, ERROR, files that cannot be loaded) and the
+        /// summary.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Print a completion script for a shell (`mxsim completions bash > …`).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
     },
     /// Print the rules table (docs/rules.md): every rule, its level and source, and how it is
     /// judged; with `--coverage`, which rules and open questions a corpus exercises.
@@ -116,6 +137,19 @@ pub enum Command {
     },
 }
 
+/// Output formats of `check`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum CheckFormat {
+    /// A line per file and policy, the problems under them, then a summary.
+    Text,
+    /// One JSON document (docs/check-formats.md).
+    Json,
+    /// JUnit XML: a test suite per file, a test case per policy.
+    Junit,
+    /// The Test Anything Protocol, version 14: a test point per file and policy.
+    Tap,
+}
+
 /// Output formats of `compare`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Format {
@@ -127,10 +161,11 @@ pub enum Format {
     Json,
 }
 
-impl From<Format> for mxsim_lab::compare::Format {
-    fn from(format: Format) -> Self {
-        match format {
-            Format::Text => mxsim_lab::compare::Format::Text,
+impl Format {
+    /// The lab's format, text at `width` columns.
+    pub fn with_width(self, width: usize) -> mxsim_lab::compare::Format {
+        match self {
+            Format::Text => mxsim_lab::compare::Format::Text { width },
             Format::Markdown => mxsim_lab::compare::Format::Markdown,
             Format::Json => mxsim_lab::compare::Format::Json,
         }

@@ -14,9 +14,10 @@ use mxsim_policy::registry;
 use mxsim_policy::settings::Claim;
 use mxsim_sim::{Choices, Observer, Prepared, Run, Runner, SimWorld};
 
-use crate::args::{Command, Format};
+use crate::args::{CheckFormat, Command};
+use crate::check_formats::{self, CheckReport, FileCheck, PolicyResult, Summary};
 use crate::files::{self, BadInput, shown};
-use crate::{EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, Output};
+use crate::{DEFAULT_WIDTH, EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, Environment, Output};
 
 /// Resolves a `--policy` argument: a registered name, else a policy file, read under the same
 /// budget as scenarios (regular files only, at most one byte past the size limit, UTF-8).
@@ -26,11 +27,7 @@ pub fn parse_policy(argument: &str) -> Result<PolicySpec, String> {
     }
     let path = Path::new(argument);
     if path.symlink_metadata().is_err() {
-        return Err(format!(
-            "unknown policy `{}`: not a policy name nor a policy file; known: {}\n",
-            mxsim_model::escape::terminal(argument),
-            registry::names().join(", ")
-        ));
+        return Err(unknown_policy(argument));
     }
     let text = files::read_text(path).map_err(|BadInput { text }| text)?;
     registry::load_file(&text)
@@ -39,7 +36,7 @@ pub fn parse_policy(argument: &str) -> Result<PolicySpec, String> {
 }
 
 /// Runs one parsed command.
-pub fn dispatch(command: Command) -> Output {
+pub fn dispatch(command: Command, environment: Environment) -> Output {
     match command {
         Command::Run {
             file,
@@ -55,15 +52,6 @@ pub fn dispatch(command: Command) -> Output {
             };
             run(&file, &policy, how)
         }
-        Command::Check { paths } => {
-            let paths = if paths.is_empty() {
-                vec![PathBuf::from("scenarios")]
-            } else {
-                paths
-            };
-            check(&paths)
-        }
-        Command::Bench { file, policy, runs } => bench(&file, &policy, runs),
         Command::Explore {
             policy,
             cases,
@@ -77,17 +65,51 @@ pub fn dispatch(command: Command) -> Output {
             seed,
             out,
         } => crate::search::diff(&policies, cases, seed, &out),
-        Command::Compare {
+        Command::Check {
             paths,
-            policies,
             format,
+            quiet,
         } => {
             let paths = if paths.is_empty() {
                 vec![PathBuf::from("scenarios")]
             } else {
                 paths
             };
-            compare_command(&paths, &policies, format)
+            check(&paths, format, quiet)
+        }
+        Command::Completions { shell } => {
+            let mut command = <crate::args::Cli as clap::CommandFactory>::command();
+            let mut bytes = Vec::new();
+            clap_complete::generate(shell, &mut command, "mxsim", &mut bytes);
+            Output {
+                stdout: String::from_utf8(bytes).expect("completion scripts are UTF-8"),
+                stderr: String::new(),
+                code: EXIT_OK,
+            }
+        }
+        Command::Bench { file, policy, runs } => bench(&file, &policy, runs),
+        Command::Compare {
+            paths,
+            policies,
+            format,
+            width,
+            only_differences,
+        } => {
+            let paths = if paths.is_empty() {
+                vec![PathBuf::from("scenarios")]
+            } else {
+                paths
+            };
+            let width = width
+                .map(usize::from)
+                .or(environment.terminal_width)
+                .unwrap_or(DEFAULT_WIDTH);
+            compare_command(
+                &paths,
+                &policies,
+                format.with_width(width),
+                only_differences,
+            )
         }
         Command::Policies { name } => policies(name.as_deref()),
         Command::Rules {
@@ -141,45 +163,114 @@ fn policies(name: Option<&str>) -> Output {
             stderr: String::new(),
             code: EXIT_OK,
         },
-        None => bad(format!(
-            "unknown policy `{name}`; known: {}\n",
-            registry::names().join(", ")
-        )),
+        None if Path::new(name).symlink_metadata().is_ok() => match parse_policy(name) {
+            Ok(PolicySpec::File(settings)) => Output {
+                stdout: format!(
+                    "# {} resolved after `extends`: every setting, as mxsim runs it.\n# Digest (what compare reports carry): {}\n{}",
+                    shown(Path::new(name)),
+                    digest(&settings),
+                    resolved_text(&settings)
+                        .lines()
+                        .map(|line| format!("{}\n", mxsim_model::escape::terminal(line)))
+                        .collect::<String>()
+                ),
+                stderr: String::new(),
+                code: EXIT_OK,
+            },
+            Ok(PolicySpec::Named(_)) => unreachable!("a registered name is handled above"),
+            Err(text) => bad(text),
+        },
+        None => bad(unknown_policy(name)),
     }
 }
 
-fn compare_command(paths: &[PathBuf], arguments: &[String], format: Format) -> Output {
-    let specs: Result<Vec<PolicySpec>, String> = if arguments.is_empty() {
+/// An unknown policy name: a "did you mean" when a registered name is close, and the list.
+fn unknown_policy(argument: &str) -> String {
+    let names = registry::names();
+    let hint = match mxsim_model::diag::nearest(argument, &names) {
+        Some(near) => format!("did you mean `{near}`? "),
+        None => String::new(),
+    };
+    format!(
+        "unknown policy `{}`: not a policy name nor a policy file; {hint}known: {}\n",
+        mxsim_model::escape::terminal(argument),
+        names.join(", ")
+    )
+}
+
+/// The canonical form of resolved settings: every field of the value the engine runs, after
+/// `extends`, in Rust's pretty debug notation (fields in declaration order, lists in file
+/// order, no maps with unordered keys). It names no file, comment or key order, so two files
+/// that resolve to the same settings print the same text.
+pub fn resolved_text(settings: &mxsim_policy::settings::Settings) -> String {
+    format!("{settings:#?}\n")
+}
+
+/// `sha256:` and the hex SHA-256 of [`resolved_text`].
+pub fn digest(settings: &mxsim_policy::settings::Settings) -> String {
+    use sha2::Digest as _;
+    let hash = sha2::Sha256::digest(resolved_text(settings).as_bytes());
+    let mut out = String::from("sha256:");
+    for byte in hash.iter() {
+        let _ = write!(out, "{byte:02x}");
+    }
+    out
+}
+
+fn compare_command(
+    paths: &[PathBuf],
+    arguments: &[String],
+    format: compare::Format,
+    only_differences: bool,
+) -> Output {
+    // Each policy with the argument that named it (the name itself by default).
+    let specs: Result<Vec<(String, PolicySpec)>, String> = if arguments.is_empty() {
         Ok(registry::names()
             .into_iter()
-            .map(|name| PolicySpec::Named(name.to_owned()))
+            .map(|name| (name.to_owned(), PolicySpec::Named(name.to_owned())))
             .collect())
     } else {
         arguments
             .iter()
-            .map(|argument| parse_policy(argument))
+            .map(|argument| Ok((argument.clone(), parse_policy(argument)?)))
             .collect()
     };
-    let specs = match specs {
+    let mut specs = match specs {
         Ok(specs) => specs,
         Err(text) => return bad(text),
     };
     // A policy named twice gets one column.
-    let mut specs = specs;
     let mut seen = std::collections::BTreeSet::new();
-    specs.retain(|spec| seen.insert(spec.name().to_owned()));
+    specs.retain(|(_, spec)| seen.insert(spec.name().to_owned()));
+    let policy_files = specs
+        .iter()
+        .filter_map(|(argument, spec)| match spec {
+            PolicySpec::File(settings) => Some(compare::PolicyFile {
+                name: spec.name().to_owned(),
+                path: mxsim_model::escape::terminal(argument).into_owned(),
+                digest: digest(settings),
+            }),
+            PolicySpec::Named(_) => None,
+        })
+        .collect();
+    let specs: Vec<PolicySpec> = specs.into_iter().map(|(_, spec)| spec).collect();
     let (loaded, found_notes) = match load_all(paths) {
         Ok(loaded) => loaded,
         Err(output) => return output,
     };
-    let report = compare::build(&loaded, &specs);
+    let mut report = compare::build(&loaded, &specs);
+    report.mxsim = crate::build();
+    report.policy_files = policy_files;
     let broken = report.scenarios.iter().any(|row| {
         row.cells
             .iter()
             .any(|cell| matches!(cell.expect, "broken" | "error"))
     });
+    if only_differences {
+        compare::only_differences(&mut report);
+    }
     Output {
-        stdout: compare::render(&report, format.into()),
+        stdout: compare::render(&report, format),
         stderr: notes(&found_notes),
         code: if broken { EXIT_FAILED } else { EXIT_OK },
     }
@@ -197,9 +288,15 @@ fn load_all(paths: &[PathBuf]) -> Result<(Vec<Loaded>, Vec<String>), Output> {
     };
     let mut loaded = Vec::with_capacity(found.files.len());
     let mut errors = String::new();
+    let mut notes = found.notes;
     for path in found.files {
         match files::load(&path, &registry::is_known) {
-            Ok(scenario) => loaded.push((path, scenario)),
+            Ok((scenario, warnings)) => {
+                if !warnings.is_empty() {
+                    notes.push(warnings.trim_end().to_owned());
+                }
+                loaded.push((path, scenario));
+            }
             Err(BadInput { text }) => errors.push_str(&text),
         }
     }
@@ -209,7 +306,7 @@ fn load_all(paths: &[PathBuf]) -> Result<(Vec<Loaded>, Vec<String>), Output> {
     if loaded.is_empty() {
         return Err(bad("no scenario files found\n".to_owned()));
     }
-    Ok((loaded, found.notes))
+    Ok((loaded, notes))
 }
 
 /// `mxsim rules --coverage`: every registered policy on the scenarios, and which rules and open
@@ -416,8 +513,8 @@ fn run(file: &Path, policy_name: &str, how: RunHow) -> Output {
             shown(file)
         ));
     }
-    let scenario = match files::load(file, &registry::is_known) {
-        Ok(scenario) => scenario,
+    let (scenario, warnings) = match files::load(file, &registry::is_known) {
+        Ok(loaded) => loaded,
         Err(BadInput { text }) => return bad(text),
     };
     let spec = match parse_policy(policy_name) {
@@ -467,15 +564,17 @@ fn run(file: &Path, policy_name: &str, how: RunHow) -> Output {
             if printer.summarised > 0 {
                 let _ = writeln!(
                     printer.out,
-                    "\n{} of {} runs are shown in one line each: whole traces stop at {RUN_EVENTS_PRINTED_MAX} events in all; `--seed N` or `--order [..]` prints one run whole",
-                    printer.summarised, exploration.runs
+                    "\n{} of {} {} shown in one line each: whole traces stop at {RUN_EVENTS_PRINTED_MAX} events in all; `--seed N` or `--order [..]` prints one run whole",
+                    printer.summarised,
+                    check_formats::count(exploration.runs, "run", "runs"),
+                    if printer.summarised == 1 { "is" } else { "are" }
                 );
             }
             if let Some(cut) = exploration.cut {
                 let _ = writeln!(
                     printer.out,
-                    "\nmade {} runs, not one for every order: {cut}",
-                    exploration.runs
+                    "\nmade {}, not one for every order: {cut}",
+                    check_formats::count(exploration.runs, "run", "runs")
                 );
             }
         }
@@ -495,7 +594,7 @@ fn run(file: &Path, policy_name: &str, how: RunHow) -> Output {
     }
     Output {
         stdout: printer.out,
-        stderr: String::new(),
+        stderr: warnings,
         code: if printer.failed { EXIT_FAILED } else { EXIT_OK },
     }
 }
@@ -526,102 +625,128 @@ fn parse_order(text: &str) -> Result<Vec<u64>, String> {
         .collect()
 }
 
-fn check(paths: &[PathBuf]) -> Output {
+fn check(paths: &[PathBuf], format: CheckFormat, quiet: bool) -> Output {
     let found = match files::collect(paths) {
         Ok(found) => found,
         Err(BadInput { text }) => return bad(text),
     };
-    let files = found.files;
     let runner = Runner::new();
-    let mut out = String::new();
-    let mut err = notes(&found.notes);
-    let (mut held, mut broken, mut errors, mut bad_files, mut without) = (0, 0, 0, 0, 0);
-    let mut grades: std::collections::BTreeMap<Grade, usize> = std::collections::BTreeMap::new();
-    for file in &files {
+    let mut summary = Summary::new(found.files.len());
+    let mut checked = Vec::with_capacity(found.files.len());
+    for file in &found.files {
         let name = shown(file);
-        let scenario = match files::load(file, &registry::is_known) {
-            Ok(scenario) => scenario,
+        let (scenario, warnings) = match files::load(file, &registry::is_known) {
+            Ok(loaded) => loaded,
             Err(BadInput { text }) => {
-                bad_files += 1;
-                err.push_str(&text);
-                let _ = writeln!(out, "error {name}: cannot be loaded (see above)");
+                summary.bad_files += 1;
+                checked.push(FileCheck {
+                    file: name,
+                    status: "bad-input",
+                    diagnostics: Some(text),
+                    warnings: None,
+                    policies: Vec::new(),
+                });
                 continue;
             }
         };
-        if scenario.expectations.is_empty() {
-            without += 1;
-            let _ = writeln!(out, "none  {name}: no expectations");
-        }
+        let mut policies = Vec::new();
         for result in check_scenario(&runner, &scenario) {
             let verdict = &result.verdict;
-            let orders = runs_text(verdict);
-            let reproduce = format!(
-                "        reproduce: mxsim run {name} --policy {} --all-orders",
-                result.policy
-            );
-            if let Some((label, fault)) = &verdict.first_fault {
-                errors += 1;
+            let reproduce = format!("mxsim run {name} --policy {} --all-orders", result.policy);
+            let (status, bad_runs, problems) = if let Some((label, fault)) = &verdict.first_fault {
+                summary.errors += 1;
                 let fault = mxsim_model::escape::terminal(&fault.to_string()).into_owned();
-                let _ = writeln!(
-                    out,
-                    "ERROR {name} {} ({} of {orders} end in a policy error)",
-                    result.policy, verdict.faulted
-                );
-                let _ = writeln!(out, "        {label}: {fault}\n{reproduce}");
+                ("error", verdict.faulted, vec![format!("{label}: {fault}")])
             } else if let Some((label, problems)) = &verdict.first_failure {
-                broken += 1;
-                let _ = writeln!(
-                    out,
-                    "FAIL  {name} {} ({} of {orders} break it)",
-                    result.policy, verdict.failing
-                );
-                for problem in problems {
-                    let problem = mxsim_model::escape::terminal(problem);
-                    let _ = writeln!(out, "        {label}: {problem}");
-                }
-                let _ = writeln!(out, "{reproduce}");
+                summary.broken += 1;
+                let problems = problems
+                    .iter()
+                    .map(|problem| format!("{label}: {}", mxsim_model::escape::terminal(problem)))
+                    .collect();
+                ("fail", verdict.failing, problems)
             } else {
-                held += 1;
-                let _ = writeln!(
-                    out,
-                    "ok    {name} {} ({orders}) · {}",
-                    result.policy,
-                    verdict.grade()
-                );
-            }
-            *grades.entry(verdict.grade()).or_insert(0usize) += 1;
+                summary.held += 1;
+                ("ok", 0, Vec::new())
+            };
+            summary.grade(verdict.grade());
             // Every verdict other than PASS, worst first, with its first run (a FAIL's lines
-            // are above).
-            for ((grade, _), tally) in verdict.graded.iter().rev() {
-                if *grade != Grade::Fail {
-                    let line = mxsim_model::escape::terminal(&tally.first.1);
-                    let _ = writeln!(out, "        {}: {line}", tally.first.0);
-                }
-            }
+            // are the problems).
+            let verdicts = verdict
+                .graded
+                .iter()
+                .rev()
+                .filter(|((grade, _), _)| *grade != Grade::Fail)
+                .map(|(_, tally)| {
+                    format!(
+                        "{}: {}",
+                        tally.first.0,
+                        mxsim_model::escape::terminal(&tally.first.1)
+                    )
+                })
+                .collect();
+            policies.push(PolicyResult {
+                policy: result.policy.clone(),
+                status,
+                runs: runs_text(verdict),
+                bad_runs,
+                verdict: verdict.grade().word(),
+                problems,
+                verdicts,
+                reproduce,
+            });
         }
+        if scenario.expectations.is_empty() {
+            summary.without_expectations += 1;
+        }
+        let status = if policies.iter().any(|policy| policy.status == "error") {
+            "error"
+        } else if policies.iter().any(|policy| policy.status == "fail") {
+            "fail"
+        } else if scenario.expectations.is_empty() {
+            "no-expectations"
+        } else {
+            "ok"
+        };
+        checked.push(FileCheck {
+            file: name,
+            status,
+            diagnostics: None,
+            warnings: (!warnings.is_empty()).then_some(warnings),
+            policies,
+        });
     }
-    let grades = Grade::ALL
-        .iter()
-        .map(|grade| format!("{} {grade}", grades.get(grade).copied().unwrap_or(0)))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let _ = writeln!(
-        out,
-        "\n{} files: {held} expectations hold, {broken} broken, {errors} policy errors, {bad_files} files with errors, {without} without expectations\nverdicts: {grades}",
-        files.len()
-    );
-    let code = if bad_files > 0 || files.is_empty() {
-        if files.is_empty() {
-            err.push_str("no scenario files found\n");
-        }
+    let code = if summary.bad_files > 0 || summary.files == 0 {
         EXIT_BAD_INPUT
-    } else if broken > 0 || errors > 0 {
+    } else if summary.broken > 0 || summary.errors > 0 {
         EXIT_FAILED
     } else {
         EXIT_OK
     };
+    let mut err = notes(&found.notes);
+    if format == CheckFormat::Text {
+        for file in &checked {
+            for text in [&file.diagnostics, &file.warnings].into_iter().flatten() {
+                err.push_str(text);
+            }
+        }
+    }
+    if summary.files == 0 {
+        err.push_str("no scenario files found\n");
+    }
+    let report = CheckReport {
+        schema: "mxsim-check/1",
+        mxsim: crate::build(),
+        files: checked,
+        summary,
+    };
+    let stdout = match format {
+        CheckFormat::Text => check_formats::text(&report, quiet),
+        CheckFormat::Json => check_formats::json(&report),
+        CheckFormat::Junit => check_formats::junit(&report),
+        CheckFormat::Tap => check_formats::tap(&report),
+    };
     Output {
-        stdout: out,
+        stdout,
         stderr: err,
         code,
     }
@@ -632,8 +757,8 @@ fn check(paths: &[PathBuf]) -> Output {
     reason = "bench measures real time on purpose; it never feeds a trace"
 )]
 fn bench(file: &Path, policy_name: &str, runs: u64) -> Output {
-    let scenario = match files::load(file, &registry::is_known) {
-        Ok(scenario) => scenario,
+    let (scenario, warnings) = match files::load(file, &registry::is_known) {
+        Ok(loaded) => loaded,
         Err(BadInput { text }) => return bad(text),
     };
     let (policy_name, policy, _) = match policy_named(policy_name) {
@@ -661,7 +786,7 @@ fn bench(file: &Path, policy_name: &str, runs: u64) -> Output {
     );
     Output {
         stdout,
-        stderr: String::new(),
+        stderr: warnings,
         code: EXIT_OK,
     }
 }

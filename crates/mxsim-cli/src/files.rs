@@ -161,11 +161,18 @@ fn file_kind(_: &std::fs::Metadata) -> &'static str {
     "not a file"
 }
 
-/// Reads and loads one scenario; `is_policy` says which `expect:` names are known.
-pub fn load(path: &Path, is_policy: &dyn Fn(&str) -> bool) -> Result<Arc<Scenario>, BadInput> {
+/// A scenario that loaded, with its warnings rendered (empty when there are none).
+pub type Loaded = (Arc<Scenario>, String);
+
+/// Reads and loads one scenario; `is_policy` says which `expect:` names are known. Its
+/// warnings come back rendered as `file:line:column: warning: …`, for standard error.
+pub fn load(path: &Path, is_policy: &dyn Fn(&str) -> bool) -> Result<Loaded, BadInput> {
     let source = read_text(path)?;
-    scenario::load(&source, is_policy)
-        .map(Arc::new)
+    scenario::load_named(&source, is_policy, &mxsim_policy::registry::names())
+        .map(|scenario| {
+            let warnings = scenario.warnings.render_warnings(&shown(path), &source);
+            (Arc::new(scenario), warnings)
+        })
         .map_err(|diagnostics| BadInput {
             text: diagnostics.render(&shown(path), &source),
         })

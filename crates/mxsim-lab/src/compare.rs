@@ -22,8 +22,11 @@ use crate::spec::PolicySpec;
 /// Output formats of the report.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
-    /// Aligned columns for a terminal.
-    Text,
+    /// A block per scenario for a terminal, every line within `width` terminal columns.
+    Text {
+        /// The terminal's width in columns (at least [`TEXT_WIDTH_MIN`] is used).
+        width: usize,
+    },
     /// A Markdown table for an issue or a mailing-list post.
     Markdown,
     /// A stable JSON document for tools (docs/compare-json.md).
@@ -35,10 +38,49 @@ pub enum Format {
 pub struct Report {
     /// Schema name and version of this JSON document.
     pub schema: &'static str,
+    /// The build of mxsim that made the report.
+    pub mxsim: Build,
     /// Policy names, in column order.
     pub policies: Vec<String>,
+    /// The policies given as files, in column order: what a reader needs to know which
+    /// settings made a column.
+    pub policy_files: Vec<PolicyFile>,
+    /// Scenarios left out because every policy agreed on them (`--only-differences`).
+    pub omitted_agreeing: usize,
     /// One row per scenario file.
     pub scenarios: Vec<Row>,
+}
+
+/// Which build of mxsim made a report.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Build {
+    /// The version of the `mxsim` package.
+    pub version: String,
+    /// The commit it was built from (`git rev-parse --short HEAD`, with `-dirty` when the work
+    /// tree had changes), or `unknown` when built without git.
+    pub commit: String,
+}
+
+impl Default for Build {
+    fn default() -> Build {
+        Build {
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            commit: "unknown".to_owned(),
+        }
+    }
+}
+
+/// A policy given by the path of its file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PolicyFile {
+    /// Its name (the column's).
+    pub name: String,
+    /// The path it was read from, as given.
+    pub path: String,
+    /// `sha256:` and the hex SHA-256 of its resolved settings in their canonical form (what
+    /// `mxsim policies FILE` prints): the same settings give the same digest, whatever the
+    /// file's comments, key order or `extends`, within one version of mxsim.
+    pub digest: String,
 }
 
 /// One scenario file.
@@ -235,7 +277,10 @@ pub fn build_with(
     let mut cells = cells.into_iter();
     Report {
         schema: "mxsim-compare/1",
+        mxsim: Build::default(),
         policies: names,
+        policy_files: Vec::new(),
+        omitted_agreeing: 0,
         scenarios: files
             .iter()
             .map(|(path, scenario)| Row {
@@ -537,45 +582,242 @@ pub fn render(report: &Report, format: Format) -> String {
             text.push('\n');
             text
         }
-        Format::Text => render_text(report),
+        Format::Text { width } => render_text(report, width),
         Format::Markdown => render_markdown(report),
     }
 }
 
-fn render_text(report: &Report) -> String {
-    let mut table: Vec<Vec<String>> = vec![
-        std::iter::once("scenario".to_owned())
-            .chain(report.policies.iter().map(|name| terminal(name)))
-            .collect(),
-    ];
-    for row in &report.scenarios {
-        table.push(
-            std::iter::once(terminal(&row.label))
-                .chain(
-                    row.cells
-                        .iter()
-                        .map(|cell| terminal(&cell_text(cell, false, row.queue))),
+/// The narrowest text layout: below it, a terminal is treated as this wide.
+pub const TEXT_WIDTH_MIN: usize = 40;
+
+/// True when the cells of `row` do not all have the same results (outcome, hosts delivered
+/// through, the mix of outcomes) and connection counts.
+pub fn policies_differ(row: &Row) -> bool {
+    let key = |cell: &Cell| {
+        let results: Vec<_> = cell
+            .results
+            .iter()
+            .map(|share| {
+                (
+                    share.outcome.clone(),
+                    share.via.clone(),
+                    share.detail.clone(),
                 )
-                .collect(),
-        );
+            })
+            .collect();
+        (results, cell.connections)
+    };
+    let mut keys = row.cells.iter().map(key);
+    let Some(first) = keys.next() else {
+        return false;
+    };
+    keys.any(|other| other != first)
+}
+
+/// True when some cell of `row` breaks its expectation or ends in a policy error.
+fn has_problem(row: &Row) -> bool {
+    row.cells
+        .iter()
+        .any(|cell| matches!(cell.expect, "broken" | "error"))
+}
+
+/// `--only-differences`: keeps the scenarios where the policies differ ([`policies_differ`])
+/// and those with a broken or error cell, and counts the others in `omitted_agreeing`.
+pub fn only_differences(report: &mut Report) {
+    let before = report.scenarios.len();
+    report
+        .scenarios
+        .retain(|row| policies_differ(row) || has_problem(row));
+    report.omitted_agreeing += before - report.scenarios.len();
+}
+
+/// The width of `text` in terminal columns (a CJK character takes two).
+pub fn columns(text: &str) -> usize {
+    unicode_width::UnicodeWidthStr::width(text)
+}
+
+/// `text` cut into lines of at most `width` terminal columns at spaces, the first line
+/// starting with `first`, the others with `rest`; a word longer than a line is cut where the
+/// line ends. Text is shown as given: callers escape it first.
+pub fn wrap(text: &str, width: usize, first: &str, rest: &str) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = first.to_owned();
+    let mut fresh = true;
+    for word in text.split(' ').filter(|word| !word.is_empty()) {
+        let needed = columns(word) + usize::from(!fresh);
+        if !fresh && columns(&line) + needed > width {
+            lines.push(std::mem::replace(&mut line, rest.to_owned()));
+            fresh = true;
+        }
+        if !fresh {
+            line.push(' ');
+        }
+        // A word too long for any line is cut at the line's end, character by character.
+        for c in word.chars() {
+            let c_width = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+            if columns(&line) + c_width > width && columns(&line) > columns(rest) {
+                lines.push(std::mem::replace(&mut line, rest.to_owned()));
+            }
+            line.push(c);
+        }
+        fresh = false;
     }
-    let widths = column_widths(&table);
+    lines.push(line);
+    lines
+}
+
+/// Every line of `text` wrapped to `width`: a line indented by n spaces goes on indented by
+/// n + 2, so items of a list stay apart.
+fn wrap_lines(text: &str, width: usize) -> String {
     let mut out = String::new();
-    for (index, row) in table.iter().enumerate() {
-        out.push_str(padded(row, &widths).join("  ").trim_end());
-        out.push('\n');
-        if index == 0 {
-            out.push_str(
-                &widths
-                    .iter()
-                    .map(|width| "-".repeat(*width))
-                    .collect::<Vec<_>>()
-                    .join("  "),
-            );
+    for line in text.lines() {
+        let indent = line.len() - line.trim_start_matches(' ').len();
+        let first = " ".repeat(indent);
+        let rest = if indent == 0 {
+            String::new()
+        } else {
+            " ".repeat(indent + 2)
+        };
+        for piece in wrap(line.trim_start_matches(' '), width, &first, &rest) {
+            out.push_str(piece.trim_end());
             out.push('\n');
         }
     }
-    out.push_str(&legend(report, Layout::Text));
+    out
+}
+
+/// Text: a block per scenario, its label and title, then each distinct cell once, after the
+/// policies that share it (`every policy:` when all agree), every line within `width`
+/// terminal columns; then the legend and the next useful command. The layout does not depend
+/// on how many policies there are, nor on the words of a cell.
+fn render_text(report: &Report, width: usize) -> String {
+    let width = width.max(TEXT_WIDTH_MIN);
+    let mut out = String::new();
+    for row in &report.scenarios {
+        let heading = format!("{}: {}", terminal(&row.label), terminal(&row.title));
+        for line in wrap(&heading, width, "", "    ") {
+            let _ = writeln!(out, "{}", line.trim_end());
+        }
+        // Distinct cells, in the order of their first policy.
+        let mut groups: Vec<(String, Vec<String>)> = Vec::new();
+        for cell in &row.cells {
+            let text = terminal(&cell_text(cell, false, row.queue));
+            let name = terminal(&cell.policy);
+            match groups.iter_mut().find(|(existing, _)| *existing == text) {
+                Some((_, names)) => names.push(name),
+                None => groups.push((text, vec![name])),
+            }
+        }
+        for (text, names) in &groups {
+            let head = if groups.len() == 1 && names.len() > 1 {
+                "every policy:".to_owned()
+            } else {
+                format!("{}:", names.join(", "))
+            };
+            let mut lines = wrap(&head, width, "  ", "  ");
+            let last = lines.last_mut().expect("wrap gives a line");
+            if columns(last) + 1 + columns(text) <= width {
+                last.push(' ');
+                last.push_str(text);
+            } else {
+                lines.extend(wrap(text, width, "      ", "        "));
+            }
+            for line in lines {
+                let _ = writeln!(out, "{}", line.trim_end());
+            }
+        }
+    }
+    if report.scenarios.is_empty() {
+        let _ = match report.omitted_agreeing {
+            1 => writeln!(out, "Every policy agrees on the one scenario."),
+            n => writeln!(out, "Every policy agrees on all {n} scenarios."),
+        };
+    } else if report.omitted_agreeing > 0 {
+        let _ = writeln!(
+            out,
+            "\n{} scenario{} where every policy agrees {} left out.",
+            report.omitted_agreeing,
+            if report.omitted_agreeing == 1 {
+                ""
+            } else {
+                "s"
+            },
+            if report.omitted_agreeing == 1 {
+                "is"
+            } else {
+                "are"
+            }
+        );
+    }
+    out.push('\n');
+    out.push_str(&wrap_lines(&legend(report, Layout::Text), width));
+    out.push('\n');
+    out.push_str(&wrap_lines(&next_steps(report), width));
+    out
+}
+
+/// A path or name for a shell command line: quoted when it holds anything but plain
+/// characters.
+fn shell_word(text: &str) -> String {
+    let text = terminal(text);
+    if !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+:@=,".contains(c))
+    {
+        text
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
+}
+
+/// What to run next: the trace behind the first problem, or behind the first difference, and
+/// the flags that narrow or share the report.
+fn next_steps(report: &Report) -> String {
+    let mut out = String::from("Next:\n");
+    let problem = report.scenarios.iter().find_map(|row| {
+        let cell = row
+            .cells
+            .iter()
+            .find(|cell| matches!(cell.expect, "broken" | "error"))?;
+        Some((row, cell))
+    });
+    if let Some((row, cell)) = problem {
+        let _ = writeln!(
+            out,
+            "  Every order of the first broken cell:\n    mxsim run {} --policy {} --all-orders",
+            shell_word(&row.file),
+            shell_word(&cell.policy)
+        );
+    } else if let Some(row) = report.scenarios.iter().find(|row| policies_differ(row)) {
+        // The first policy whose cell differs from the first column's.
+        let first = cell_text(&row.cells[0], false, row.queue);
+        let other = row
+            .cells
+            .iter()
+            .find(|cell| cell_text(cell, false, row.queue) != first)
+            .unwrap_or(&row.cells[0]);
+        let _ = writeln!(
+            out,
+            "  The trace behind the first difference ({}):\n    mxsim run {} --policy {}",
+            terminal(&row.label),
+            shell_word(&row.file),
+            shell_word(&other.policy)
+        );
+    }
+    if report.omitted_agreeing == 0
+        && report.scenarios.iter().any(|row| !policies_differ(row))
+        && report.policies.len() > 1
+    {
+        let _ = writeln!(
+            out,
+            "  Only the scenarios where the policies differ: add --only-differences"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "  A report to post (72 columns): add --format markdown; for tools: --format json"
+    );
     out
 }
 
@@ -603,21 +845,26 @@ fn render_markdown(report: &Report) -> String {
         push_table(&mut out, &rows);
         out.push('\n');
         for row in &report.scenarios {
-            let _ = writeln!(
-                out,
-                "- {}: {}",
+            let item = format!(
+                "{}: {}",
                 escape::markdown(&row.label),
                 escape::markdown(&row.title)
             );
+            for line in wrap(&item, MARKDOWN_WIDTH, "- ", "  ") {
+                let _ = writeln!(out, "{}", line.trim_end());
+            }
         }
     } else {
         for row in &report.scenarios {
-            let _ = writeln!(
-                out,
-                "**{}**: {}\n",
+            let heading = format!(
+                "**{}**: {}",
                 escape::markdown(&row.label),
                 escape::markdown(&row.title)
             );
+            for line in wrap(&heading, MARKDOWN_WIDTH, "", "") {
+                let _ = writeln!(out, "{}", line.trim_end());
+            }
+            out.push('\n');
             let mut header = vec![
                 "policy".to_owned(),
                 "result".to_owned(),
@@ -668,6 +915,9 @@ fn render_markdown(report: &Report) -> String {
             if table_width(&table) > MARKDOWN_WIDTH {
                 table = block(true);
             }
+            if table_width(&table) > MARKDOWN_WIDTH {
+                table = wrap_result_column(&table);
+            }
             push_table(&mut out, &table);
             out.push('\n');
         }
@@ -675,11 +925,73 @@ fn render_markdown(report: &Report) -> String {
     if fits {
         out.push('\n');
     }
-    out.push_str(&legend(
-        report,
-        if fits { Layout::Matrix } else { Layout::Blocks },
-    ));
+    let legend = legend(report, if fits { Layout::Matrix } else { Layout::Blocks });
+    out.push_str(&wrap_lines(&legend, MARKDOWN_WIDTH));
+    out.push('\n');
+    out.push_str(&wrap_lines(&identity(report), MARKDOWN_WIDTH));
     out
+}
+
+/// Which build and which policy files made the report, for a reader of a post.
+fn identity(report: &Report) -> String {
+    let mut out = format!(
+        "Made by mxsim {} (commit {}).\n",
+        escape::markdown(&report.mxsim.version),
+        escape::markdown(&report.mxsim.commit)
+    );
+    if report.omitted_agreeing > 0 {
+        let _ = writeln!(
+            out,
+            "Left out (--only-differences): {} scenario{} where every policy agrees.",
+            report.omitted_agreeing,
+            if report.omitted_agreeing == 1 {
+                ""
+            } else {
+                "s"
+            }
+        );
+    }
+    if !report.policy_files.is_empty() {
+        out.push_str("Policies given as files, with the SHA-256 of their resolved settings:\n");
+        for file in &report.policy_files {
+            // The bare hex fits a 72-column line of its own.
+            let _ = writeln!(
+                out,
+                "  {} from {}: {}",
+                escape::markdown(&file.name),
+                escape::markdown(&file.path),
+                file.digest.trim_start_matches("sha256:")
+            );
+        }
+    }
+    out
+}
+
+/// A block table whose result column (the second) is cut at spaces into rows of their own, so
+/// the table fits [`MARKDOWN_WIDTH`] whatever a result says; the other cells of a continuation
+/// row are empty.
+fn wrap_result_column(table: &[Vec<String>]) -> Vec<Vec<String>> {
+    let mut widths = column_widths(table);
+    widths[1] = 0;
+    let others = widths.iter().map(|width| width + 3).sum::<usize>() + 1;
+    let budget = MARKDOWN_WIDTH.saturating_sub(others).max(16);
+    let mut wrapped = Vec::with_capacity(table.len());
+    for (index, row) in table.iter().enumerate() {
+        if index == 0 {
+            wrapped.push(row.clone());
+            continue;
+        }
+        for (piece, text) in wrap(&row[1], budget, "", "").into_iter().enumerate() {
+            let mut line = if piece == 0 {
+                row.clone()
+            } else {
+                vec![String::new(); row.len()]
+            };
+            line[1] = text.trim_end().to_owned();
+            wrapped.push(line);
+        }
+    }
+    wrapped
 }
 
 /// The width of each column: its longest cell, in characters.
@@ -765,7 +1077,8 @@ fn legend(report: &Report, layout: Layout) -> String {
     let errors = cell_lines(report, shown, |cell| cell.error.as_deref().map(shown));
     let cut = cell_lines(report, shown, |cell| {
         let cut = cell.cut.as_ref()?;
-        Some(format!("{} runs, {cut}", cell.runs))
+        let noun = if cell.runs == 1 { "run" } else { "runs" };
+        Some(format!("{} {noun}, {cut}", cell.runs))
     });
     let broken = cell_lines(report, shown, |cell| {
         (cell.expect == "broken").then(|| shown(cell.problems.first().map_or("", String::as_str)))
@@ -778,7 +1091,7 @@ fn legend(report: &Report, layout: Layout) -> String {
     });
     let mut out = String::from(match layout {
         Layout::Text => {
-            "Each cell: outcome, the host it went through (with the share of equal-preference\norders when they differ), connection attempts, virtual time of the last outcome.\n"
+            "Each scenario: its label and title, then the policies that share a result, and the result: outcome, the host it went through (with the share of equal-preference orders when they differ), connection attempts, virtual time of the last outcome, and every verdict but PASS with its rules.\n"
         }
         Layout::Matrix => {
             "Each cell: outcome, the host it went through (with the share of\nequal-preference orders when they differ), connection attempts (c),\nvirtual time of the last outcome (left out when 0s).\n"
@@ -891,11 +1204,35 @@ fn verdicts_legend(report: &Report, shown: fn(&str) -> String) -> String {
             );
         }
     }
+    // Open questions met, once per question with the cells that met it: a cell's own line is
+    // in the JSON and in `mxsim run`.
+    let mut questions: BTreeMap<&str, usize> = BTreeMap::new();
+    for (_, cell) in cells.clone() {
+        for rule in cell.verdicts.iter().filter(|rule| rule.verdict == "INFO") {
+            *questions.entry(rule.rule).or_insert(0) += 1;
+        }
+    }
+    if !questions.is_empty() {
+        let mut ids: Vec<(&str, usize)> = questions.into_iter().collect();
+        // O2 before O10.
+        ids.sort_by_key(|(id, _)| (id.len(), *id));
+        let list: Vec<String> = ids
+            .iter()
+            .map(|(id, count)| {
+                format!("{id} in {count} cell{}", if *count == 1 { "" } else { "s" })
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "INFO marks an open question of the standards met (mxsim rules): {}.",
+            list.join(", ")
+        );
+    }
     let non_strict: Vec<String> = cells
         .flat_map(|(row, cell)| {
             cell.verdicts
                 .iter()
-                .filter(|rule| rule.verdict == "NON-STRICT" || rule.verdict == "INFO")
+                .filter(|rule| rule.verdict == "NON-STRICT")
                 .map(move |rule| {
                     format!(
                         "{} × {}: {}",
@@ -909,7 +1246,7 @@ fn verdicts_legend(report: &Report, shown: fn(&str) -> String) -> String {
     if !non_strict.is_empty() {
         let _ = writeln!(
             out,
-            "NON-STRICT marks a SHOULD broken, INFO an open question met ({}):",
+            "NON-STRICT marks a SHOULD broken ({}):",
             non_strict.len()
         );
         for line in non_strict {

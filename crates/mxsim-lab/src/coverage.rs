@@ -14,7 +14,7 @@ use std::sync::Arc;
 use mxsim_model::rules::{QUESTIONS, RULES};
 use mxsim_model::scenario::Scenario;
 
-use crate::compare::{Report, Row};
+use crate::compare::Report;
 
 /// One rule or open question, and the scenarios that touch it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -59,28 +59,7 @@ fn names(reference: &str, id: &str) -> bool {
         .any(|word| word == id)
 }
 
-/// True when the cells of `row` do not all have the same results and connection counts.
-pub fn policies_differ(row: &Row) -> bool {
-    let key = |cell: &crate::compare::Cell| {
-        let results: Vec<_> = cell
-            .results
-            .iter()
-            .map(|share| {
-                (
-                    share.outcome.clone(),
-                    share.via.clone(),
-                    share.detail.clone(),
-                )
-            })
-            .collect();
-        (results, cell.connections)
-    };
-    let mut keys = row.cells.iter().map(key);
-    let Some(first) = keys.next() else {
-        return false;
-    };
-    keys.any(|other| other != first)
-}
+pub use crate::compare::policies_differ;
 
 /// The coverage of `report`, made from `scenarios` (the same files, in the same order).
 pub fn coverage(report: &Report, scenarios: &[Arc<Scenario>]) -> Coverage {

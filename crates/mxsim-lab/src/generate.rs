@@ -495,6 +495,7 @@ impl Spec {
             zone,
             servers,
             expectations: Vec::new(),
+            warnings: Default::default(),
         }
     }
 

@@ -4,6 +4,8 @@
 //! habit of `(T, Vec<Error>)`): an author fixes a file in one round trip, not one error at a time.
 
 use std::cell::Cell;
+
+use annotate_snippets::{AnnotationKind, Group, Level, Renderer, Snippet};
 use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
 
@@ -82,19 +84,37 @@ impl Diagnostics {
     /// Renders the first [`SHOWN_MAX`] problems as `file:line:column: error: message` with a
     /// snippet and caret, then how many more there were, then the count.
     pub fn render(&self, file: &str, source: &str) -> String {
+        self.render_as(file, source, "error")
+    }
+
+    /// Renders the items as warnings (`file:line:column: warning: message`), like
+    /// [`Diagnostics::render`]; nothing when there are none.
+    pub fn render_warnings(&self, file: &str, source: &str) -> String {
+        if self.items.is_empty() {
+            return String::new();
+        }
+        self.render_as(file, source, "warning")
+    }
+
+    fn render_as(&self, file: &str, source: &str, kind: &str) -> String {
         let lines = LineIndex::new(source);
         let mut out = String::new();
         for diagnostic in self.items.iter().take(SHOWN_MAX) {
-            render_one(&mut out, file, &lines, diagnostic);
+            render_one(&mut out, file, &lines, diagnostic, kind);
         }
         let count = self.items.len();
+        let noun = |n: usize| {
+            if n == 1 {
+                kind.to_owned()
+            } else {
+                format!("{kind}s")
+            }
+        };
         if count > SHOWN_MAX {
             let more = count - SHOWN_MAX;
-            let noun = if more == 1 { "error" } else { "errors" };
-            let _ = writeln!(out, "{file}: and {more} more {noun}");
+            let _ = writeln!(out, "{file}: and {more} more {}", noun(more));
         }
-        let noun = if count == 1 { "error" } else { "errors" };
-        let _ = writeln!(out, "{file}: {count} {noun}");
+        let _ = writeln!(out, "{file}: {count} {}", noun(count));
         out
     }
 }
@@ -149,24 +169,55 @@ impl fmt::Display for Diagnostics {
     }
 }
 
-fn render_one(out: &mut String, file: &str, lines: &LineIndex<'_>, diagnostic: &Diagnostic) {
+fn render_one(
+    out: &mut String,
+    file: &str,
+    lines: &LineIndex<'_>,
+    diagnostic: &Diagnostic,
+    kind: &str,
+) {
     let Position { line, column } = diagnostic.at;
+    // The first line is the GNU form editors and CI problem matchers read; the snippet, caret
+    // and help under it are rustc's, drawn by annotate-snippets.
     let _ = writeln!(
         out,
-        "{file}:{line}:{column}: error: {}",
+        "{file}:{line}:{column}: {kind}: {}",
         escape_controls(&diagnostic.message)
     );
+    let level = match kind {
+        "warning" => Level::WARNING,
+        _ => Level::ERROR,
+    };
+    let mut group = Group::with_level(level);
     if line >= 1
         && let Some(text) = lines.line(line)
     {
-        let gutter = line.to_string().len();
         let (shown, pad) = snippet(text, column.max(1) as usize - 1);
-        let _ = writeln!(out, "{:gutter$} |", "");
-        let _ = writeln!(out, "{line} | {shown}");
-        let _ = writeln!(out, "{:gutter$} | {pad}^", "");
+        // The caret goes under the character after the padding (or just past the end).
+        let start = shown
+            .char_indices()
+            .nth(pad.chars().count())
+            .map_or(shown.len(), |(index, _)| index);
+        let end = shown[start..]
+            .chars()
+            .next()
+            .map_or(start, |c| start + c.len_utf8());
+        group = group.element(
+            Snippet::source(shown)
+                .line_start(line as usize)
+                .annotation(AnnotationKind::Primary.span(start..end)),
+        );
     }
     if let Some(help) = &diagnostic.help {
-        let _ = writeln!(out, "  = help: {}", escape_controls(help));
+        group = group.element(Level::HELP.message(escape_controls(help)));
+    }
+    if group.is_empty() {
+        return;
+    }
+    // Lines are already cut to a window around the caret; the renderer must not cut again.
+    let rendered = Renderer::plain().term_width(10_000).render(&[group]);
+    for rendered_line in rendered.lines() {
+        let _ = writeln!(out, "{}", rendered_line.trim_end());
     }
 }
 
@@ -296,20 +347,9 @@ fn close(word: &str, candidate: &str) -> Option<usize> {
     (distance <= limit).then_some(distance)
 }
 
-/// Levenshtein distance over characters; inputs are short keys, so O(n·m) is fine.
+/// Levenshtein distance over characters (strsim); inputs are short keys.
 fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut previous: Vec<usize> = (0..=b.len()).collect();
-    let mut current = vec![0; b.len() + 1];
-    for (i, ca) in a.chars().enumerate() {
-        current[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let substitution = previous[j] + usize::from(ca != *cb);
-            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
-        }
-        std::mem::swap(&mut previous, &mut current);
-    }
-    previous[b.len()]
+    strsim::levenshtein(a, b)
 }
 
 #[cfg(test)]
@@ -339,7 +379,7 @@ mod tests {
         let text = diagnostics.render("a.yaml", "dns:\n  mxx: []\n");
         assert_eq!(
             text,
-            "a.yaml:2:3: error: unknown key `mxx`\n  |\n2 |   mxx: []\n  |   ^\n  = help: did you mean `mx`?\na.yaml: 1 error\n"
+            "a.yaml:2:3: error: unknown key `mxx`\n  |\n2 |   mxx: []\n  |   ^\n  |\n  = help: did you mean `mx`?\na.yaml: 1 error\n"
         );
     }
 

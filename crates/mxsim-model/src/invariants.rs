@@ -24,8 +24,9 @@ pub fn p1_never_worse_preference_after_ehlo(subject: &Subject<'_>) -> Vec<Violat
 /// After a connection to a host of preference p received a 2yz greeting and any reply to EHLO,
 /// no later connection in the same attempt (one message, one recipient domain) goes to a host
 /// worse than p.
-/// The seed's reading of RFC 2821 (../shared/seeds): such a session "is not permitted to fall
-/// back to backup.foo.example under any circumstances".
+/// The seed's reading of RFC 2821 (the 2007 ietf-smtp question the README opens with, and
+/// `scenarios/seed/`): such a session "is not permitted to fall back to backup.foo.example
+/// under any circumstances".
 pub fn never_worse_preference_after_ehlo(trace: &Trace) -> Vec<Violation> {
     // In a queue run attempts of different messages interleave: each attempt is judged on its
     // own events (a single pass has one scope, `None`).

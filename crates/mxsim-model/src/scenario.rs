@@ -43,6 +43,9 @@ pub struct Scenario {
     pub servers: Vec<Server>,
     /// What policies must do, in file order.
     pub expectations: Vec<Expectation>,
+    /// What loads but is likely a mistake (an MX target nothing answers for, no `expect:`),
+    /// in file order; shown as warnings, never a reason to refuse the file.
+    pub warnings: Diagnostics,
 }
 
 /// The sending MTA's identity.
@@ -505,6 +508,16 @@ const OUTCOME_WORDS: &[&str] = &["delivered", "bounced", "deferred"];
 
 /// Loads a scenario from YAML text. `is_policy` says which names `expect:` may use.
 pub fn load(source: &str, is_policy: &dyn Fn(&str) -> bool) -> Result<Scenario, Diagnostics> {
+    load_named(source, is_policy, &[])
+}
+
+/// [`load`], with the policy names an unknown name in `expect:` is compared with for a "did
+/// you mean".
+pub fn load_named(
+    source: &str,
+    is_policy: &dyn Fn(&str) -> bool,
+    policies: &[&str],
+) -> Result<Scenario, Diagnostics> {
     let mut diagnostics = Diagnostics::default();
     let root = match yaml::parse(source) {
         Ok(root) => root,
@@ -517,6 +530,9 @@ pub fn load(source: &str, is_policy: &dyn Fn(&str) -> bool) -> Result<Scenario, 
         reader: Reader {
             diagnostics: &mut diagnostics,
         },
+        policies: policies.iter().map(|name| (*name).to_owned()).collect(),
+        mx_targets: Vec::new(),
+        warnings: Diagnostics::default(),
     }
     .scenario(&root, is_policy);
     diagnostics.finish();
@@ -533,6 +549,12 @@ pub fn load(source: &str, is_policy: &dyn Fn(&str) -> bool) -> Result<Scenario, 
 
 struct Loader<'d> {
     reader: Reader<'d>,
+    /// The known policy names, for a "did you mean" in `expect:`.
+    policies: Vec<String>,
+    /// Every MX target with the position of its `mx:` list, for the warnings.
+    mx_targets: Vec<(Name, Position)>,
+    /// Warnings, in the order found.
+    warnings: Diagnostics,
 }
 
 impl Loader<'_> {
@@ -601,6 +623,9 @@ impl Loader<'_> {
         // Cross-reference checks on a file that already has errors only repeat them in other
         // words (an MX list that failed to parse makes every server look unreachable).
         let clean = self.reader.diagnostics.is_empty();
+        if clean {
+            self.warn_unanswered_targets(&zone, &servers);
+        }
         self.check_servers(clean, &mut zone, &mut servers, &messages, client.as_ref());
         self.check_rcpt_keys(fields.get("servers"), &servers, &messages);
         let known = Known::new(&zone, &servers, &messages);
@@ -612,6 +637,17 @@ impl Loader<'_> {
             return None;
         }
         let client = client?;
+        if !fields.has("expect") {
+            self.warnings.push(
+                crate::diag::Diagnostic::new(
+                    fields.at,
+                    "no `expect:`: the scenario runs, but `check` has nothing to hold it to",
+                )
+                .with_help("pin what each policy should do, e.g. `expect: {rfc5321: {outcome: delivered}}`"),
+            );
+        }
+        let mut warnings = std::mem::take(&mut self.warnings);
+        warnings.finish();
         Some(Scenario {
             title: title?,
             refs,
@@ -624,7 +660,48 @@ impl Loader<'_> {
             zone,
             servers,
             expectations,
+            warnings,
         })
+    }
+
+    /// Warns of each MX target that has no records in `dns:` and no server of its name: the
+    /// world answers NXDOMAIN for it, which a scenario means rarely and a typo often.
+    fn warn_unanswered_targets(&mut self, zone: &Zone, servers: &[Server]) {
+        let served: BTreeSet<&Name> = servers
+            .iter()
+            .filter_map(|server| match &server.key {
+                ServerKey::Name(name) => Some(name),
+                ServerKey::Address(_) => None,
+            })
+            .collect();
+        let known: Vec<&str> = zone
+            .names
+            .keys()
+            .chain(served.iter().copied())
+            .map(Name::as_str)
+            .collect();
+        let hints = crate::diag::Suggester::new(known);
+        let mut warned = BTreeSet::new();
+        for (target, at) in &self.mx_targets {
+            if target.as_str() == "."
+                || zone.names.contains_key(target)
+                || served.contains(target)
+                || !warned.insert(target.clone())
+            {
+                continue;
+            }
+            let message = format!(
+                "MX target {target} has no records in `dns:` and no server: every lookup of it answers NXDOMAIN"
+            );
+            let help = match hints.suggest(target.as_str()) {
+                Some(near) => format!("did you mean `{near}`?"),
+                None => {
+                    format!("if that is the point, say so under `dns:` with `{target}: nxdomain`")
+                }
+            };
+            self.warnings
+                .push(crate::diag::Diagnostic::new(*at, message).with_help(help));
+        }
     }
 
     fn title(&mut self, fields: &Fields<'_>) -> Option<String> {
@@ -945,6 +1022,9 @@ impl Loader<'_> {
             if let Some(RecordSet::Records(records)) = &sets.mx {
                 let mut seen = BTreeSet::new();
                 for record in records.iter() {
+                    if !record.is_null() {
+                        self.mx_targets.push((record.exchange.clone(), node.at));
+                    }
                     if !seen.insert(record.exchange.clone()) {
                         self.reader.error(
                             node.at,
@@ -1295,10 +1375,15 @@ impl Loader<'_> {
         };
         for (key, value) in entries {
             if !is_policy(&key.text) {
+                let names: Vec<&str> = self.policies.iter().map(String::as_str).collect();
+                let help = match crate::diag::nearest(&key.text, &names) {
+                    Some(near) => format!("did you mean `{near}`? `mxsim policies` lists them"),
+                    None => "`mxsim policies` lists the known policies".to_owned(),
+                };
                 self.reader.error_with_help(
                     key.at,
                     format!("expect names unknown policy `{}`", key.text),
-                    "`mxsim policies` lists the known policies",
+                    help,
                 );
             }
             let Some(fields) =

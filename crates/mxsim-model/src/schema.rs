@@ -204,7 +204,19 @@ impl Reader<'_> {
                 return None;
             }
         };
-        self.convert(node.at, what, Duration::parse(&text))
+        match Duration::parse(&text) {
+            Ok(duration) => Some(duration),
+            Err(message) => {
+                let help = match Duration::suggest(&text) {
+                    Some(fixed) => format!(
+                        "did you mean `{fixed}`? a duration is a number and a unit, without a space: 250ms, 30s, 5m, 2h, 4d"
+                    ),
+                    None => "write a number with a unit: 250ms, 30s, 5m, 2h, 4d".to_owned(),
+                };
+                self.error_with_help(node.at, format!("{what}: {message}"), help);
+                None
+            }
+        }
     }
 
     /// Reads a host name.

@@ -43,6 +43,39 @@ impl Duration {
         std::time::Duration::from_millis(self.0)
     }
 
+    /// A duration as people write it (`5 min`, `30 secs`, `2 hours`) in this format (`5m`),
+    /// when it then parses: for a hint.
+    pub fn suggest(text: &str) -> Option<String> {
+        let mut out = String::new();
+        // `5 min` and `5min` alike: spaces go, then each number takes the unit after it.
+        let joined: String = text.to_ascii_lowercase().split_whitespace().collect();
+        let mut rest = joined.as_str();
+        while !rest.is_empty() {
+            let digits = rest
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(rest.len());
+            if digits == 0 {
+                return None;
+            }
+            out.push_str(&rest[..digits]);
+            rest = &rest[digits..];
+            let unit_len = rest
+                .find(|c: char| c.is_ascii_digit())
+                .unwrap_or(rest.len());
+            let unit = match &rest[..unit_len] {
+                "ms" | "msec" | "msecs" | "millisecond" | "milliseconds" => "ms",
+                "s" | "sec" | "secs" | "second" | "seconds" => "s",
+                "m" | "min" | "mins" | "minute" | "minutes" => "m",
+                "h" | "hr" | "hrs" | "hour" | "hours" => "h",
+                "d" | "day" | "days" => "d",
+                _ => return None,
+            };
+            out.push_str(unit);
+            rest = &rest[unit_len..];
+        }
+        (out != text && Duration::parse(&out).is_ok()).then_some(out)
+    }
+
     /// Parses `250ms`, `30s`, `5m`, `2h`, `4d`, and sums of them such as `4m59s` or `1h30m`.
     pub fn parse(text: &str) -> Result<Duration, String> {
         let text = text.trim();

@@ -109,6 +109,8 @@ struct Patch {
     claims: Option<(Vec<Claim>, Position)>,
     /// `departures:` as written; never inherited.
     departures: Vec<rules::Departure>,
+    /// Where each top-level key of the file is, so a contradiction points at a key it names.
+    keys: std::collections::BTreeMap<String, Position>,
 }
 
 /// The `queue:` section as written: every key optional, each inherited when left out.
@@ -120,11 +122,12 @@ struct QueuePatch {
     warn_after: Option<Option<Duration>>,
 }
 
-/// Loads a policy file. `preset` resolves the name given to `extends`.
+/// Loads a policy file. `preset` resolves the name given to `extends`, or says why it cannot
+/// (an unknown name, or a policy with no settings to start from).
 /// `reserved` says which names the file may not take (the presets, for a user's file).
 pub fn load(
     source: &str,
-    preset: &dyn Fn(&str) -> Option<Settings>,
+    preset: &dyn Fn(&str) -> Result<Settings, Extends>,
     reserved: &dyn Fn(&str) -> bool,
 ) -> Result<Settings, Diagnostics> {
     let mut diagnostics = Diagnostics::default();
@@ -172,6 +175,11 @@ fn read(reader: &mut Reader<'_>, root: &Node) -> Option<Patch> {
     }
     let fields = reader.fields(root, "the policy", TOP_KEYS)?;
     let mut patch = Patch::default();
+    for key in TOP_KEYS {
+        if let Some((key_node, _)) = fields.entry(key) {
+            patch.keys.insert((*key).to_owned(), key_node.at);
+        }
+    }
     // Free text reaches `mxsim policies` and report headers: no control characters (a line
     // break or an ESC could forge or hide output), as for a scenario's title.
     let text = |reader: &mut Reader<'_>, key: &str| {
@@ -756,22 +764,27 @@ fn read_schedule(reader: &mut Reader<'_>, node: &Node, what: &str) -> Option<Sch
     })
 }
 
+/// Why `extends` cannot start from a name: the message and a hint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Extends {
+    /// What is wrong, lowercase.
+    pub message: String,
+    /// How to fix it.
+    pub help: String,
+}
+
 /// Combines a patch with the preset it extends, or requires it to be complete.
 fn resolve(
     reader: &mut Reader<'_>,
     patch: Patch,
     at: Position,
-    preset: &dyn Fn(&str) -> Option<Settings>,
+    preset: &dyn Fn(&str) -> Result<Settings, Extends>,
 ) -> Option<Settings> {
     let base = match &patch.extends {
         Some((name, position)) => match preset(name) {
-            Some(base) => Some(base),
-            None => {
-                reader.error_with_help(
-                    *position,
-                    format!("extends unknown policy `{name}`"),
-                    "`mxsim policies` lists the presets",
-                );
+            Ok(base) => Some(base),
+            Err(Extends { message, help }) => {
+                reader.error_with_help(*position, message, help);
                 return None;
             }
         },
@@ -1027,15 +1040,24 @@ fn required(
     Some(rules)
 }
 
-fn contradictions(reader: &mut Reader<'_>, patch: &Patch, settings: &Settings, at: Position) {
+fn contradictions(reader: &mut Reader<'_>, patch: &Patch, settings: &Settings, root: Position) {
+    // A contradiction points at the first of the keys it names that the file writes (an
+    // inherited setting has no line of its own), else at `extends`, else at the top.
+    let key_at = |keys: &[&str]| {
+        keys.iter()
+            .chain(["extends"].iter())
+            .find_map(|key| patch.keys.get(*key).copied())
+            .unwrap_or(root)
+    };
     // RFC 5321 §2.2.3 (rule Q7): the time before sending without a wanted extension must be
     // shorter than the time before the message bounces.
     if let Some(after) = settings.wanted_send_without_after
         && after >= settings.queue.lifetime
     {
-        let at = patch
-            .wanted_send_without_after
-            .map_or(at, |(_, position)| position);
+        let at = patch.wanted_send_without_after.map_or_else(
+            || key_at(&["wanted_keywords", "queue"]),
+            |(_, position)| position,
+        );
         reader.error(
             at,
             format!(
@@ -1048,7 +1070,7 @@ fn contradictions(reader: &mut Reader<'_>, patch: &Patch, settings: &Settings, a
         && (warn == Duration::ZERO || warn >= settings.queue.lifetime)
     {
         reader.error(
-            at,
+            key_at(&["queue"]),
             format!(
                 "queue.warn_after ({warn}) must be more than 0s and shorter than queue.lifetime ({}): a delay warning at or after the expiry says nothing the failure notice does not",
                 settings.queue.lifetime
@@ -1061,12 +1083,15 @@ fn contradictions(reader: &mut Reader<'_>, patch: &Patch, settings: &Settings, a
             .is_some_and(|reuse| reuse.by == ReuseBy::Domain)
     {
         reader.error(
-            at,
+            key_at(&["reuse", "after_ehlo"]),
             "`reuse: {by: domain}` takes a cached session before any MX lookup, so its preference is unknown, and `after_ehlo: same-or-better` cannot hold it to one: key the cache by address",
         );
     }
     if settings.queue.lifetime == Duration::ZERO {
-        let at = patch.queue.lifetime.map_or(at, |(_, position)| position);
+        let at = patch
+            .queue
+            .lifetime
+            .map_or_else(|| key_at(&["queue"]), |(_, position)| position);
         reader.error(at, "queue.lifetime must be more than 0s");
     }
     if settings.same_or_better_after_ehlo {
@@ -1080,14 +1105,16 @@ fn contradictions(reader: &mut Reader<'_>, patch: &Patch, settings: &Settings, a
                             KeywordPattern::Named(name) => name.to_string(),
                             KeywordPattern::Any => "\"*\"".to_owned(),
                         };
-                        reader.error(at, format!("the `{pattern}` keyword rule inherited from `extends` is `whole-list`, which walks to worse preferences after a good EHLO and `after_ehlo: same-or-better` forbids: override it, e.g. `required_keywords: {{{pattern}: {{action: bounce}}}}`"));
+                        reader.error(key_at(&["after_ehlo"]), format!("the `{pattern}` keyword rule inherited from `extends` is `whole-list`, which walks to worse preferences after a good EHLO and `after_ehlo: same-or-better` forbids: override it, e.g. `required_keywords: {{{pattern}: {{action: bounce}}}}`"));
                     }
                 }
             }
         }
         if settings.wanted == WantedAction::WholeList {
             reader.error(
-                patch.wanted.map_or(at, |(_, at)| at),
+                patch
+                    .wanted
+                    .map_or_else(|| key_at(&["after_ehlo"]), |(_, at)| at),
                 "`wanted_keywords: whole-list` contradicts `after_ehlo: same-or-better`",
             );
         }
@@ -1117,7 +1144,7 @@ fn contradictions(reader: &mut Reader<'_>, patch: &Patch, settings: &Settings, a
     }
     if settings.tls == TlsUse::Opportunistic && settings.tls_fallback.is_none() {
         reader.error(
-            at,
+            key_at(&["tls"]),
             "`tls: opportunistic` needs `tls_fallback`: what happens when STARTTLS fails",
         );
     }
@@ -1132,7 +1159,9 @@ fn contradictions(reader: &mut Reader<'_>, patch: &Patch, settings: &Settings, a
         }
         (WantedAction::SamePreference | WantedAction::WholeList, None) => {
             reader.error(
-                patch.wanted.map_or(at, |(_, at)| at),
+                patch
+                    .wanted
+                    .map_or_else(|| key_at(&["wanted_keywords"]), |(_, at)| at),
                 "a wanted-keyword search needs `search_limit`",
             );
         }
@@ -1144,7 +1173,10 @@ fn contradictions(reader: &mut Reader<'_>, patch: &Patch, settings: &Settings, a
         .contains(&Claim::NEVER_WORSE_PREFERENCE_AFTER_EHLO)
         && !settings.same_or_better_after_ehlo
     {
-        let position = patch.claims.as_ref().map_or(at, |(_, position)| *position);
+        let position = patch
+            .claims
+            .as_ref()
+            .map_or_else(|| key_at(&["after_ehlo"]), |(_, position)| *position);
         reader.error(
             position,
             "the claim never-worse-preference-after-ehlo needs `after_ehlo: same-or-better`",

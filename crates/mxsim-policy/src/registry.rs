@@ -220,6 +220,10 @@ pub fn presets() -> &'static [Preset] {
                     .iter()
                     .find(|preset| preset.settings.name == wanted)
                     .map(|preset| preset.settings.clone())
+                    .ok_or_else(|| file::Extends {
+                        message: format!("extends `{wanted}`, which is not a preset before it"),
+                        help: "presets extend presets listed before them".to_owned(),
+                    })
             };
             let settings = file::load(text, &find, &|_| false).unwrap_or_else(|diagnostics| {
                 panic!(
@@ -266,11 +270,37 @@ pub fn get<W: World + 'static>(name: &str) -> Option<Box<dyn Policy<W>>> {
     entry(name).map(Entry::build)
 }
 
-/// Loads a policy file the user wrote; `extends` may name any preset.
+/// Loads a policy file the user wrote; `extends` may name any preset. A policy written in
+/// Rust has no settings to start from, and `extends` says so; an unknown name gets a "did you
+/// mean".
 pub fn load_file(text: &str) -> Result<Settings, Diagnostics> {
-    file::load(
-        text,
-        &|name| preset(name).map(|preset| preset.settings.clone()),
-        &is_known,
-    )
+    file::load(text, &extends, &is_known)
+}
+
+/// The settings `extends: name` starts from, or why there are none.
+fn extends(name: &str) -> Result<Settings, file::Extends> {
+    let presets: Vec<&str> = presets()
+        .iter()
+        .map(|preset| preset.settings.name.as_str())
+        .collect();
+    match entry(name) {
+        Some(entry) if let Some(preset) = entry.preset() => Ok(preset.settings.clone()),
+        Some(_) => Err(file::Extends {
+            message: format!(
+                "`extends: {name}` cannot start from `{name}`: it is written in Rust (crates/mxsim-policy/src/rust.rs), with no settings to inherit"
+            ),
+            help: format!("extend a preset file instead: {}", presets.join(", ")),
+        }),
+        None => {
+            let escaped = mxsim_model::escape::terminal(name);
+            let help = match mxsim_model::diag::nearest(name, &presets) {
+                Some(near) => format!("did you mean `{near}`? `mxsim policies` lists them"),
+                None => format!("the presets: {}", presets.join(", ")),
+            };
+            Err(file::Extends {
+                message: format!("extends unknown policy `{escaped}`"),
+                help,
+            })
+        }
+    }
 }
