@@ -293,6 +293,102 @@ fn keyword_names(bits: u8) -> Vec<Arc<str>> {
 }
 
 impl Spec {
+    /// Every spec one step simpler than this one, most simplifying first: fewer messages,
+    /// domains, hosts and recipients; then each host's fault, window, greylisting, CNAME,
+    /// addresses, keywords and preference back to the plain default; then the message's
+    /// keywords, the self-MX client and the internationalized recipient. The search's
+    /// minimizer tries them in order after proptest's shrinking, so a written world keeps only
+    /// what its failure needs.
+    pub fn simpler(&self) -> Vec<Spec> {
+        let mut out = Vec::new();
+        let mut push = |mut spec: Spec| {
+            if let Some((d, h)) = spec.client_is
+                && spec
+                    .domains
+                    .get(usize::from(d))
+                    .is_none_or(|domain| usize::from(h) >= domain.hosts.len())
+            {
+                spec.client_is = None;
+            }
+            if spec != *self {
+                out.push(spec);
+            }
+        };
+        if self.queue {
+            push(Spec {
+                queue: false,
+                messages: 1,
+                ..self.clone()
+            });
+        }
+        if self.messages > 1 {
+            push(Spec {
+                messages: self.messages - 1,
+                ..self.clone()
+            });
+        }
+        for d in 0..self.domains.len() {
+            if self.domains.len() > 1 {
+                let mut spec = self.clone();
+                spec.domains.remove(d);
+                spec.client_is = None;
+                push(spec);
+            }
+            let domain = &self.domains[d];
+            for h in 0..domain.hosts.len() {
+                if domain.hosts.len() > 1 {
+                    let mut spec = self.clone();
+                    spec.domains[d].hosts.remove(h);
+                    if spec.client_is.is_some_and(|(cd, ch)| usize::from(cd) == d && usize::from(ch) >= h) {
+                        spec.client_is = None;
+                    }
+                    push(spec);
+                }
+            }
+            let mut with = |change: &dyn Fn(&mut DomainSpec)| {
+                let mut spec = self.clone();
+                change(&mut spec.domains[d]);
+                push(spec);
+            };
+            with(&|domain| domain.recipients = 1);
+            with(&|domain| domain.alias = false);
+            with(&|domain| domain.answer = MxAnswer::Records);
+            for h in 0..domain.hosts.len() {
+                let mut host = |change: &dyn Fn(&mut HostSpec)| {
+                    let mut spec = self.clone();
+                    change(&mut spec.domains[d].hosts[h]);
+                    push(spec);
+                };
+                host(&|host| host.fault = Fault::None);
+                host(&|host| host.windowed = false);
+                host(&|host| host.greylist = false);
+                host(&|host| host.cname = false);
+                host(&|host| host.addresses = Addresses::One);
+                host(&|host| host.offers = 0);
+                host(&|host| host.offers_after_tls = 0);
+                for bit in 0..KEYWORDS.len() {
+                    host(&|host| host.offers &= !(1 << bit));
+                    host(&|host| host.offers_after_tls &= !(1 << bit));
+                }
+                host(&|host| host.preference = 10);
+            }
+        }
+        let mut message = |change: &dyn Fn(&mut Spec)| {
+            let mut spec = self.clone();
+            change(&mut spec);
+            push(spec);
+        };
+        message(&|spec| spec.requires = 0);
+        message(&|spec| spec.wants = 0);
+        for bit in 0..KEYWORDS.len() {
+            message(&|spec| spec.requires &= !(1 << bit));
+            message(&|spec| spec.wants &= !(1 << bit));
+        }
+        message(&|spec| spec.client_is = None);
+        message(&|spec| spec.utf8_recipient = false);
+        out
+    }
+
     /// The recipient domain `index` (`d1.example`, …).
     pub fn domain_name(index: usize) -> String {
         format!("d{}.example", index + 1)

@@ -222,9 +222,33 @@ pub fn explore(
     seen
 }
 
-/// Shrinks from `start` while `fails` holds, within [`SHRINK_STEPS_MAX`] steps: the smallest
-/// failing spec found and the steps taken.
+/// Shrinks from `start` while `fails` holds: proptest's value tree first, then the spec's own
+/// one-step simplifications ([`Spec::simpler`]) until none keeps the failure; within
+/// [`SHRINK_STEPS_MAX`] steps in all. The smallest failing spec found and the steps taken.
 fn shrink(
+    tree: &mut impl ValueTree<Value = Spec>,
+    start: Spec,
+    fails: &dyn Fn(&Spec) -> bool,
+) -> (Spec, u32) {
+    let (mut smallest, mut steps) = shrink_tree(tree, start, fails);
+    'outer: while steps < SHRINK_STEPS_MAX {
+        for candidate in smallest.simpler() {
+            steps += 1;
+            if fails(&candidate) {
+                smallest = candidate;
+                continue 'outer;
+            }
+            if steps >= SHRINK_STEPS_MAX {
+                break 'outer;
+            }
+        }
+        break;
+    }
+    (smallest, steps)
+}
+
+/// proptest's shrinking: simplify while the failure holds, complicate when it stops.
+fn shrink_tree(
     tree: &mut impl ValueTree<Value = Spec>,
     start: Spec,
     fails: &dyn Fn(&Spec) -> bool,
@@ -234,7 +258,7 @@ fn shrink(
     if !tree.simplify() {
         return (smallest, steps);
     }
-    while steps < SHRINK_STEPS_MAX {
+    while steps < SHRINK_STEPS_MAX / 2 {
         steps += 1;
         let current = tree.current();
         if fails(&current) {
