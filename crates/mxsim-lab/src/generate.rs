@@ -339,7 +339,10 @@ impl Spec {
                 if domain.hosts.len() > 1 {
                     let mut spec = self.clone();
                     spec.domains[d].hosts.remove(h);
-                    if spec.client_is.is_some_and(|(cd, ch)| usize::from(cd) == d && usize::from(ch) >= h) {
+                    if spec
+                        .client_is
+                        .is_some_and(|(cd, ch)| usize::from(cd) == d && usize::from(ch) >= h)
+                    {
                         spec.client_is = None;
                     }
                     push(spec);

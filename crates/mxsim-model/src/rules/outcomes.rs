@@ -165,6 +165,8 @@ fn walk(subject: &Subject<'_>) -> Vec<Violation> {
     let mut broken = Vec::new();
     let mut scopes = Scopes::default();
     let mut open: BTreeMap<(Option<AttemptId>, IpAddr), Transaction> = BTreeMap::new();
+    // Address → the key of the latest connection opened or reused there.
+    let mut latest: BTreeMap<IpAddr, Option<AttemptId>> = BTreeMap::new();
     let mut fates: BTreeMap<(Scope, Mailbox), Fate> = BTreeMap::new();
     let mut seen: BTreeMap<Scope, Seen> = BTreeMap::new();
     // Hint records made right after a 5yz to MAIL: the message whose attempt made them.
@@ -192,6 +194,7 @@ fn walk(subject: &Subject<'_>) -> Vec<Violation> {
                 if let Some(old) = open.insert((event.attempt, *address), transaction) {
                     close(old, &mut passed_over);
                 }
+                latest.insert(*address, event.attempt);
                 continue;
             }
             EventKind::Reused { address, host } => {
@@ -199,8 +202,12 @@ fn walk(subject: &Subject<'_>) -> Vec<Violation> {
                     .or_default()
                     .connected
                     .insert(host.clone());
-                if let Some(transaction) = find(&mut open, event.attempt, *address) {
+                if let Some(&owner) = latest.get(address)
+                    && let Some(mut transaction) = open.remove(&(owner, *address))
+                {
                     transaction.scope = Some(scope);
+                    open.insert((event.attempt, *address), transaction);
+                    latest.insert(*address, event.attempt);
                 }
                 continue;
             }
@@ -243,7 +250,8 @@ fn walk(subject: &Subject<'_>) -> Vec<Violation> {
                     HintKey::Host(address) | HintKey::HostMessage(address, _) => Some(*address),
                     HintKey::Recipient(..) | HintKey::Domain(_) => None,
                 };
-                let refused = address.and_then(|address| find(&mut open, event.attempt, address));
+                let refused =
+                    address.and_then(|address| find(&mut open, &latest, event.attempt, address));
                 match (refused, scope.message()) {
                     (Some(transaction), Some(message)) if transaction.mail_refused => {
                         mail_cached.insert(key.clone(), message);
@@ -315,7 +323,7 @@ fn walk(subject: &Subject<'_>) -> Vec<Violation> {
             }
             _ => continue,
         };
-        let Some(transaction) = find(&mut open, event.attempt, address) else {
+        let Some(transaction) = find(&mut open, &latest, event.attempt, address) else {
             continue;
         };
         let scope = transaction.scope.unwrap_or(scope);
@@ -455,20 +463,19 @@ fn close(transaction: Transaction, passed_over: &mut BTreeMap<usize, usize>) {
     }
 }
 
-/// The open connection at `address` of this attempt, or, for a connection reused by another
-/// attempt, the latest one at that address.
-fn find(
-    open: &mut BTreeMap<(Option<AttemptId>, IpAddr), Transaction>,
+/// The open connection at `address` of this attempt, or else the latest one opened or reused
+/// there (a line of a connection another attempt opened).
+fn find<'o>(
+    open: &'o mut BTreeMap<(Option<AttemptId>, IpAddr), Transaction>,
+    latest: &BTreeMap<IpAddr, Option<AttemptId>>,
     attempt: Option<AttemptId>,
     address: IpAddr,
-) -> Option<&mut Transaction> {
+) -> Option<&'o mut Transaction> {
     if open.contains_key(&(attempt, address)) {
         return open.get_mut(&(attempt, address));
     }
-    open.iter_mut()
-        .rev()
-        .find(|((_, other), _)| *other == address)
-        .map(|(_, transaction)| transaction)
+    let owner = *latest.get(&address)?;
+    open.get_mut(&(owner, address))
 }
 
 /// Holds one outcome against the recipient's fate in its attempt.

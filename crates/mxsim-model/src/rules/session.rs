@@ -42,6 +42,8 @@ fn walk(
     mut visit: impl FnMut(&mut Connection, &EventKind) -> Option<Found>,
 ) -> Vec<Violation> {
     let mut open: BTreeMap<(Option<AttemptId>, IpAddr), Connection> = BTreeMap::new();
+    // Address → the key of the latest connection opened or reused there.
+    let mut latest: BTreeMap<IpAddr, Option<AttemptId>> = BTreeMap::new();
     let mut broken = Vec::new();
     for (index, event) in subject.trace.events.iter().enumerate() {
         let address = match &event.kind {
@@ -51,6 +53,17 @@ fn walk(
                     ..Connection::default()
                 };
                 open.insert((event.attempt, *address), connection);
+                latest.insert(*address, event.attempt);
+                continue;
+            }
+            // A cached connection taken by another attempt: the same connection, re-keyed.
+            EventKind::Reused { address, .. } => {
+                if let Some(&owner) = latest.get(address)
+                    && let Some(connection) = open.remove(&(owner, *address))
+                {
+                    open.insert((event.attempt, *address), connection);
+                    latest.insert(*address, event.attempt);
+                }
                 continue;
             }
             EventKind::Sent { address, .. }
@@ -59,16 +72,16 @@ fn walk(
             | EventKind::Closed { address, .. } => *address,
             _ => continue,
         };
-        // A reused connection may carry another attempt's id: look it up by address too.
-        let key = (event.attempt, address);
-        let connection = match open.contains_key(&key) {
-            true => open.get_mut(&key),
-            false => open
-                .iter_mut()
-                .rev()
-                .find(|((_, other), _)| *other == address)
-                .map(|(_, connection)| connection),
+        // A line of a connection another attempt opened (the close of a cached one, say):
+        // the latest connection at that address.
+        let key = match open.contains_key(&(event.attempt, address)) {
+            true => (event.attempt, address),
+            false => match latest.get(&address) {
+                Some(&owner) => (owner, address),
+                None => continue,
+            },
         };
+        let connection = open.get_mut(&key);
         let Some(connection) = connection else {
             continue;
         };
