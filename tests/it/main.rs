@@ -15,6 +15,8 @@
 //! - `policies`: the preset files and the pinned `compare` output for the seed scenarios.
 //! - `tidy`: the project's own rules (file headers, scenario comments, banned test tricks).
 //! - `writer`: the scenario writer round-trips every shipped file and generated worlds.
+//! - `search`: generated worlds: every preset keeps its MUSTs, determinism, metamorphic
+//!   relations; `explore` and `diff` from the command line.
 
 mod bad_input;
 mod breakers;
@@ -25,5 +27,6 @@ mod policies;
 mod properties;
 mod queue;
 mod rules;
+mod search;
 mod tidy;
 mod writer;

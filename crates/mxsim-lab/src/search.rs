@@ -210,7 +210,7 @@ pub fn explore(
                 rule,
                 level: violation.level,
                 line: crate::judge::verdict_line(Grade::Fail, &violation, &departures),
-                scenario: pinned(&last, seed, &[(policy.name(), &last.run)]),
+                scenario: pinned(runner, &last, seed, &[(policy, &last.run)]),
                 steps,
                 hosts: smallest.domains.iter().map(|d| d.hosts.len()).sum(),
             });
@@ -274,69 +274,96 @@ fn shrink_tree(
 }
 
 /// The scenario of a trial, with the order's seed as its `seed:` and an `expect:` entry per
-/// (policy name, run) that pins what the run did: its outcome, the hosts it delivered through, and its connection attempts.
-fn pinned(trial: &Trial, seed: u64, runs: &[(&str, &Run)]) -> Scenario {
+/// policy that pins what holds over every order of the world (what `check` holds a file to):
+/// the outcome when every order reaches the same one, the hosts delivered through when they
+/// are the same, and the connection attempts when their count is. An exploration too large
+/// to enumerate pins the run's own order.
+fn pinned(runner: &Runner, trial: &Trial, seed: u64, policies: &[(&PolicySpec, &Run)]) -> Scenario {
     let mut scenario = (*trial.prepared.scenario).clone();
     scenario.seed = Some(seed);
-    scenario.expectations = runs
+    scenario.expectations = policies
         .iter()
-        .map(|(name, run)| expectation(name, run))
+        .map(|(policy, run)| {
+            let built = policy.build();
+            let mut runs: Vec<Run> = Vec::new();
+            let exploration = runner.explore(&trial.prepared, built.as_ref(), &mut runs);
+            if !exploration.exhaustive || runs.is_empty() {
+                runs = vec![(*run).clone()];
+            }
+            expectation(policy.name(), &runs)
+        })
         .collect();
     scenario
 }
 
-fn expectation(policy: &str, run: &Run) -> Expectation {
-    let kinds: Vec<(Mailbox, DispositionKind)> = run
-        .outcomes
-        .iter()
-        .map(|outcome| (outcome.recipient.clone(), outcome.disposition.kind()))
-        .collect();
-    let outcome = match kinds.first() {
-        Some((_, first)) if kinds.iter().all(|(_, kind)| kind == first) => {
-            Some(ExpectedOutcome::All(*first))
+/// What every run agrees on, as an expectation.
+fn expectation(policy: &str, runs: &[Run]) -> Expectation {
+    let kinds = |run: &Run| -> Vec<(Mailbox, DispositionKind)> {
+        run.outcomes
+            .iter()
+            .map(|outcome| (outcome.recipient.clone(), outcome.disposition.kind()))
+            .collect()
+    };
+    let first = kinds(&runs[0]);
+    let agreed = runs.iter().all(|run| kinds(run) == first);
+    let outcome = match first.first() {
+        Some((_, kind)) if agreed && first.iter().all(|(_, other)| other == kind) => {
+            Some(ExpectedOutcome::All(*kind))
         }
-        Some(_) => {
+        Some(_) if agreed => {
             let mut per: Vec<(Mailbox, DispositionKind)> = Vec::new();
-            for (mailbox, kind) in kinds {
-                if !per.iter().any(|(seen, _)| *seen == mailbox) {
-                    per.push((mailbox, kind));
+            let mut twice: Vec<Mailbox> = Vec::new();
+            for (mailbox, kind) in first {
+                match per.iter().find(|(seen, _)| *seen == mailbox) {
+                    Some((_, seen)) if *seen != kind => twice.push(mailbox),
+                    Some(_) => {}
+                    None => per.push((mailbox, kind)),
                 }
             }
             // A recipient that ended two ways over several messages is left unpinned.
-            Some(ExpectedOutcome::PerRecipient(per))
+            per.retain(|(mailbox, _)| !twice.contains(mailbox));
+            (!per.is_empty()).then_some(ExpectedOutcome::PerRecipient(per))
         }
-        None => None,
+        _ => None,
     };
-    let all_delivered = !run.outcomes.is_empty()
-        && run
-            .outcomes
-            .iter()
-            .all(|outcome| outcome.disposition.kind() == DispositionKind::Delivered);
-    let via = all_delivered.then(|| {
-        let mut hosts: Vec<HostRef> = Vec::new();
-        for outcome in &run.outcomes {
-            if let Disposition::Delivered { host, .. } = &outcome.disposition {
-                let host = HostRef::Name(host.clone());
-                if !hosts.contains(&host) {
-                    hosts.push(host);
+    let via_of = |run: &Run| -> Option<Vec<HostRef>> {
+        let all_delivered = !run.outcomes.is_empty()
+            && run
+                .outcomes
+                .iter()
+                .all(|outcome| outcome.disposition.kind() == DispositionKind::Delivered);
+        all_delivered.then(|| {
+            let mut hosts: Vec<HostRef> = Vec::new();
+            for outcome in &run.outcomes {
+                if let Disposition::Delivered { host, .. } = &outcome.disposition {
+                    let host = HostRef::Name(host.clone());
+                    if !hosts.contains(&host) {
+                        hosts.push(host);
+                    }
                 }
             }
-        }
-        hosts
-    });
-    let connections = run
-        .trace
-        .events
-        .iter()
-        .filter(|event| matches!(event.kind, EventKind::Connecting { .. }))
-        .count() as u64;
+            hosts.sort();
+            hosts
+        })
+    };
+    let via =
+        via_of(&runs[0]).filter(|via| runs.iter().all(|run| via_of(run).as_ref() == Some(via)));
+    let connections_of = |run: &Run| {
+        run.trace
+            .events
+            .iter()
+            .filter(|event| matches!(event.kind, EventKind::Connecting { .. }))
+            .count() as u64
+    };
+    let connections = Some(connections_of(&runs[0]))
+        .filter(|count| runs.iter().all(|run| connections_of(run) == *count));
     Expectation {
         policy: policy.to_owned(),
         at: Position::default(),
         outcome,
         via,
         never: Vec::new(),
-        connections: Some(connections),
+        connections,
         within: None,
         duplicates: None,
         after: None,
@@ -420,11 +447,7 @@ pub fn diff(
             let left = trial(runner, &smallest, a, seed, "generated");
             let right = trial(runner, &smallest, b, seed, "generated");
             let parting = parting(&left.run, &right.run);
-            let scenario = pinned(
-                &left,
-                seed,
-                &[(a.name(), &left.run), (b.name(), &right.run)],
-            );
+            let scenario = pinned(runner, &left, seed, &[(a, &left.run), (b, &right.run)]);
             progress(done, total);
             return (
                 Some(Difference {
