@@ -40,8 +40,11 @@ fn run(scenario: &Scenario, policy: &str, seed: u64) -> Run {
     Runner::new().run(&prepared, policy.as_ref(), Choices::Seed(seed))
 }
 
+/// Each recipient, its outcome and the host delivered through.
+type Reached = Vec<(String, DispositionKind, Option<String>)>;
+
 /// Each recipient's outcome and the host delivered through, in order.
-fn reached(run: &Run) -> Vec<(String, DispositionKind, Option<String>)> {
+fn reached(run: &Run) -> Reached {
     run.outcomes
         .iter()
         .map(|outcome| {
@@ -188,10 +191,7 @@ proptest! {
 
 /// Every result (outcomes and hosts) over every order of a world, when the exploration is
 /// exhaustive.
-fn every_result(
-    scenario: &Scenario,
-    policy: &str,
-) -> Option<BTreeSet<Vec<(String, DispositionKind, Option<String>)>>> {
+fn every_result(scenario: &Scenario, policy: &str) -> Option<BTreeSet<Reached>> {
     let built = registry::get(policy).expect("registered");
     let prepared = Arc::new(Prepared::new(Arc::new(scenario.clone())));
     let mut runs: Vec<Run> = Vec::new();
