@@ -54,6 +54,7 @@ fn the_baseline_keeps_every_judged_rule_on_the_corpus() {
             messages: &scenario.messages,
             queue: scenario.queue.then_some(&queue),
             client: Some(&scenario.client),
+            memo: &Default::default(),
         };
         for rule in RULES
             .iter()

@@ -188,6 +188,7 @@ impl<'a> Judge<'a> {
             messages: self.messages,
             queue: settings,
             client: self.client,
+            memo: &Default::default(),
         };
         for rule in rules::RULES.iter().filter(|rule| rule.judged()) {
             let applies = if rule.level == Level::Policy {

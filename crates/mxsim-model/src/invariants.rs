@@ -155,6 +155,7 @@ pub fn queue_rules(
         messages,
         queue: Some(settings),
         client: None,
+        memo: &Default::default(),
     };
     QUEUE_RULES
         .iter()
@@ -424,6 +425,7 @@ mod tests {
             messages: &messages,
             queue: Some(&settings),
             client: None,
+            memo: &Default::default(),
         };
         [
             q2_retry_delay,

@@ -214,6 +214,23 @@ impl fmt::Display for Grade {
     }
 }
 
+/// Work the checkers of one module share over one run, done once: a module whose rules read
+/// the same walk over the trace keeps it here instead of walking once per rule. Start each run
+/// with a fresh one (`Memo::default()`).
+#[derive(Default)]
+pub struct Memo {
+    session: std::cell::OnceCell<Vec<Violation>>,
+    outcomes: std::cell::OnceCell<Vec<Violation>>,
+    dns: std::cell::OnceCell<dns::Shared>,
+    lists: std::cell::OnceCell<Vec<Violation>>,
+}
+
+impl fmt::Debug for Memo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Memo")
+    }
+}
+
 /// What a checker reads: one run's data and what the scenario and the policy say about it.
 #[derive(Clone, Copy, Debug)]
 pub struct Subject<'a> {
@@ -228,6 +245,8 @@ pub struct Subject<'a> {
     /// The scenario's client (its names and addresses, for the self-MX rules D14–D16); `None`
     /// when unknown, and then those rules are not judged.
     pub client: Option<&'a ClientIdentity>,
+    /// Shared work of the run's checkers; a fresh [`Memo`] per run.
+    pub memo: &'a Memo,
 }
 
 /// A checker: a pure function of a run's data, returning every violation it finds.

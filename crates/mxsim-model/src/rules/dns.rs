@@ -138,81 +138,43 @@ fn each_connection(subject: &Subject<'_>, mut visit: impl FnMut(&mut List, usize
     }
 }
 
-/// D1: after an NXDOMAIN answer to the MX query, the attempt connects nowhere.
-pub fn d1_nxdomain_no_connection(subject: &Subject<'_>) -> Vec<Violation> {
-    no_connection_after(subject, Answer::NxDomain, "D1", "NXDOMAIN")
-}
-
-/// D6: after a null MX answer, the attempt connects nowhere.
-pub fn d6_null_mx_no_connection(subject: &Subject<'_>) -> Vec<Violation> {
-    no_connection_after(subject, Answer::NullMx, "D6", "a null MX")
-}
-
-fn no_connection_after(
-    subject: &Subject<'_>,
-    wanted: Answer,
-    rule: &'static str,
-    what: &str,
-) -> Vec<Violation> {
+/// The rules judged at each connection against the attempt's current list (D1, D2, D4, D6,
+/// D10), in one walk per run.
+fn per_connection(subject: &Subject<'_>) -> Vec<Violation> {
     let mut broken = Vec::new();
     each_connection(subject, |list, index, host| {
-        if let Some((domain, answer)) = &list.answer
-            && *answer == wanted
-        {
-            broken.push(Violation::of(
-                rule,
-                format!("connected to {host} after {what} for the MX records of {domain}"),
-                Some(index),
-            ));
+        let answer = list.answer.clone();
+        if let Some((domain, answer)) = &answer {
+            let (rule, what) = match answer {
+                Answer::NxDomain => ("D1", Some("NXDOMAIN")),
+                Answer::NullMx => ("D6", Some("a null MX")),
+                _ => ("", None),
+            };
+            if let Some(what) = what {
+                broken.push(Violation::of(
+                    rule,
+                    format!("connected to {host} after {what} for the MX records of {domain}"),
+                    Some(index),
+                ));
+            }
+            if *answer == Answer::Temporary && host == domain {
+                broken.push(Violation::of(
+                    "D2",
+                    format!(
+                        "connected to {host}'s own address after a temporary failure of its MX query"
+                    ),
+                    Some(index),
+                ));
+            }
+            if *answer == Answer::Records && host == domain && list.preference(host).is_none() {
+                broken.push(Violation::of(
+                    "D4",
+                    format!("connected to {host}'s own address although it has MX records"),
+                    Some(index),
+                ));
+            }
         }
-    });
-    broken
-}
-
-/// D2: after a temporary failure of the MX query, the attempt never connects to the domain's own
-/// address records (the message is queued instead).
-pub fn d2_temporary_no_implicit_mx(subject: &Subject<'_>) -> Vec<Violation> {
-    let mut broken = Vec::new();
-    each_connection(subject, |list, index, host| {
-        if let Some((domain, Answer::Temporary)) = &list.answer
-            && host == domain
-        {
-            broken.push(Violation::of(
-                "D2",
-                format!(
-                    "connected to {host}'s own address after a temporary failure of its MX query"
-                ),
-                Some(index),
-            ));
-        }
-    });
-    broken
-}
-
-/// D4: when MX records exist, the attempt never connects to the domain's own address records
-/// (unless the domain is one of its own exchanges).
-pub fn d4_mx_present_no_implicit_mx(subject: &Subject<'_>) -> Vec<Violation> {
-    let mut broken = Vec::new();
-    each_connection(subject, |list, index, host| {
-        if let Some((domain, Answer::Records)) = &list.answer
-            && host == domain
-            && list.preference(host).is_none()
-        {
-            broken.push(Violation::of(
-                "D4",
-                format!("connected to {host}'s own address although it has MX records"),
-                Some(index),
-            ));
-        }
-    });
-    broken
-}
-
-/// D10: within one domain's list, the preferences of connected hosts never decrease, except a
-/// restart at the best preference.
-pub fn d10_ascending_preference(subject: &Subject<'_>) -> Vec<Violation> {
-    let mut broken = Vec::new();
-    each_connection(subject, |list, index, host| {
+        // D10: the preferences of connected hosts never decrease, except a restart at the best.
         let Some(preference) = list.preference(host) else {
             return;
         };
@@ -230,6 +192,45 @@ pub fn d10_ascending_preference(subject: &Subject<'_>) -> Vec<Violation> {
         list.last = Some(preference);
     });
     broken
+}
+
+fn per_connection_rule(subject: &Subject<'_>, rule: &str) -> Vec<Violation> {
+    subject
+        .memo
+        .lists
+        .get_or_init(|| per_connection(subject))
+        .iter()
+        .filter(|violation| violation.rule == rule)
+        .cloned()
+        .collect()
+}
+
+/// D1: after an NXDOMAIN answer to the MX query, the attempt connects nowhere.
+pub fn d1_nxdomain_no_connection(subject: &Subject<'_>) -> Vec<Violation> {
+    per_connection_rule(subject, "D1")
+}
+
+/// D6: after a null MX answer, the attempt connects nowhere.
+pub fn d6_null_mx_no_connection(subject: &Subject<'_>) -> Vec<Violation> {
+    per_connection_rule(subject, "D6")
+}
+
+/// D2: after a temporary failure of the MX query, the attempt never connects to the domain's own
+/// address records (the message is queued instead).
+pub fn d2_temporary_no_implicit_mx(subject: &Subject<'_>) -> Vec<Violation> {
+    per_connection_rule(subject, "D2")
+}
+
+/// D4: when MX records exist, the attempt never connects to the domain's own address records
+/// (unless the domain is one of its own exchanges).
+pub fn d4_mx_present_no_implicit_mx(subject: &Subject<'_>) -> Vec<Violation> {
+    per_connection_rule(subject, "D4")
+}
+
+/// D10: within one domain's list, the preferences of connected hosts never decrease, except a
+/// restart at the best preference.
+pub fn d10_ascending_preference(subject: &Subject<'_>) -> Vec<Violation> {
+    per_connection_rule(subject, "D10")
 }
 
 /// What the address lookups of one type for one host said, as far as the rules care.
@@ -676,7 +677,7 @@ fn open(
 /// A client that bounces or defers without looking up d's addresses, or looks them up, gets
 /// some and never connects, breaks it. Which of d's addresses is tried is not judged here.
 pub fn d3_nodata_implicit_mx(subject: &Subject<'_>) -> Vec<Violation> {
-    let walked = walk(subject, |_, _, _, _| {});
+    let walked = &shared(subject).walk;
     let mut broken = Vec::new();
     for span in &walked.spans {
         let Some((domain, Answer::NoData)) = span.answer() else {
@@ -714,7 +715,7 @@ pub fn d3_nodata_implicit_mx(subject: &Subject<'_>) -> Vec<Violation> {
 /// giving up: O12), or never looked up, keeps the list out of this rule. Not judged when the
 /// trace does not show how the recipients ended, or when the run was stopped after the answer.
 pub fn d5_no_usable_mx_bounces(subject: &Subject<'_>) -> Vec<Violation> {
-    let walked = walk(subject, |_, _, _, _| {});
+    let walked = &shared(subject).walk;
     let mut broken = Vec::new();
     for span in &walked.spans {
         let (Some((_, Answer::Records | Answer::Other)), Some(records)) =
@@ -752,8 +753,11 @@ pub fn d5_no_usable_mx_bounces(subject: &Subject<'_>) -> Vec<Violation> {
 /// an error (NXDOMAIN, a failure, a null MX), only a connection to a name of the chain is
 /// judged here; D1, D2 and D6 judge the rest.
 pub fn d8_cname_uses_target(subject: &Subject<'_>) -> Vec<Violation> {
-    let mut broken = Vec::new();
-    walk(subject, |span, index, host, _| {
+    of_rule(subject, "D8")
+}
+
+fn d8(span: &mut Span, index: usize, host: &Name, broken: &mut Vec<Violation>) {
+    {
         let Some(aliases) = &span.aliases else {
             return;
         };
@@ -776,8 +780,7 @@ pub fn d8_cname_uses_target(subject: &Subject<'_>) -> Vec<Violation> {
                 Some(index),
             ));
         }
-    });
-    broken
+    }
 }
 
 /// D12: within one list, the connections to one host in one address family go in the order of
@@ -787,8 +790,11 @@ pub fn d8_cname_uses_target(subject: &Subject<'_>) -> Vec<Violation> {
 /// to the same address again are allowed. How A and AAAA addresses are interleaved is a policy
 /// setting (O16) and is not judged; an address no answer of the list gave is not judged.
 pub fn d12_addresses_in_order(subject: &Subject<'_>) -> Vec<Violation> {
-    let mut broken = Vec::new();
-    walk(subject, |span, index, host, address| {
+    of_rule(subject, "D12")
+}
+
+fn d12(span: &mut Span, index: usize, host: &Name, address: IpAddr, broken: &mut Vec<Violation>) {
+    {
         let key = (host.clone(), family(address));
         let Some(Lookup::Addresses(positions)) = span.lookups.get_mut(&key) else {
             return;
@@ -823,8 +829,7 @@ pub fn d12_addresses_in_order(subject: &Subject<'_>) -> Vec<Violation> {
                 cursor.first_tried |= at == 0;
             }
         }
-    });
-    broken
+    }
 }
 
 /// D14: when a record of an MX list names the client (its name, or an exchange whose address
@@ -832,8 +837,11 @@ pub fn d12_addresses_in_order(subject: &Subject<'_>) -> Vec<Violation> {
 /// whose preference is that record's or worse. Not judged without the scenario's client, nor
 /// for a host the list does not name (D4 judges those).
 pub fn d14_self_mx_discards(subject: &Subject<'_>) -> Vec<Violation> {
-    let mut broken = Vec::new();
-    walk(subject, |span, index, host, _| {
+    of_rule(subject, "D14")
+}
+
+fn d14(span: &mut Span, index: usize, host: &Name, broken: &mut Vec<Violation>) {
+    {
         let Some(own) = span.own else {
             return;
         };
@@ -849,8 +857,7 @@ pub fn d14_self_mx_discards(subject: &Subject<'_>) -> Vec<Violation> {
                 Some(index),
             ));
         }
-    });
-    broken
+    }
 }
 
 /// D15: when the client's own record has the best preference of an MX list, nothing is left
@@ -858,7 +865,7 @@ pub fn d14_self_mx_discards(subject: &Subject<'_>) -> Vec<Violation> {
 /// not deferred nor delivered. Not judged when the trace does not show how they ended, or when
 /// the run was stopped after the answer.
 pub fn d15_self_best_bounces(subject: &Subject<'_>) -> Vec<Violation> {
-    let walked = walk(subject, |_, _, _, _| {});
+    let walked = &shared(subject).walk;
     let mut broken = Vec::new();
     for span in &walked.spans {
         let (Some(own), Some(best)) = (span.own, span.list.best) else {
@@ -889,8 +896,11 @@ pub fn d15_self_best_bounces(subject: &Subject<'_>) -> Vec<Violation> {
 /// while a remaining host had an address (unless a retry record held one, or the run was
 /// stopped). The order after the first connection is D10's.
 pub fn d16_rest_best_first(subject: &Subject<'_>) -> Vec<Violation> {
-    let mut broken = Vec::new();
-    let walked = walk(subject, |span, index, host, _| {
+    of_rule(subject, "D16")
+}
+
+fn d16_first(span: &mut Span, index: usize, host: &Name, broken: &mut Vec<Violation>) {
+    {
         let (Some(own), Some(best)) = (span.own, span.list.best) else {
             return;
         };
@@ -909,7 +919,11 @@ pub fn d16_rest_best_first(subject: &Subject<'_>) -> Vec<Violation> {
                 Some(index),
             ));
         }
-    });
+    }
+}
+
+/// D16's second half, from the finished walk: a list left without any connection.
+fn d16_rest(walked: &Walk, broken: &mut Vec<Violation>) {
     for span in &walked.spans {
         let (Some(own), Some(best), Some(records)) =
             (span.own, span.list.best, span.list.records.as_ref())
@@ -937,5 +951,35 @@ pub fn d16_rest_best_first(subject: &Subject<'_>) -> Vec<Violation> {
             ));
         }
     }
-    broken
+}
+
+/// The walk the list rules share (D3, D5, D15 and D16 read its lists), and what the rules
+/// judged connection by connection (D8, D12, D14, D16) found on it: walked once per run.
+pub(super) struct Shared {
+    walk: Walk,
+    found: Vec<Violation>,
+}
+
+fn shared<'s>(subject: &'s Subject<'_>) -> &'s Shared {
+    subject.memo.dns.get_or_init(|| {
+        let mut found = Vec::new();
+        let walk = walk(subject, |span, index, host, address| {
+            d8(span, index, host, &mut found);
+            d12(span, index, host, address, &mut found);
+            d14(span, index, host, &mut found);
+            d16_first(span, index, host, &mut found);
+        });
+        d16_rest(&walk, &mut found);
+        Shared { walk, found }
+    })
+}
+
+/// The violations of `rule` among those the shared walk found.
+fn of_rule(subject: &Subject<'_>, rule: &str) -> Vec<Violation> {
+    shared(subject)
+        .found
+        .iter()
+        .filter(|violation| violation.rule == rule)
+        .cloned()
+        .collect()
 }

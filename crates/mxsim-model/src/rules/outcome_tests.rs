@@ -147,6 +147,7 @@ fn fired_with(
         messages,
         queue,
         client: None,
+        memo: &Default::default(),
     };
     find(rule)
         .expect("a rule of the table")

@@ -609,11 +609,15 @@ fn judge_outcome(
     }
 }
 
-/// Keeps the violations of one rule.
+/// Keeps the violations of one rule (the module's walk runs once per run).
 fn of_rule(subject: &Subject<'_>, rule: &str) -> Vec<Violation> {
-    walk(subject)
-        .into_iter()
+    subject
+        .memo
+        .outcomes
+        .get_or_init(|| walk(subject))
+        .iter()
         .filter(|violation| violation.rule == rule)
+        .cloned()
         .collect()
 }
 

@@ -91,6 +91,7 @@ fn fired_for(
         messages: &[],
         queue: None,
         client,
+        memo: &Default::default(),
     };
     find(rule)
         .expect("a rule of the table")
