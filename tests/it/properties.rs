@@ -1,61 +1,76 @@
-//! Properties over generated worlds. Each property runs the real loader, world and policy.
-//! A failing case prints the generated world as a scenario file, ready to be saved under
-//! `scenarios/regressions/`.
+//! Properties over generated worlds (the lab's generator, `mxsim_lab::generate`). Each
+//! property runs the real world and policy on the `Scenario` a spec is; a failing case prints
+//! the world as a scenario file (the scenario writer), ready to be saved under
+//! `scenarios/regressions/`. The rules of the catalog, D10 among them, are held on generated
+//! worlds by `search::every_preset_keeps_every_must_and_its_claims`.
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use mxsim_lab::generate::{Addresses, DomainSpec, Fault, HostSpec, MxAnswer, Spec, any_spec, spec};
 use mxsim_model::invariants;
 use mxsim_model::name::Name;
 use mxsim_model::outcome::Disposition;
+use mxsim_model::scenario::{Scenario, write};
 use mxsim_model::trace::EventKind;
 use mxsim_policy::registry;
 use mxsim_sim::{Choices, Prepared, Run, Runner, SimWorld};
-use mxsim_tests::{Behaviour, GeneratedHost, GeneratedWorld, load_text};
 use proptest::prelude::*;
 
-fn host() -> impl Strategy<Value = GeneratedHost> {
-    (
-        prop::sample::select(vec![10u16, 10, 20, 30]),
-        prop::sample::select(Behaviour::ALL.to_vec()),
-        any::<bool>(),
-        1u8..=2,
-    )
-        .prop_map(|(preference, behaviour, foobar, addresses)| GeneratedHost {
-            preference,
-            behaviour,
-            foobar,
-            addresses,
-        })
+/// A plain host at `preference` with `fault`, offering the keywords of `offers` (a bit per
+/// entry of `mxsim_lab::generate::KEYWORDS`: 1 is FOOBAR).
+pub(crate) fn host(preference: u16, fault: Fault, offers: u8) -> HostSpec {
+    HostSpec {
+        preference,
+        addresses: Addresses::One,
+        cname: false,
+        fault,
+        windowed: false,
+        greylist: false,
+        offers,
+        offers_after_tls: 0,
+    }
 }
 
-pub(crate) fn world() -> impl Strategy<Value = GeneratedWorld> {
-    (
-        prop::collection::vec(host(), 1..6),
-        any::<bool>(),
-        any::<bool>(),
-    )
-        .prop_map(|(hosts, wants_foobar, two_recipients)| GeneratedWorld {
+/// One domain with these hosts and one recipient, one message that wants `wants`.
+fn world(hosts: Vec<HostSpec>, wants: u8) -> Spec {
+    Spec {
+        domains: vec![DomainSpec {
+            answer: MxAnswer::Records,
+            alias: false,
             hosts,
-            wants_foobar,
-            two_recipients,
-        })
+            recipients: 1,
+        }],
+        queue: false,
+        messages: 1,
+        requires: 0,
+        wants,
+        client_is: None,
+        utf8_recipient: false,
+    }
 }
 
-fn run(world: &GeneratedWorld, seed: u64) -> Run {
-    run_with(world, seed, "rfc5321")
+fn prepare(world: &Spec) -> Arc<Prepared> {
+    Arc::new(Prepared::new(Arc::new(world.scenario("generated world"))))
 }
 
-fn run_with(world: &GeneratedWorld, seed: u64, policy: &str) -> Run {
-    let scenario = load_text(&world.to_yaml());
-    let prepared = Arc::new(Prepared::new(scenario));
+fn run_with(world: &Spec, seed: u64, policy: &str) -> Run {
     let policy = registry::get::<SimWorld>(policy).expect("the strategy picks registered names");
-    Runner::new().run(&prepared, policy.as_ref(), Choices::Seed(seed))
+    Runner::new().run(&prepare(world), policy.as_ref(), Choices::Seed(seed))
 }
 
 fn any_policy() -> impl Strategy<Value = &'static str> {
     prop::sample::select(registry::names())
+}
+
+/// The outcomes a run owes: one per recipient per message.
+fn owed(scenario: &Scenario) -> usize {
+    scenario
+        .messages
+        .iter()
+        .map(|message| message.to.len())
+        .sum()
 }
 
 /// 128 cases by default; `PROPTEST_CASES` raises it for a longer hunt.
@@ -76,48 +91,47 @@ proptest! {
 
     /// Same world, policy and seed: byte-identical trace text, for every policy.
     #[test]
-    fn same_seed_same_trace(world in world(), seed in 0u64..1_000, policy in any_policy()) {
+    fn same_seed_same_trace(world in any_spec(), seed in 0u64..1_000, policy in any_policy()) {
         let first = run_with(&world, seed, policy).trace.to_string();
         let second = run_with(&world, seed, policy).trace.to_string();
-        prop_assert_eq!(first, second, "policy {}, world:\n{}", policy, world.to_yaml());
+        prop_assert_eq!(first, second, "policy {}, world:\n{}", policy, write(&world.scenario("generated world")));
     }
 
-    /// The same worlds as queues (two messages, outages that end, a two-day horizon): for every
-    /// policy the run is the same bytes twice, no fault and no spent budget, one final outcome
-    /// per recipient per message, and the queue rules hold (retry spacing, lifetime, DSNs,
-    /// duplicates).
+    /// Queue worlds (several messages, faults that end, greylisting, a two-day horizon): for
+    /// every policy the run is the same bytes twice, no fault and no spent budget, one final
+    /// outcome per recipient per message, and the queue rules hold (retry spacing, lifetime,
+    /// DSNs, duplicates).
     #[test]
-    fn queue_worlds_keep_the_queue_rules(world in world(), seed in 0u64..1_000, policy in any_policy()) {
-        let scenario = load_text(&world.to_queue_yaml());
-        let prepared = Arc::new(Prepared::new(scenario));
+    fn queue_worlds_keep_the_queue_rules(world in spec(true), seed in 0u64..1_000, policy in any_policy()) {
+        let prepared = prepare(&world);
         let policy_object = registry::get::<SimWorld>(policy).expect("the strategy picks registered names");
         let runner = Runner::new();
         let run = runner.run(&prepared, policy_object.as_ref(), Choices::Seed(seed));
         let again = runner.run(&prepared, policy_object.as_ref(), Choices::Seed(seed));
         prop_assert_eq!(run.trace.to_string(), again.trace.to_string());
         prop_assert_eq!(&run.fault, &None);
-        let recipients = if world.two_recipients { 4 } else { 2 };
-        prop_assert_eq!(run.outcomes.len(), recipients, "policy {}:\n{}", policy, run.trace);
+        prop_assert_eq!(run.outcomes.len(), owed(&prepared.scenario), "policy {}:\n{}", policy, run.trace);
         prop_assert!(
-            !run.trace.events.iter().any(|event| matches!(event.kind, mxsim_model::trace::EventKind::BudgetSpent { .. })),
+            !run.trace.events.iter().any(|event| matches!(event.kind, EventKind::BudgetSpent { .. })),
             "policy {} spent a budget", policy
         );
-        let problems = mxsim_model::invariants::queue_rules(&run.trace, &policy_object.queue(), &prepared.scenario.messages);
-        prop_assert!(problems.is_empty(), "policy {}: {:?}\n{}", policy, problems, world.to_queue_yaml());
+        let problems = invariants::queue_rules(&run.trace, &policy_object.queue(), &prepared.scenario.messages);
+        prop_assert!(problems.is_empty(), "policy {}: {:?}\n{}", policy, problems, write(&prepared.scenario));
     }
 
     /// Every policy gives every recipient exactly one outcome, ends without a fault or a spent
-    /// budget, and every delivery it claims is backed by a copy of that message, for that recipient, that a server accepted at that host
-    /// and address.
+    /// budget, and every delivery it claims is backed by a copy of that message, for that
+    /// recipient, that a server accepted at that host and address.
     #[test]
-    fn every_policy_settles_every_recipient_truthfully(world in world(), seed in 0u64..1_000, policy in any_policy()) {
-        let run = run_with(&world, seed, policy);
-        let recipients = if world.two_recipients { 2 } else { 1 };
-        prop_assert_eq!(run.outcomes.len(), recipients);
+    fn every_policy_settles_every_recipient_truthfully(world in spec(false), seed in 0u64..1_000, policy in any_policy()) {
+        let prepared = prepare(&world);
+        let policy_object = registry::get::<SimWorld>(policy).expect("registered");
+        let run = Runner::new().run(&prepared, policy_object.as_ref(), Choices::Seed(seed));
+        prop_assert_eq!(run.outcomes.len(), owed(&prepared.scenario));
         // No honest policy ends in a fault or spends a counted budget on a generated world.
         prop_assert_eq!(&run.fault, &None);
         prop_assert!(
-            !run.trace.events.iter().any(|event| matches!(event.kind, mxsim_model::trace::EventKind::BudgetSpent { .. })),
+            !run.trace.events.iter().any(|event| matches!(event.kind, EventKind::BudgetSpent { .. })),
             "policy {} spent a budget:\n{}", policy, run.trace
         );
         let accepted: BTreeSet<(Name, IpAddr, usize, String)> = run
@@ -128,7 +142,7 @@ proptest! {
         for outcome in &run.outcomes {
             if let Disposition::Delivered { host, address, .. } = &outcome.disposition {
                 let copy = (host.clone(), *address, outcome.message, outcome.recipient.to_string());
-                prop_assert!(accepted.contains(&copy), "policy {}: no accepted copy {:?}; world:\n{}", policy, copy, world.to_yaml());
+                prop_assert!(accepted.contains(&copy), "policy {}: no accepted copy {:?}; world:\n{}", policy, copy, write(&prepared.scenario));
             }
         }
     }
@@ -136,11 +150,10 @@ proptest! {
     /// A runner that has already run other worlds gives the same trace as a fresh one: the CLI
     /// reuses one paused runtime for every run, so nothing may leak from run to run.
     #[test]
-    fn reusing_a_runner_changes_no_trace(first in world(), second in world(), seed in 0u64..1_000, policy in any_policy()) {
+    fn reusing_a_runner_changes_no_trace(first in any_spec(), second in any_spec(), seed in 0u64..1_000, policy in any_policy()) {
         let fresh = run_with(&first, seed, policy).trace.to_string();
         let runner = Runner::new();
         let policy_object = registry::get::<SimWorld>(policy).expect("the strategy picks registered names");
-        let prepare = |world: &GeneratedWorld| Arc::new(Prepared::new(load_text(&world.to_yaml())));
         let _ = runner.explore(&prepare(&second), policy_object.as_ref(), &mut Vec::new());
         let _ = runner.run(&prepare(&first), policy_object.as_ref(), Choices::Seed(seed ^ 1));
         let reused = runner.run(&prepare(&first), policy_object.as_ref(), Choices::Seed(seed)).trace.to_string();
@@ -149,34 +162,22 @@ proptest! {
 
     /// Every invariant a preset claims holds on every generated world.
     #[test]
-    fn claims_hold_on_generated_worlds(world in world(), seed in 0u64..1_000) {
+    fn claims_hold_on_generated_worlds(world in any_spec(), seed in 0u64..1_000) {
         for preset in registry::presets().iter().filter(|preset| !preset.settings.claims.is_empty()) {
             let run = run_with(&world, seed, &preset.settings.name);
             let broken = invariants::never_worse_preference_after_ehlo(&run.trace);
-            prop_assert!(broken.is_empty(), "{} broke its claim: {:?}\nworld:\n{}", preset.settings.name, broken, world.to_yaml());
+            prop_assert!(broken.is_empty(), "{} broke its claim: {:?}\nworld:\n{}", preset.settings.name, broken, write(&world.scenario("generated world")));
         }
-    }
-
-    /// Within one attempt the preferences of connected hosts never decrease (RFC 5321 §5.1, D10),
-    /// for every policy.
-    #[test]
-    fn preferences_never_decrease(world in world(), seed in 0u64..1_000, policy in any_policy()) {
-        let run = run_with(&world, seed, policy);
-        let preferences: Vec<u16> = run.trace.connection_attempts().map(|(_, _, host)| preference_of(&world, host)).collect();
-        prop_assert!(preferences.windows(2).all(|pair| pair[0] <= pair[1]), "order {:?} in world:\n{}", preferences, world.to_yaml());
     }
 
     /// Over seeds, every host of the best preference is tried first at least once
     /// (equal-preference randomisation, RFC 5321 §5.1 MUST).
     #[test]
     fn every_equal_preference_host_is_tried_first(count in 2usize..6) {
-        let world = GeneratedWorld {
-            hosts: (0..count).map(|_| GeneratedHost { preference: 10, behaviour: Behaviour::Good, foobar: false, addresses: 1 }).collect(),
-            wants_foobar: false, two_recipients: false,
-        };
+        let world = world((0..count).map(|_| host(10, Fault::None, 0)).collect(), 0);
         let mut first = BTreeSet::new();
         for seed in 0..64 {
-            let run = run(&world, seed);
+            let run = run_with(&world, seed, "rfc5321");
             let (_, _, host) = run.trace.connection_attempts().next().expect("a good world gets a connection");
             first.insert(host.clone());
         }
@@ -184,52 +185,23 @@ proptest! {
     }
 }
 
-fn preference_of(world: &GeneratedWorld, host: &Name) -> u16 {
-    let index: usize = host
-        .as_str()
-        .trim_start_matches("mx")
-        .split('.')
-        .next()
-        .and_then(|n| n.parse().ok())
-        .expect("generated host names are mxN.foo.example");
-    world.hosts[index - 1].preference
-}
-
 /// The trace's order events name hosts the same way over repeated runs of a whole exploration.
 #[test]
 fn exploration_is_deterministic() {
-    let world = GeneratedWorld {
-        hosts: vec![
-            GeneratedHost {
-                preference: 10,
-                behaviour: Behaviour::Rcpt450,
-                foobar: true,
-                addresses: 1,
-            },
-            GeneratedHost {
-                preference: 10,
-                behaviour: Behaviour::Good,
-                foobar: false,
-                addresses: 1,
-            },
-            GeneratedHost {
-                preference: 10,
-                behaviour: Behaviour::Refuse,
-                foobar: false,
-                addresses: 1,
-            },
-            GeneratedHost {
-                preference: 20,
-                behaviour: Behaviour::Good,
-                foobar: true,
-                addresses: 1,
-            },
+    let world = world(
+        vec![
+            host(10, Fault::Rcpt(450), 1),
+            host(10, Fault::None, 0),
+            host(
+                10,
+                Fault::Connect(mxsim_model::scenario::ConnectMode::Refuse),
+                0,
+            ),
+            host(20, Fault::None, 1),
         ],
-        wants_foobar: true,
-        two_recipients: false,
-    };
-    let scenario = load_text(&world.to_yaml());
-    let prepared = Arc::new(Prepared::new(scenario));
+        1,
+    );
+    let prepared = prepare(&world);
     let policy = registry::get::<SimWorld>("rfc5321").expect("rfc5321 is registered");
     let runner = Runner::new();
     let texts = |runs: Vec<Run>| {
@@ -270,37 +242,19 @@ fn exploration_is_deterministic() {
 /// klensin-strict on the same world.
 #[test]
 fn claim_checker_fires_on_a_policy_that_breaks_the_rule() {
-    let world = GeneratedWorld {
-        hosts: vec![
-            GeneratedHost {
-                preference: 10,
-                behaviour: Behaviour::Mail451,
-                foobar: false,
-                addresses: 1,
-            },
-            GeneratedHost {
-                preference: 10,
-                behaviour: Behaviour::Mail451,
-                foobar: false,
-                addresses: 1,
-            },
-            GeneratedHost {
-                preference: 20,
-                behaviour: Behaviour::Good,
-                foobar: false,
-                addresses: 1,
-            },
+    let world = world(
+        vec![
+            host(10, Fault::Mail(451), 0),
+            host(10, Fault::Mail(451), 0),
+            host(20, Fault::None, 0),
         ],
-        wants_foobar: false,
-        two_recipients: false,
-    };
+        0,
+    );
     let broken =
         invariants::never_worse_preference_after_ehlo(&run_with(&world, 0, "rfc5321").trace);
     assert_eq!(broken.len(), 1, "{broken:?}");
     assert!(
-        broken[0]
-            .message
-            .contains("mx3.foo.example (preference 20)"),
+        broken[0].message.contains("mx3.d1.example (preference 20)"),
         "{}",
         broken[0]
     );

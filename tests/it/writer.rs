@@ -5,7 +5,6 @@ use mxsim_model::scenario::{Scenario, load, same, write};
 use mxsim_policy::registry;
 use proptest::prelude::*;
 
-use crate::properties::world;
 use mxsim_tests::{load as load_file, scenario_files};
 
 /// Writes `scenario`, loads the text, and checks both round trips.
@@ -29,18 +28,6 @@ fn round_trip(scenario: &Scenario, what: &str) {
 fn every_shipped_scenario_round_trips() {
     for path in scenario_files() {
         round_trip(&load_file(&path), &path.display().to_string());
-    }
-}
-
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() })]
-
-    #[test]
-    fn generated_worlds_round_trip(world in world()) {
-        for text in [world.to_yaml(), world.to_queue_yaml()] {
-            let scenario = load(&text, &registry::is_known).expect("generated worlds load");
-            round_trip(&scenario, &text);
-        }
     }
 }
 
