@@ -69,11 +69,14 @@ fn tree(seed: u64) -> impl ValueTree<Value = Spec> {
     for (index, chunk) in bytes.chunks_mut(8).enumerate() {
         chunk.copy_from_slice(&splitmix64(seed.wrapping_add(index as u64)).to_le_bytes());
     }
+    // proptest's default configuration reads the environment: build it once.
+    static CONFIG: std::sync::OnceLock<Config> = std::sync::OnceLock::new();
+    let config = CONFIG.get_or_init(|| Config {
+        failure_persistence: None,
+        ..Config::default()
+    });
     let mut runner = TestRunner::new_with_rng(
-        Config {
-            failure_persistence: None,
-            ..Config::default()
-        },
+        config.clone(),
         TestRng::from_seed(RngAlgorithm::ChaCha, &bytes),
     );
     any_spec()

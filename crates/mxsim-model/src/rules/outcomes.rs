@@ -181,12 +181,22 @@ fn walk(subject: &Subject<'_>) -> Vec<Violation> {
     let requires = |scope: Scope, keyword: &str| {
         message(scope).is_some_and(|m| m.requires.iter().any(|k| &**k == keyword))
     };
+    // Only X5 reads what each attempt saw of the DNS and the connections: skip that work when
+    // no message requires REQUIRETLS.
+    let tracks = subject
+        .messages
+        .iter()
+        .any(|m| m.requires.iter().any(|k| &**k == "REQUIRETLS"));
     for (index, event) in subject.trace.events.iter().enumerate() {
         let scope = scopes.step(event);
         let address = match &event.kind {
             EventKind::Connecting { address, host } => {
-                let seen = seen.entry(scope).or_default();
-                seen.connected.insert(host.clone());
+                if tracks {
+                    seen.entry(scope)
+                        .or_default()
+                        .connected
+                        .insert(host.clone());
+                }
                 let transaction = Transaction {
                     scope: Some(scope),
                     ..Transaction::default()
@@ -198,10 +208,12 @@ fn walk(subject: &Subject<'_>) -> Vec<Violation> {
                 continue;
             }
             EventKind::Reused { address, host } => {
-                seen.entry(scope)
-                    .or_default()
-                    .connected
-                    .insert(host.clone());
+                if tracks {
+                    seen.entry(scope)
+                        .or_default()
+                        .connected
+                        .insert(host.clone());
+                }
                 if let Some(&owner) = latest.get(address)
                     && let Some(mut transaction) = open.remove(&(owner, *address))
                 {
@@ -220,7 +232,7 @@ fn walk(subject: &Subject<'_>) -> Vec<Violation> {
                 name,
                 record_type,
                 answer,
-            } => {
+            } if tracks => {
                 let seen = seen.entry(scope).or_default();
                 match (record_type, answer) {
                     (RecordType::Mx, DnsAnswer::Cname(target)) => {
@@ -268,7 +280,9 @@ fn walk(subject: &Subject<'_>) -> Vec<Violation> {
             }
             EventKind::HintHeld { key, .. } => {
                 if let HintKey::Host(address) | HintKey::HostMessage(address, _) = key {
-                    seen.entry(scope).or_default().held.insert(*address);
+                    if tracks {
+                        seen.entry(scope).or_default().held.insert(*address);
+                    }
                 }
                 if let (Some(&made_by), Some(message)) = (mail_cached.get(key), scope.message())
                     && made_by != message
