@@ -279,10 +279,10 @@ fn walk(subject: &Subject<'_>) -> Vec<Violation> {
                 continue;
             }
             EventKind::HintHeld { key, .. } => {
-                if let HintKey::Host(address) | HintKey::HostMessage(address, _) = key {
-                    if tracks {
-                        seen.entry(scope).or_default().held.insert(*address);
-                    }
+                if let HintKey::Host(address) | HintKey::HostMessage(address, _) = key
+                    && tracks
+                {
+                    seen.entry(scope).or_default().held.insert(*address);
                 }
                 if let (Some(&made_by), Some(message)) = (mail_cached.get(key), scope.message())
                     && made_by != message
