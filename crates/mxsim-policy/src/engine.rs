@@ -96,6 +96,7 @@ async fn deliver<W: World>(settings: &Settings, world: &W, job: Job<'_>) -> Vec<
             missing: None,
             same_preference_only: None,
             unasked: false,
+            capable: false,
             current: None,
             connected: false,
             domain: domain.clone(),
@@ -191,6 +192,10 @@ struct Attempt<'a, 'j, W: World> {
     same_preference_only: Option<u16>,
     /// Some host could not be asked for its keywords: it failed before its EHLO was answered.
     unasked: bool,
+    /// Some host offered every required keyword, and the walk went on past it (it failed
+    /// transiently, or its session ended early): a later host's missing keyword does not make
+    /// the recipients still pending undeliverable.
+    capable: bool,
     /// The address of the candidate in use, for retry records.
     current: Option<IpAddr>,
     /// Some session reached EHLO in this domain's attempt.
@@ -277,6 +282,13 @@ impl<W: World> Attempt<'_, '_, W> {
         }
         self.settle_destination(domain, attempts, self.connected);
         let reason = match (&self.missing, stopped) {
+            // Found by `mxsim explore`: a host that offers the keyword answered RCPT 452, then
+            // another lacked the keyword; bouncing then breaks R6/R1 (a 4yz is transient).
+            (Some((_, reason)), false) if self.capable => {
+                format!(
+                    "{reason}; a host that offers it failed transiently, so the message stays queued"
+                )
+            }
             (Some((Final::Bounce, reason)), false) => {
                 let reason = reason.clone();
                 return self.settle_pending(|| Disposition::Bounced {

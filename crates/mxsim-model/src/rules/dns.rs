@@ -907,6 +907,16 @@ fn d16_first(span: &mut Span, index: usize, host: &Name, broken: &mut Vec<Violat
         if own <= best || span.connections != 1 || span.held > 0 {
             return;
         }
+        // A host of the best preference whose lookups gave no address cannot be first (found
+        // by `mxsim explore`: the best MX's A lookup SERVFAILed).
+        let unusable_best = span.list.records.as_ref().is_some_and(|records| {
+            records
+                .iter()
+                .any(|mx| mx.preference == best && span.has_address(&mx.exchange) == Some(false))
+        });
+        if unusable_best {
+            return;
+        }
         if let Some(preference) = span.list.preference(host)
             && preference != best
         {

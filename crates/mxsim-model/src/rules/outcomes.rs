@@ -546,8 +546,13 @@ fn judge_outcome(
             ),
         );
     }
-    // S7: a lost transaction is a 451.
-    if let Some(lost) = fate.lost {
+    // S7: a lost transaction is a 451. A bounce on a later server's 5yz (MAIL refused at the
+    // next host, say) is that server's word, not the loss's.
+    if let Some(lost) = fate.lost
+        && reply
+            .as_ref()
+            .is_none_or(|reply| reply.class() != ReplyClass::Permanent)
+    {
         push(
             "S7",
             format!(

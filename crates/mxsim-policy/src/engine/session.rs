@@ -295,6 +295,7 @@ impl<W: World> Attempt<'_, '_, W> {
         }
         self.missing = None;
         self.same_preference_only = None;
+        self.capable = true;
         let (mut session, keywords, index) =
             if self.lacks_wanted(&keywords) && self.settings.wanted != WantedAction::Ignore {
                 self.search(
