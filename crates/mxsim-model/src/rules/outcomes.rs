@@ -560,8 +560,13 @@ fn judge_outcome(
             ),
         );
     }
-    // R6: too many recipients means later.
-    if let Some(at) = fate.too_many {
+    // R6: too many recipients means later; a later server's 5yz is its own word.
+    let permanent_word = reply
+        .as_ref()
+        .is_some_and(|reply| reply.class() == ReplyClass::Permanent);
+    if let Some(at) = fate.too_many
+        && !permanent_word
+    {
         push(
             "R6",
             format!(

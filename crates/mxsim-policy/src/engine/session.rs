@@ -556,6 +556,19 @@ impl<W: World> Attempt<'_, '_, W> {
             };
             self.last_error = reason.clone();
             return Some(match action {
+                // A host that offers it already failed transiently in this walk: the message
+                // can still go there later, so the recipients stay queued (R1, R6, S7).
+                KeywordAction::Ignore | KeywordAction::Downgrade | KeywordAction::Bounce
+                    if self.capable =>
+                {
+                    let reason = format!(
+                        "{reason}; a host that offers it failed transiently, so the message stays queued"
+                    );
+                    self.settle_pending(|| Disposition::Deferred {
+                        reason: reason.clone(),
+                    });
+                    Flow::Stop
+                }
                 KeywordAction::Ignore | KeywordAction::Downgrade | KeywordAction::Bounce => {
                     self.settle_pending(|| Disposition::Bounced {
                         reason: reason.clone(),
