@@ -3,6 +3,10 @@
 use std::io::Write;
 use std::process::ExitCode;
 
+/// Counts allocations per thread for `mxsim bench`; every call goes to the system allocator.
+#[global_allocator]
+static ALLOCATOR: mxsim_meter::Counting = mxsim_meter::Counting;
+
 fn main() -> ExitCode {
     let output = mxsim_cli::main_with(std::env::args_os());
     let mut stdout = std::io::stdout().lock();

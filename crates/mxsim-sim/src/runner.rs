@@ -254,6 +254,21 @@ impl Runner {
         }
     }
 
+    /// tokio's own floor for one run, which `mxsim bench --floor` sets beside a policy's
+    /// figures: `timeouts` `tokio::time::timeout` wraps of a future that is ready at once, in
+    /// one `block_on` on this runner's reused paused runtime, with no world and no policy.
+    pub fn floor(&self, timeouts: u32) {
+        self.runtime.block_on(async {
+            for _ in 0..timeouts {
+                let wrapped = tokio::time::timeout(
+                    std::time::Duration::from_secs(300),
+                    std::future::ready(std::hint::black_box(())),
+                );
+                let _ = std::hint::black_box(wrapped.await);
+            }
+        });
+    }
+
     /// Runs every equal-preference order the policy draws (all of them up to
     /// [`ORDERS_EXHAUSTIVE_MAX`], else [`ORDERS_SAMPLED`] seeds), handing each run to `observer`
     /// as it ends, until the runs have recorded [`EXPLORE_EVENTS_MAX`] events.
