@@ -224,7 +224,7 @@ impl Runner {
         let mut outcomes = Vec::new();
         let mut attempts = Vec::new();
         let driven = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            self.runtime.block_on(async {
+            self.runtime.block_on(world.polled(async {
                 let driven = match &queue {
                     Some(settings) => {
                         crate::queue::drive(&world, policy, settings, &mut outcomes, &mut attempts)
@@ -234,7 +234,7 @@ impl Runner {
                 };
                 world.close_parked(true);
                 driven
-            })
+            }))
         }));
         let fault = match driven {
             Ok(result) => result.err(),

@@ -283,15 +283,28 @@ pub(crate) struct Inner {
     pub(crate) prepared: Arc<Prepared>,
     origin: tokio::time::Instant,
     pub(crate) state: RefCell<State>,
+    /// The virtual time of the poll in progress, read once. The paused clock moves only while
+    /// the runtime parks, between two polls of the run's future, never during one; so one read
+    /// of tokio's clock serves every event and `now` of a poll. `None` outside a poll.
+    clock: std::cell::Cell<Option<Instant>>,
+    /// Set while the runner polls the run's future ([`SimWorld::polled`]).
+    polling: std::cell::Cell<bool>,
 }
 
 impl Inner {
     fn now(&self) -> Instant {
-        Instant(
+        if let Some(now) = self.clock.get() {
+            return now;
+        }
+        let now = Instant(
             tokio::time::Instant::now()
                 .duration_since(self.origin)
                 .as_millis() as u64,
-        )
+        );
+        if self.polling.get() {
+            self.clock.set(Some(now));
+        }
+        now
     }
 
     /// Records an event the world observed, within the events budget. The event that would
@@ -390,6 +403,22 @@ impl SimWorld {
             .min()
     }
 
+    /// Polls `future` with the world's clock read at most once per poll (see `Inner::clock`):
+    /// the runner wraps the whole run in it.
+    pub(crate) async fn polled<F: Future>(&self, future: F) -> F::Output {
+        let inner = &*self.inner;
+        let mut future = std::pin::pin!(future);
+        std::future::poll_fn(|context| {
+            inner.clock.set(None);
+            inner.polling.set(true);
+            let polled = future.as_mut().poll(context);
+            inner.polling.set(false);
+            inner.clock.set(None);
+            polled
+        })
+        .await
+    }
+
     /// A fresh world whose virtual clock starts now.
     pub(crate) fn new(prepared: Arc<Prepared>, chooser: Chooser, budgets: Budgets) -> SimWorld {
         let state = State::new(chooser, budgets, 64);
@@ -398,6 +427,8 @@ impl SimWorld {
                 prepared,
                 origin: tokio::time::Instant::now(),
                 state: RefCell::new(state),
+                clock: std::cell::Cell::new(None),
+                polling: std::cell::Cell::new(false),
             }),
         }
     }
