@@ -19,7 +19,7 @@ use mxsim_model::name::{Mailbox, Name};
 use mxsim_model::outcome::{Disposition, RecipientOutcome};
 use mxsim_model::smtp::{Keyword, Reply, ReplyClass};
 use mxsim_model::time::{Duration, Instant};
-use mxsim_model::world::{Job, LocalFuture, Policy, Response, World};
+use mxsim_model::world::{Job, LocalFuture, OrderLabel, Policy, Response, World};
 
 use crate::settings::{
     Action, AddressOrder, EqualOrder, Failure, Final, NoAddress, SelfMx, Settings, Stage,
@@ -74,16 +74,24 @@ async fn deliver<W: World>(settings: &Settings, world: &W, job: Job<'_>) -> Vec<
         recipients: message.to.clone(),
         results: vec![None; message.to.len()],
     };
-    let mut domains: Vec<&Name> = Vec::new();
-    for recipient in message.to.iter() {
-        if !domains.contains(&recipient.domain()) {
-            domains.push(recipient.domain());
+    // The recipient domains in order of first appearance, each with its recipients: one pass,
+    // indexed by domain, so a message with many recipients or many domains stays linear.
+    let mut domains: Vec<(&Name, Vec<usize>)> = Vec::new();
+    if let Some(first) = message.to.first()
+        && message.to.iter().all(|to| to.domain() == first.domain())
+    {
+        domains.push((first.domain(), (0..message.to.len()).collect()));
+    } else {
+        let mut slots: BTreeMap<&Name, usize> = BTreeMap::new();
+        for (index, recipient) in message.to.iter().enumerate() {
+            let slot = *slots.entry(recipient.domain()).or_insert_with(|| {
+                domains.push((recipient.domain(), Vec::new()));
+                domains.len() - 1
+            });
+            domains[slot].1.push(index);
         }
     }
-    for domain in domains {
-        let pending = (0..message.to.len())
-            .filter(|&index| message.to[index].domain() == domain)
-            .collect();
+    for (domain, pending) in domains {
         let mut attempt = Attempt {
             settings,
             world,
@@ -352,18 +360,25 @@ impl<W: World> Attempt<'_, '_, W> {
     }
 
     fn settle(&mut self, indices: &[usize], disposition: impl Fn() -> Disposition) {
+        if indices.is_empty() {
+            return;
+        }
+        let at = self.world.now();
         for &index in indices {
             if self.ledger.results[index].is_none() {
                 let outcome = RecipientOutcome {
                     message: self.ledger.message,
                     recipient: self.ledger.recipients[index].clone(),
-                    at: self.world.now(),
+                    at,
                     disposition: disposition(),
                 };
                 self.ledger.results[index] = Some(outcome);
             }
         }
-        self.pending.retain(|index| !indices.contains(index));
+        // Every index in `indices` now has its result: pending keeps those without one, which
+        // is one look-up per pending recipient instead of a scan of `indices` for each.
+        let results = &self.ledger.results;
+        self.pending.retain(|&index| results[index].is_none());
     }
 
     /// Applies the action for a failure to `affected` and says what the loop does next.
@@ -562,13 +577,10 @@ impl<W: World> Attempt<'_, '_, W> {
             let group = &mut records[start..end];
             match self.settings.equal_order {
                 EqualOrder::Random if group.len() > 1 => {
-                    let mut names: Vec<Name> =
-                        group.iter().map(|record| record.exchange.clone()).collect();
+                    // Every record of the group has the same preference: ordering the records
+                    // orders their hosts.
                     self.world
-                        .shuffle(&format!("preference {preference}"), &mut names);
-                    for (record, name) in group.iter_mut().zip(names) {
-                        record.exchange = name;
-                    }
+                        .shuffle(OrderLabel::Preference(preference), group);
                 }
                 EqualOrder::StableHash => {
                     group.sort_by_key(|record| stable_hash(record.exchange.as_str()))

@@ -567,7 +567,17 @@ pub(crate) fn in_recipient_order(
             recipients.len()
         )));
     }
-    // Index the outcomes by recipient once: a message may have thousands of recipients.
+    // The engine returns its outcomes in recipient order: then they are taken as they are, one
+    // comparison per recipient (a message's recipients are distinct: the loader refuses one
+    // listed twice).
+    if outcomes
+        .iter()
+        .zip(recipients)
+        .all(|(outcome, recipient)| outcome.recipient == *recipient)
+    {
+        return Ok(outcomes);
+    }
+    // Else index the outcomes by recipient once: a message may have thousands of recipients.
     let mut by_recipient: BTreeMap<mxsim_model::name::Mailbox, RecipientOutcome> = BTreeMap::new();
     for outcome in outcomes {
         if !by_recipient.contains_key(&outcome.recipient) {

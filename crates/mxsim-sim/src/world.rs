@@ -21,7 +21,7 @@ use mxsim_model::smtp::{Command, Keyword, Reply, ReplyClass, ReplyCode};
 use mxsim_model::time::{Duration, Instant};
 use mxsim_model::trace::{Budget, Closer, Event, EventKind, Sent};
 use mxsim_model::world::{
-    Connect, EhloReply, Handshake, Hint, HintKey, MailParameters, Pick, Response, ReuseKey, Reused,
+    Connect, EhloReply, Handshake, Hint, HintKey, MailParameters, OrderLabel, Pick, Response, ReuseKey, Reused,
     Session, World,
 };
 
@@ -34,6 +34,11 @@ pub struct Prepared {
     pub scenario: Arc<Scenario>,
     /// The counted budgets of every run of this scenario.
     pub budgets: Budgets,
+    /// The trace's first capacity: about what a run that delivers at the first host records
+    /// (the queue and DNS lines, one session, three lines per recipient), so most runs neither
+    /// grow their trace nor reserve far more than they use. Sized from the scenario alone:
+    /// nothing is carried from one run to the next.
+    events_capacity: usize,
     servers_by_address: BTreeMap<IpAddr, usize>,
     defaults: Vec<Defaults>,
 }
@@ -59,6 +64,23 @@ pub struct Budgets {
     pub events_max: u64,
     /// Connection attempts a run may make.
     pub connections_max: u64,
+}
+
+/// The most events a trace reserves before its first event ([`Prepared`]'s `events_capacity`);
+/// a longer run grows its trace as it goes.
+const EVENTS_CAPACITY_MAX: u64 = 1 << 16;
+
+/// The trace capacity of a run of `scenario` under `budgets`: per message the queue lines
+/// and a session's (16), three per recipient (RCPT, its reply, its outcome), and two per DNS
+/// name (a lookup and an answer's share of the session lines).
+fn events_capacity(scenario: &Scenario, budgets: Budgets) -> usize {
+    let names = scenario.zone.names.len() as u64;
+    let wanted = scenario
+        .messages
+        .iter()
+        .map(|message| EVENTS_PER_MESSAGE + 3 * message.to.len() as u64)
+        .fold(2 * names, u64::saturating_add);
+    wanted.min(budgets.events_max).min(EVENTS_CAPACITY_MAX) as usize
 }
 
 /// Allowances behind [`Budgets`]; see its documentation.
@@ -190,8 +212,10 @@ impl Prepared {
             .iter()
             .map(|server| Defaults::new(&server.label()))
             .collect();
+        let budgets = Budgets::of(&scenario);
         Prepared {
-            budgets: Budgets::of(&scenario),
+            events_capacity: events_capacity(&scenario, budgets),
+            budgets,
             scenario,
             servers_by_address,
             defaults,
@@ -421,7 +445,7 @@ impl SimWorld {
 
     /// A fresh world whose virtual clock starts now.
     pub(crate) fn new(prepared: Arc<Prepared>, chooser: Chooser, budgets: Budgets) -> SimWorld {
-        let state = State::new(chooser, budgets, 64);
+        let state = State::new(chooser, budgets, prepared.events_capacity);
         SimWorld {
             inner: Rc::new(Inner {
                 prepared,
@@ -724,14 +748,14 @@ impl World for SimWorld {
         }
     }
 
-    fn shuffle<T: Clone + Into<Pick>>(&self, label: &str, items: &mut [T]) {
+    fn shuffle<T: Clone + Into<Pick>>(&self, label: OrderLabel, items: &mut [T]) {
         if items.len() < 2 {
             return;
         }
         self.inner.state.borrow_mut().chooser.shuffle(items);
         let order = items.iter().cloned().map(Into::into).collect();
         self.inner.record(EventKind::Shuffled {
-            label: Arc::from(label),
+            label,
             order,
         });
     }
