@@ -169,6 +169,18 @@ pub trait World {
     fn connect(&self, address: IpAddr, host: &Name)
     -> impl Future<Output = Connect<Self::Session>>;
 
+    /// Waits for `future` for at most `limit` of the world's time: `Some` of its output when it
+    /// finished in time, `None` when the limit passed first (the future is then dropped, which
+    /// the world records as the client giving up). As with `tokio::time::timeout`, the limit
+    /// runs from this call and the future is polled before the limit is checked, so a reply due
+    /// exactly at the limit still arrives. Every wait of a policy goes through here: the world
+    /// owns time, and a future that is ready at once costs no timer.
+    fn timeout<F: Future>(
+        &self,
+        limit: Duration,
+        future: F,
+    ) -> impl Future<Output = Option<F::Output>>;
+
     /// Puts `items` in an order drawn by the world: from the run's seeded RNG, or forced by an
     /// explorer that enumerates every order. `label` says what is being ordered, for the trace
     /// (`preference 10`). Equal-preference randomisation (RFC 5321 §5.1) goes through here so

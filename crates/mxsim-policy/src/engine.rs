@@ -164,11 +164,15 @@ enum Got<R> {
     Closed,
 }
 
-async fn ask<R>(limit: Duration, future: impl Future<Output = Response<R>>) -> Got<R> {
-    match tokio::time::timeout(limit.to_std(), future).await {
-        Ok(Response::Reply(reply)) => Got::Reply(reply),
-        Ok(Response::Closed) => Got::Closed,
-        Err(_) => Got::Timeout,
+async fn ask<R>(
+    world: &impl World,
+    limit: Duration,
+    future: impl Future<Output = Response<R>>,
+) -> Got<R> {
+    match world.timeout(limit, future).await {
+        Some(Response::Reply(reply)) => Got::Reply(reply),
+        Some(Response::Closed) => Got::Closed,
+        None => Got::Timeout,
     }
 }
 
@@ -423,15 +427,13 @@ impl<W: World> Attempt<'_, '_, W> {
 /// Finding the candidates: steps 1–9 of docs/rfc5321-baseline.md, with the policy's variations.
 impl<W: World> Attempt<'_, '_, W> {
     async fn lookup(&self, name: &Name, record_type: RecordType) -> DnsAnswer {
-        match tokio::time::timeout(
-            self.settings.timeouts.dns.to_std(),
-            self.world.lookup(name, record_type),
-        )
-        .await
-        {
-            Ok(answer) => answer,
-            Err(_) => DnsAnswer::Timeout,
-        }
+        self.world
+            .timeout(
+                self.settings.timeouts.dns,
+                self.world.lookup(name, record_type),
+            )
+            .await
+            .unwrap_or(DnsAnswer::Timeout)
     }
 
     /// Follows CNAMEs from `name` for `record_type`, at most `cname_chain_max` of them.

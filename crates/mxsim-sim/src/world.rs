@@ -307,23 +307,29 @@ pub(crate) struct Inner {
     pub(crate) prepared: Arc<Prepared>,
     origin: tokio::time::Instant,
     pub(crate) state: RefCell<State>,
-    /// The virtual time of the poll in progress, read once. The paused clock moves only while
+    /// tokio's clock during the poll in progress, read once. The paused clock moves only while
     /// the runtime parks, between two polls of the run's future, never during one; so one read
-    /// of tokio's clock serves every event and `now` of a poll. `None` outside a poll.
-    clock: std::cell::Cell<Option<Instant>>,
+    /// serves every event, `now` and timeout of a poll. `None` outside a poll.
+    /// Kept with the virtual time it gives, so that is computed once too.
+    clock: std::cell::Cell<Option<(tokio::time::Instant, Instant)>>,
     /// Set while the runner polls the run's future ([`SimWorld::polled`]).
     polling: std::cell::Cell<bool>,
 }
 
 impl Inner {
     fn now(&self) -> Instant {
+        self.clock().1
+    }
+
+    /// tokio's paused clock and the virtual time it gives, read at most once per poll.
+    fn clock(&self) -> (tokio::time::Instant, Instant) {
         if let Some(now) = self.clock.get() {
             return now;
         }
-        let now = Instant(
-            tokio::time::Instant::now()
-                .duration_since(self.origin)
-                .as_millis() as u64,
+        let tokio_now = tokio::time::Instant::now();
+        let now = (
+            tokio_now,
+            Instant(tokio_now.duration_since(self.origin).as_millis() as u64),
         );
         if self.polling.get() {
             self.clock.set(Some(now));
@@ -528,11 +534,43 @@ async fn sleep(duration: Duration) {
     }
 }
 
+/// The deadline of a limit too far to add to the clock: what `tokio::time::timeout` takes then
+/// (about 30 years).
+const FAR_FUTURE: std::time::Duration = std::time::Duration::from_secs(86_400 * 365 * 30);
+
 impl World for SimWorld {
     type Session = SimSession;
 
     fn now(&self) -> Instant {
         self.inner.now()
+    }
+
+    fn timeout<F: Future>(
+        &self,
+        limit: Duration,
+        future: F,
+    ) -> impl Future<Output = Option<F::Output>> {
+        // The deadline is fixed now, as `tokio::time::timeout` fixes it.
+        let (now, _) = self.inner.clock();
+        let deadline = now
+            .checked_add(limit.to_std())
+            .unwrap_or_else(|| now + FAR_FUTURE);
+        async move {
+            let mut future = std::pin::pin!(future);
+            // Most of the world's answers are ready at once: they need no timer.
+            let at_once = std::future::poll_fn(|context| {
+                std::task::Poll::Ready(match future.as_mut().poll(context) {
+                    std::task::Poll::Ready(output) => Some(output),
+                    std::task::Poll::Pending => None,
+                })
+            })
+            .await;
+            if at_once.is_some() {
+                return at_once;
+            }
+            // Still waiting: tokio's timer takes over, polling the future first as before.
+            tokio::time::timeout_at(deadline, future).await.ok()
+        }
     }
 
     fn lookup(&self, name: &Name, record_type: RecordType) -> impl Future<Output = DnsAnswer> {
