@@ -7,7 +7,7 @@
 //! every failure.
 //!
 //! It is ordinary client code: it sees the world only through the model's traits and chooses
-//! its own timeouts with `tokio::time::timeout` (virtual under the simulator's paused clock).
+//! its own timeouts, each through `World::timeout` (virtual under the simulator's paused clock).
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -77,10 +77,11 @@ async fn deliver<W: World>(settings: &Settings, world: &W, job: Job<'_>) -> Vec<
     // The recipient domains in order of first appearance, each with its recipients: one pass,
     // indexed by domain, so a message with many recipients or many domains stays linear.
     let mut domains: Vec<(&Name, Vec<usize>)> = Vec::new();
+    let mut one_domain = None;
     if let Some(first) = message.to.first()
         && message.to.iter().all(|to| to.domain() == first.domain())
     {
-        domains.push((first.domain(), (0..message.to.len()).collect()));
+        one_domain = Some((first.domain(), (0..message.to.len()).collect()));
     } else {
         let mut slots: BTreeMap<&Name, usize> = BTreeMap::new();
         for (index, recipient) in message.to.iter().enumerate() {
@@ -91,7 +92,7 @@ async fn deliver<W: World>(settings: &Settings, world: &W, job: Job<'_>) -> Vec<
             domains[slot].1.push(index);
         }
     }
-    for (domain, pending) in domains {
+    for (domain, pending) in one_domain.into_iter().chain(domains) {
         let mut attempt = Attempt {
             settings,
             world,
@@ -288,6 +289,10 @@ impl<W: World> Attempt<'_, '_, W> {
             }
         }
         self.settle_destination(domain, attempts, self.connected);
+        if self.pending.is_empty() {
+            // Everyone is settled: no reason to write for anyone.
+            return;
+        }
         let reason = match (&self.missing, stopped) {
             (Some((Final::Bounce, reason)), false) => {
                 let reason = reason.clone();

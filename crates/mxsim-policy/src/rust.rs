@@ -6,8 +6,8 @@
 //! falls back. It breaks RFC 5321 §5.1 (equal preferences not randomised, no second address)
 //! on purpose, so comparisons show what the fallback rules buy.
 
-use std::net::IpAddr;
 use mxsim_model::time::Duration;
+use std::net::IpAddr;
 
 use mxsim_model::dns::{DnsAnswer, RecordType};
 use mxsim_model::outcome::{Disposition, RecipientOutcome};
@@ -62,7 +62,10 @@ async fn deliver_one<W: World>(
     let deferred = |reason: &str| Disposition::Deferred {
         reason: reason.to_owned(),
     };
-    let host = match world.timeout(WAIT, world.lookup(domain, RecordType::Mx)).await {
+    let host = match world
+        .timeout(WAIT, world.lookup(domain, RecordType::Mx))
+        .await
+    {
         Some(DnsAnswer::Mx(records)) => match records
             .iter()
             .filter(|record| !record.is_null())
@@ -85,7 +88,9 @@ async fn deliver_one<W: World>(
         }
         _ => return deferred("MX lookup failed"),
     };
-    let address: IpAddr = match world.timeout(WAIT, world.lookup(&host, RecordType::A)).await
+    let address: IpAddr = match world
+        .timeout(WAIT, world.lookup(&host, RecordType::A))
+        .await
     {
         Some(DnsAnswer::Addresses(addresses)) if !addresses.is_empty() => addresses[0],
         _ => return deferred("no address for the first MX"),
@@ -108,15 +113,20 @@ async fn deliver_one<W: World>(
             0 => world.timeout(WAIT, session.greeting()).await,
             1 => world.timeout(WAIT, session.helo(&job.client.name)).await,
             2 => {
-                world.timeout(
-                    WAIT,
-                    session.mail(&job.message.from, &MailParameters::default()),
-                )
-                .await
+                world
+                    .timeout(
+                        WAIT,
+                        session.mail(&job.message.from, &MailParameters::default()),
+                    )
+                    .await
             }
             3 => world.timeout(WAIT, session.rcpt(recipient)).await,
             4 => world.timeout(WAIT, session.data()).await,
-            _ => world.timeout(WAIT, session.end_of_data(job.message_index)).await,
+            _ => {
+                world
+                    .timeout(WAIT, session.end_of_data(job.message_index))
+                    .await
+            }
         };
         let reply = match response {
             Some(Response::Reply(reply)) => reply,

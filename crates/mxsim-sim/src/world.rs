@@ -21,8 +21,8 @@ use mxsim_model::smtp::{Command, Keyword, Reply, ReplyClass, ReplyCode};
 use mxsim_model::time::{Duration, Instant};
 use mxsim_model::trace::{Budget, Closer, Event, EventKind, Sent};
 use mxsim_model::world::{
-    Connect, EhloReply, Handshake, Hint, HintKey, MailParameters, OrderLabel, Pick, Response, ReuseKey, Reused,
-    Session, World,
+    Connect, EhloReply, Handshake, Hint, HintKey, MailParameters, OrderLabel, Pick, Response,
+    ReuseKey, Reused, Session, World,
 };
 
 use crate::choice::Chooser;
@@ -322,7 +322,7 @@ impl Inner {
     }
 
     /// tokio's paused clock and the virtual time it gives, read at most once per poll.
-    fn clock(&self) -> (tokio::time::Instant, Instant) {
+    pub(crate) fn clock(&self) -> (tokio::time::Instant, Instant) {
         if let Some(now) = self.clock.get() {
             return now;
         }
@@ -534,6 +534,41 @@ async fn sleep(duration: Duration) {
     }
 }
 
+pin_project_lite::pin_project! {
+    /// A future under a time limit ([`World::timeout`]): polled first, like
+    /// `tokio::time::timeout`, and given a tokio timer only once it has been pending. Most of
+    /// the world's answers are ready at once, and then no timer is made at all.
+    struct Limited<F> {
+        #[pin]
+        future: F,
+        deadline: tokio::time::Instant,
+        #[pin]
+        timer: Option<tokio::time::Sleep>,
+    }
+}
+
+impl<F: Future> Future for Limited<F> {
+    type Output = Option<F::Output>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        context: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let mut this = self.project();
+        if let std::task::Poll::Ready(output) = this.future.poll(context) {
+            return std::task::Poll::Ready(Some(output));
+        }
+        if this.timer.is_none() {
+            this.timer
+                .set(Some(tokio::time::sleep_until(*this.deadline)));
+        }
+        match this.timer.as_pin_mut() {
+            Some(timer) => timer.poll(context).map(|()| None),
+            None => std::task::Poll::Pending,
+        }
+    }
+}
+
 /// The deadline of a limit too far to add to the clock: what `tokio::time::timeout` takes then
 /// (about 30 years).
 const FAR_FUTURE: std::time::Duration = std::time::Duration::from_secs(86_400 * 365 * 30);
@@ -552,24 +587,12 @@ impl World for SimWorld {
     ) -> impl Future<Output = Option<F::Output>> {
         // The deadline is fixed now, as `tokio::time::timeout` fixes it.
         let (now, _) = self.inner.clock();
-        let deadline = now
-            .checked_add(limit.to_std())
-            .unwrap_or_else(|| now + FAR_FUTURE);
-        async move {
-            let mut future = std::pin::pin!(future);
-            // Most of the world's answers are ready at once: they need no timer.
-            let at_once = std::future::poll_fn(|context| {
-                std::task::Poll::Ready(match future.as_mut().poll(context) {
-                    std::task::Poll::Ready(output) => Some(output),
-                    std::task::Poll::Pending => None,
-                })
-            })
-            .await;
-            if at_once.is_some() {
-                return at_once;
-            }
-            // Still waiting: tokio's timer takes over, polling the future first as before.
-            tokio::time::timeout_at(deadline, future).await.ok()
+        Limited {
+            future,
+            deadline: now
+                .checked_add(limit.to_std())
+                .unwrap_or_else(|| now + FAR_FUTURE),
+            timer: None,
         }
     }
 
@@ -792,10 +815,7 @@ impl World for SimWorld {
         }
         self.inner.state.borrow_mut().chooser.shuffle(items);
         let order = items.iter().cloned().map(Into::into).collect();
-        self.inner.record(EventKind::Shuffled {
-            label,
-            order,
-        });
+        self.inner.record(EventKind::Shuffled { label, order });
     }
 }
 

@@ -95,7 +95,12 @@ impl<W: World> Attempt<'_, '_, W> {
                 ));
             }
         };
-        let got = ask(self.world, self.wait(timeouts.greeting, deadline), session.greeting()).await;
+        let got = ask(
+            self.world,
+            self.wait(timeouts.greeting, deadline),
+            session.greeting(),
+        )
+        .await;
         self.judge(
             &mut session,
             candidate,
@@ -121,7 +126,12 @@ impl<W: World> Attempt<'_, '_, W> {
             return Ok(without_tls(session, &keywords, index));
         }
         let optional = !tls_required;
-        let got = ask(self.world, self.wait(timeouts.starttls, deadline), session.starttls()).await;
+        let got = ask(
+            self.world,
+            self.wait(timeouts.starttls, deadline),
+            session.starttls(),
+        )
+        .await;
         let refused = matches!(&got, Got::Reply(reply) if reply.class() != ReplyClass::Positive);
         if optional && refused && self.settings.starttls_refused == StarttlsRefused::Continue {
             // The server said no to STARTTLS but the session is still there: go on in
@@ -183,7 +193,8 @@ impl<W: World> Attempt<'_, '_, W> {
         candidate: &Candidate,
         deadline: Option<Instant>,
     ) -> Result<Arc<[Keyword]>, Failed> {
-        let got = ask(self.world, 
+        let got = ask(
+            self.world,
             self.wait(self.settings.timeouts.ehlo, deadline),
             session.ehlo(&self.job.client.name),
         )
@@ -205,7 +216,8 @@ impl<W: World> Attempt<'_, '_, W> {
                     .any(|rule| rule.matches(ehlo.reply.code))
                     && ehlo.reply.code.get() != 421 =>
             {
-                let got = ask(self.world, 
+                let got = ask(
+                    self.world,
                     self.wait(self.settings.timeouts.helo, deadline),
                     session.helo(&self.job.client.name),
                 )
@@ -254,7 +266,12 @@ impl<W: World> Attempt<'_, '_, W> {
                 Ok(()) => Ok(reply),
                 Err(failure) => {
                     if reply.code.get() != 421 {
-                        quit(self.world, session, self.wait(self.settings.timeouts.quit, deadline)).await;
+                        quit(
+                            self.world,
+                            session,
+                            self.wait(self.settings.timeouts.quit, deadline),
+                        )
+                        .await;
                     }
                     let reason = format!("{}: {what} answered {reply}", candidate.describe());
                     Err(failed(stage, failure, reason, Some(reply)))
@@ -638,7 +655,8 @@ impl<W: World> Attempt<'_, '_, W> {
             let score = self.wanted_score(&opened.keywords);
             if score > best_score && !missing_required {
                 let mut previous = std::mem::replace(&mut best, opened);
-                quit(self.world, 
+                quit(
+                    self.world,
                     &mut previous.session,
                     self.wait(self.settings.timeouts.quit, Some(deadline)),
                 )
@@ -646,7 +664,8 @@ impl<W: World> Attempt<'_, '_, W> {
                 best_score = score;
             } else {
                 let mut probe_session = opened.session;
-                quit(self.world, 
+                quit(
+                    self.world,
                     &mut probe_session,
                     self.wait(self.settings.timeouts.quit, Some(deadline)),
                 )
@@ -667,7 +686,8 @@ impl<W: World> Attempt<'_, '_, W> {
         let timeouts = self.settings.timeouts;
         let parameters = mail_parameters(self, keywords);
         let everyone = self.pending.clone();
-        let got = ask(self.world, 
+        let got = ask(
+            self.world,
             timeouts.mail,
             session.mail(&self.job.message.from, &parameters),
         )
@@ -760,7 +780,8 @@ impl<W: World> Attempt<'_, '_, W> {
         {
             return flow.max(self.fail(failed, &accepted, last));
         }
-        let got = ask(self.world, 
+        let got = ask(
+            self.world,
             timeouts.end_of_data,
             session.end_of_data(self.job.message_index),
         )
