@@ -230,6 +230,31 @@ pub struct Subject<'a> {
     pub client: Option<&'a ClientIdentity>,
 }
 
+/// Every violation of the judged rules that `applies` selects, rule by rule in table order:
+/// the same as calling each rule's checker in turn, except that the one walk over the trace
+/// that the outcome rules (S7, S8, R1, R6, R7, Q7, X5) share is made once per run, not once per
+/// rule.
+pub fn check_rules(subject: &Subject<'_>, applies: impl Fn(&Rule) -> bool) -> Vec<Violation> {
+    let mut walked: Option<Vec<Violation>> = None;
+    let mut broken = Vec::new();
+    for rule in RULES
+        .iter()
+        .filter(|rule| rule.judged() && applies(rule))
+    {
+        if outcomes::WALKED.contains(&rule.id) {
+            let all = walked.get_or_insert_with(|| outcomes::walk(subject));
+            broken.extend(
+                all.iter()
+                    .filter(|violation| violation.rule == rule.id)
+                    .cloned(),
+            );
+        } else {
+            broken.extend(rule.check(subject));
+        }
+    }
+    broken
+}
+
 /// A checker: a pure function of a run's data, returning every violation it finds.
 pub type Checker = fn(&Subject<'_>) -> Vec<Violation>;
 
