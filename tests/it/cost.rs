@@ -13,9 +13,14 @@ use mxsim_sim::{Choices, Prepared, Runner, SimWorld};
 use mxsim_tests::{load, root};
 
 /// The most allocations one run of the seed's base case may make, for any registered policy.
-const BASE_CASE_ALLOCATIONS_MAX: u64 = 0;
+/// Counted on 2026-12 at 24 (rfc5321) to 29 (same-preference and seed-literal, which probe a
+/// second host for the wanted keyword); 33 to 36 before issue 15. The count is the same in debug
+/// and release builds.
+const BASE_CASE_ALLOCATIONS_MAX: u64 = 30;
 
-/// The most bytes those allocations may ask for.
+/// The most bytes those allocations may ask for. Futures are larger in debug builds, where tests
+/// run: 17,687 bytes for same-preference in debug (9,655 for rfc5321), against 12,900 to 18,137
+/// before issue 15 in release builds; `mxsim bench` gives the release figures.
 const BASE_CASE_BYTES_MAX: u64 = 20_000;
 
 /// Allocations of each of `seeds` runs after a first run that warms the runner (the runtime's

@@ -237,10 +237,7 @@ pub struct Subject<'a> {
 pub fn check_rules(subject: &Subject<'_>, applies: impl Fn(&Rule) -> bool) -> Vec<Violation> {
     let mut walked: Option<Vec<Violation>> = None;
     let mut broken = Vec::new();
-    for rule in RULES
-        .iter()
-        .filter(|rule| rule.judged() && applies(rule))
-    {
+    for rule in RULES.iter().filter(|rule| rule.judged() && applies(rule)) {
         if outcomes::WALKED.contains(&rule.id) {
             let all = walked.get_or_insert_with(|| outcomes::walk(subject));
             broken.extend(

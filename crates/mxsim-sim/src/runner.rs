@@ -262,7 +262,7 @@ impl Runner {
             for _ in 0..timeouts {
                 let wrapped = tokio::time::timeout(
                     std::time::Duration::from_secs(300),
-                    std::future::ready(std::hint::black_box(())),
+                    std::future::ready(std::hint::black_box(0u8)),
                 );
                 let _ = std::hint::black_box(wrapped.await);
             }
