@@ -71,15 +71,16 @@ pub struct Budgets {
 const EVENTS_CAPACITY_MAX: u64 = 1 << 16;
 
 /// The trace capacity of a run of `scenario` under `budgets`: per message the queue lines
-/// and a session's (16), three per recipient (RCPT, its reply, its outcome), and two per DNS
-/// name (a lookup and an answer's share of the session lines).
+/// and a session's (16) and three per recipient (RCPT, its reply, its outcome); then two per
+/// DNS name (its lookups) and two per address record (a connection that fails).
 fn events_capacity(scenario: &Scenario, budgets: Budgets) -> usize {
     let names = scenario.zone.names.len() as u64;
+    let addresses = address_records(&scenario.zone);
     let wanted = scenario
         .messages
         .iter()
         .map(|message| EVENTS_PER_MESSAGE + 3 * message.to.len() as u64)
-        .fold(2 * names, u64::saturating_add);
+        .fold(2 * (names + addresses), u64::saturating_add);
     wanted.min(budgets.events_max).min(EVENTS_CAPACITY_MAX) as usize
 }
 
