@@ -325,6 +325,9 @@ impl Inner {
     /// tokio's paused clock and the virtual time it gives, read at most once per poll.
     pub(crate) fn clock(&self) -> (tokio::time::Instant, Instant) {
         if let Some(now) = self.clock.get() {
+            // The assumption the cache rests on, checked wherever debug assertions are on (every
+            // test run): tokio's clock has not moved since the poll read it.
+            debug_assert_eq!(now.0, tokio::time::Instant::now());
             return now;
         }
         let tokio_now = tokio::time::Instant::now();
