@@ -155,13 +155,32 @@ fn run_prints_trace_and_verdict() {
 }
 
 #[test]
-fn bench_reports_runs_per_second() {
+fn bench_reports_cpu_time_wall_time_and_allocations_per_run() {
     let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-bench.yaml");
     std::fs::write(&path, GOOD).unwrap();
     check(
         EXIT_OK,
-        &["bench", path.to_str().unwrap(), "--runs", "50"],
-        &["50 runs in", "runs/s"],
+        &[
+            "bench",
+            path.to_str().unwrap(),
+            "--runs",
+            "50",
+            "--repeat",
+            "3",
+        ],
+        &[
+            "50 runs × 3 repeats on one thread",
+            "thread CPU:",
+            "runs/s (median of 3;",
+            "allocations: ",
+            "/run (counted)",
+        ],
+        &[],
+    );
+    check(
+        EXIT_OK,
+        &["bench", "--floor", "15", "--runs", "10", "--repeat", "1"],
+        &["tokio floor · 15 timeout wraps per run", "thread CPU:"],
         &[],
     );
     check(

@@ -10,6 +10,8 @@
 //! - `breakers`: proof that each checker can fire: every MUST rule with a checker and the
 //!   claim P1, broken by a test-only policy file or, where no setting can, a test-only client.
 //! - `cli`: the command line, called in-process.
+//! - `cost`: allocations per run, counted per thread by the test binary's allocator, under a
+//!   budget for every policy.
 //! - `queue`: queue runs: linear cost, determinism, the queue rules on every policy.
 //! - `limits`: budgets on runs and explorations, faulty policies, file-system edges, escaping.
 //! - `policies`: the preset files and the pinned `compare` output for the seed scenarios.
@@ -18,10 +20,16 @@
 //! - `search`: generated worlds: every preset keeps its MUSTs, determinism, metamorphic
 //!   relations; `explore` and `diff` from the command line.
 
+/// Counts allocations per thread for `cost` (and `mxsim bench` called in-process); every call
+/// goes to the system allocator.
+#[global_allocator]
+static ALLOCATOR: mxsim_meter::Counting = mxsim_meter::Counting;
+
 mod bad_input;
 mod breakers;
 mod cli;
 mod corpus;
+mod cost;
 mod limits;
 mod policies;
 mod properties;

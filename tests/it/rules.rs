@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use mxsim_cli::{EXIT_OK, main_with};
-use mxsim_model::rules::{Level, RULES, Subject};
+use mxsim_model::rules::{Level, Memo, RULES, Subject, check_rules};
 use mxsim_policy::registry;
 use mxsim_sim::{Choices, Prepared, Runner, SimWorld};
 use mxsim_tests::{load, root, scenario_files};
@@ -216,4 +216,52 @@ fn the_corpus_meets_most_open_questions_where_policies_differ() {
         .unwrap_or(0);
     assert!(met >= 18, "{line}");
     assert!(output.stdout.contains("  O13 "), "{}", output.stdout);
+}
+
+/// `check_rules` walks a trace once per module (the checkers share a `Memo`) instead of once per
+/// rule: on every shipped scenario and every registered policy it gives exactly what calling
+/// each judged rule's checker in turn, each with a fresh memo, gives, in the same order.
+#[test]
+fn check_rules_is_each_checker_in_turn() {
+    let runner = Runner::new();
+    let mut differ = Vec::new();
+    for path in scenario_files() {
+        let scenario = load(&path);
+        let prepared = Arc::new(Prepared::new(scenario.clone()));
+        for name in registry::names() {
+            let policy = registry::get::<SimWorld>(name).expect("registered");
+            let run = runner.run(
+                &prepared,
+                policy.as_ref(),
+                Choices::Seed(scenario.seed.unwrap_or(0)),
+            );
+            let queue = policy.queue();
+            let queue = scenario.queue.then_some(&queue);
+            let mut one_by_one = Vec::new();
+            for rule in RULES.iter().filter(|rule| rule.judged()) {
+                let fresh = Memo::default();
+                one_by_one.extend(rule.check(&Subject {
+                    trace: &run.trace,
+                    outcomes: &run.outcomes,
+                    messages: &scenario.messages,
+                    queue,
+                    client: Some(&scenario.client),
+                    memo: &fresh,
+                }));
+            }
+            let shared = Memo::default();
+            let subject = Subject {
+                trace: &run.trace,
+                outcomes: &run.outcomes,
+                messages: &scenario.messages,
+                queue,
+                client: Some(&scenario.client),
+                memo: &shared,
+            };
+            if check_rules(&subject, |_| true) != one_by_one {
+                differ.push(format!("{} {name}", path.display()));
+            }
+        }
+    }
+    assert!(differ.is_empty(), "{}", differ.join("\n"));
 }

@@ -124,16 +124,25 @@ pub enum Command {
         #[arg(long, default_value = "diff-findings")]
         out: PathBuf,
     },
-    /// Measure runs per second on one core: seeds 0..N of one scenario.
+    /// Measure the cost of a run on one thread: seeds 0..N of one scenario, repeated; thread CPU
+    /// time and wall time per run (medians), allocations and bytes per run (counted).
     Bench {
-        /// The scenario file.
-        file: PathBuf,
+        /// The scenario file (not with `--floor`).
+        #[arg(required_unless_present = "floor")]
+        file: Option<PathBuf>,
         /// The policy to run: a name or a policy file.
         #[arg(long, default_value = "rfc5321")]
         policy: String,
-        /// How many runs.
+        /// How many runs per repeat.
         #[arg(long, default_value_t = 100_000)]
         runs: u64,
+        /// How many times to repeat the runs; the figures are the medians.
+        #[arg(long, default_value_t = 5)]
+        repeat: u32,
+        /// Measure tokio's floor instead of a policy: N `timeout` wraps of a ready future per
+        /// run, on the same reused paused runtime, with no world and no policy.
+        #[arg(long, value_name = "TIMEOUTS", conflicts_with_all = ["file", "policy"])]
+        floor: Option<u32>,
     },
 }
 

@@ -59,6 +59,17 @@ pub fn dispatch(command: Command, environment: Environment) -> Output {
             out,
             shard,
         } => crate::search::explore(&policy, cases, seed, &out, shard.as_deref()),
+        Command::Bench {
+            file,
+            policy,
+            runs,
+            repeat,
+            floor,
+        } => match (floor, file) {
+            (Some(timeouts), _) => bench_floor(timeouts, runs, repeat),
+            (None, Some(file)) => bench(&file, &policy, runs, repeat),
+            (None, None) => bad("bench needs a scenario file or --floor\n".to_owned()),
+        },
         Command::Diff {
             policies,
             cases,
@@ -87,7 +98,6 @@ pub fn dispatch(command: Command, environment: Environment) -> Output {
                 code: EXIT_OK,
             }
         }
-        Command::Bench { file, policy, runs } => bench(&file, &policy, runs),
         Command::Compare {
             paths,
             policies,
@@ -752,11 +762,7 @@ fn check(paths: &[PathBuf], format: CheckFormat, quiet: bool) -> Output {
     }
 }
 
-#[allow(
-    clippy::disallowed_methods,
-    reason = "bench measures real time on purpose; it never feeds a trace"
-)]
-fn bench(file: &Path, policy_name: &str, runs: u64) -> Output {
+fn bench(file: &Path, policy_name: &str, runs: u64, repeat: u32) -> Output {
     let (scenario, warnings) = match files::load(file, &registry::is_known) {
         Ok(loaded) => loaded,
         Err(BadInput { text }) => return bad(text),
@@ -765,28 +771,131 @@ fn bench(file: &Path, policy_name: &str, runs: u64) -> Output {
         Ok(resolved) => resolved,
         Err(text) => return bad(text),
     };
-    if runs == 0 {
-        return bad("--runs must be at least 1\n".to_owned());
+    if runs == 0 || repeat == 0 {
+        return bad("--runs and --repeat must be at least 1\n".to_owned());
     }
     let runner = Runner::new();
     let prepared = Arc::new(Prepared::new(scenario));
     let mut events = 0usize;
-    let started = std::time::Instant::now();
-    for seed in 0..runs {
-        let run = runner.run(&prepared, policy.as_ref(), Choices::Seed(seed));
-        events += run.trace.events.len();
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    let per_second = runs as f64 / elapsed;
-    let stdout = format!(
-        "{} · policy {policy_name}\n{runs} runs in {elapsed:.3} s on one thread: {per_second:.0} runs/s, {:.2} µs/run, {:.1} events/run\n",
-        file.display(),
-        elapsed * 1e6 / runs as f64,
-        events as f64 / runs as f64
+    let measured = measure(runs, repeat, || {
+        for seed in 0..runs {
+            let run = runner.run(&prepared, policy.as_ref(), Choices::Seed(seed));
+            events += run.trace.events.len();
+        }
+    });
+    let heading = format!("{} · policy {policy_name}", file.display());
+    let events = format!(
+        "events:      {:.1}/run\n",
+        events as f64 / (runs * u64::from(repeat)) as f64
     );
     Output {
-        stdout,
+        stdout: measured.text(&heading, &events),
         stderr: warnings,
         code: EXIT_OK,
+    }
+}
+
+/// tokio's floor beside a policy's figures: the same number of `timeout` wraps as a run makes,
+/// on the same kind of reused paused runtime, with no world and no policy.
+fn bench_floor(timeouts: u32, runs: u64, repeat: u32) -> Output {
+    if runs == 0 || repeat == 0 {
+        return bad("--runs and --repeat must be at least 1\n".to_owned());
+    }
+    let runner = Runner::new();
+    let measured = measure(runs, repeat, || {
+        for _ in 0..runs {
+            runner.floor(timeouts);
+        }
+    });
+    let heading = format!("tokio floor · {timeouts} timeout wraps per run");
+    Output {
+        stdout: measured.text(&heading, ""),
+        stderr: String::new(),
+        code: EXIT_OK,
+    }
+}
+
+/// What `repeat` repeats of `runs` runs cost.
+struct Measured {
+    runs: u64,
+    /// Thread CPU time of each repeat, sorted; empty where the clock is missing.
+    cpu: Vec<f64>,
+    /// Wall time of each repeat, sorted.
+    wall: Vec<f64>,
+    /// Allocations over every repeat, when the counting allocator is installed.
+    allocations: Option<mxsim_meter::Allocations>,
+}
+
+#[allow(
+    clippy::disallowed_methods,
+    reason = "bench measures real time on purpose; it never feeds a trace"
+)]
+fn measure(runs: u64, repeat: u32, mut body: impl FnMut()) -> Measured {
+    let counting = mxsim_meter::counting();
+    let mut cpu = Vec::new();
+    let mut wall = Vec::new();
+    let allocations_before = mxsim_meter::Allocations::now();
+    for _ in 0..repeat {
+        let cpu_started = mxsim_meter::thread_cpu_time();
+        let started = std::time::Instant::now();
+        body();
+        wall.push(started.elapsed().as_secs_f64());
+        if let (Some(started), Some(ended)) = (cpu_started, mxsim_meter::thread_cpu_time()) {
+            cpu.push(ended.saturating_sub(started).as_secs_f64());
+        }
+    }
+    let allocations = counting.then(|| mxsim_meter::Allocations::now().since(allocations_before));
+    cpu.sort_by(f64::total_cmp);
+    wall.sort_by(f64::total_cmp);
+    Measured {
+        runs,
+        cpu,
+        wall,
+        allocations,
+    }
+}
+
+impl Measured {
+    fn line(&self, label: &str, times: &[f64]) -> String {
+        let per_run = |seconds: f64| seconds * 1e6 / self.runs as f64;
+        let median = times[times.len() / 2];
+        format!(
+            "{label} {:.3} µs/run, {:.0} runs/s (median of {}; min {:.3}, max {:.3} µs/run)\n",
+            per_run(median),
+            self.runs as f64 / median,
+            times.len(),
+            per_run(times[0]),
+            per_run(times[times.len() - 1]),
+        )
+    }
+
+    fn text(&self, heading: &str, extra: &str) -> String {
+        let repeats = self.wall.len() as u64;
+        let mut out = format!(
+            "{heading}\n{} runs × {repeats} repeats on one thread\n",
+            self.runs
+        );
+        if self.cpu.is_empty() {
+            out.push_str("thread CPU:  not available on this system\n");
+        } else {
+            out.push_str(&self.line("thread CPU: ", &self.cpu));
+        }
+        out.push_str(&self.line("wall:       ", &self.wall));
+        match self.allocations {
+            Some(counted) => {
+                let total = (self.runs * repeats) as f64;
+                let _ = writeln!(
+                    out,
+                    "allocations: {:.1}/run, {:.0} bytes/run (counted)",
+                    counted.count as f64 / total,
+                    counted.bytes as f64 / total
+                );
+            }
+            None => {
+                out.push_str("allocations: not counted (the counting allocator is not installed)\n")
+            }
+        }
+        out.push_str(extra);
+        out
     }
 }

@@ -3,6 +3,10 @@
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
+/// Counts allocations per thread for `mxsim bench`; every call goes to the system allocator.
+#[global_allocator]
+static ALLOCATOR: mxsim_meter::Counting = mxsim_meter::Counting;
+
 fn main() -> ExitCode {
     // Text fits the terminal when standard output is one (`compare`'s layout).
     let environment = mxsim_cli::Environment {

@@ -227,53 +227,39 @@ pub fn build_with(
     // thread takes the next cell from a shared counter; a cell is a pure function of its
     // scenario and policy, so which thread ran it changes nothing, and cells are put back in
     // order: the output is the same on one core or many.
+    //
+    // The cells are taken costliest first (longest processing time first), so that one heavy
+    // cell does not start last and run alone on one core while the others idle. The cost is
+    // estimated from each cell's first run (its events, times the runs its exploration will
+    // make), made on every core before the cells themselves.
     let n_columns = names.len();
     let n_cells = files.len() * n_columns;
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(n_cells.max(1));
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let mut cells: Vec<Option<Cell>> = vec![None; n_cells];
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|_| {
-                let next = &next;
-                scope.spawn(move || {
-                    let runner = Runner::new();
-                    let columns = make_columns();
-                    let mut prepared: Option<(usize, Arc<Prepared>)> = None;
-                    let mut done = Vec::new();
-                    // Bounded by the number of cells: each index is taken once.
-                    loop {
-                        let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        if index >= n_cells {
-                            break;
-                        }
-                        let (file, column) = (index / n_columns, index % n_columns);
-                        let scenario = &files[file].1;
-                        let prepared = match &prepared {
-                            Some((cached, prepared)) if *cached == file => prepared.clone(),
-                            _ => {
-                                let fresh = Arc::new(Prepared::new(scenario.clone()));
-                                prepared = Some((file, fresh.clone()));
-                                fresh
-                            }
-                        };
-                        done.push((index, run_cell(&runner, &prepared, &columns[column])));
-                    }
-                    done
-                })
-            })
-            .collect();
-        for handle in handles {
-            for (index, cell) in handle
-                .join()
-                .expect("a compare thread panicked: a bug in mxsim")
-            {
-                cells[index] = Some(cell);
-            }
-        }
-    });
+    let prepared: Vec<Arc<Prepared>> = files
+        .iter()
+        .map(|(_, scenario)| Arc::new(Prepared::new(scenario.clone())))
+        .collect();
+    let in_order: Vec<usize> = (0..n_cells).collect();
+    let estimates = on_cores(
+        threads,
+        &in_order,
+        n_columns,
+        &prepared,
+        make_columns,
+        &estimate,
+    );
+    let mut costliest_first = in_order;
+    costliest_first.sort_by_key(|&index| (std::cmp::Reverse(estimates[index]), index));
+    let cells = on_cores(
+        threads,
+        &costliest_first,
+        n_columns,
+        &prepared,
+        make_columns,
+        &run_cell,
+    );
     let mut cells = cells.into_iter();
     Report {
         schema: "mxsim-compare/1",
@@ -288,14 +274,78 @@ pub fn build_with(
                 label: label(path),
                 queue: scenario.queue,
                 title: scenario.title.clone(),
-                cells: cells
-                    .by_ref()
-                    .take(n_columns)
-                    .map(|cell| cell.expect("every cell is computed"))
-                    .collect(),
+                cells: cells.by_ref().take(n_columns).collect(),
             })
             .collect(),
     }
+}
+
+/// Runs `work` on every cell of `schedule` (indices into files × columns), taken in that order
+/// by `threads` threads from a shared counter, each with its own runner and columns; returns the
+/// results by cell index.
+fn on_cores<T: Send>(
+    threads: usize,
+    schedule: &[usize],
+    n_columns: usize,
+    prepared: &[Arc<Prepared>],
+    make_columns: &(dyn Fn() -> Vec<Column> + Sync),
+    work: &(dyn Fn(&Runner, &Arc<Prepared>, &Column) -> T + Sync),
+) -> Vec<T> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut results: Vec<Option<T>> = std::iter::repeat_with(|| None)
+        .take(schedule.len())
+        .collect();
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                let next = &next;
+                scope.spawn(move || {
+                    let runner = Runner::new();
+                    let columns = make_columns();
+                    let mut done = Vec::new();
+                    // Bounded by the number of cells: each position is taken once.
+                    loop {
+                        let position = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(&index) = schedule.get(position) else {
+                            break;
+                        };
+                        let (file, column) = (index / n_columns, index % n_columns);
+                        done.push((index, work(&runner, &prepared[file], &columns[column])));
+                    }
+                    done
+                })
+            })
+            .collect();
+        for handle in handles {
+            for (index, result) in handle
+                .join()
+                .expect("a compare thread panicked: a bug in mxsim")
+            {
+                results[index] = Some(result);
+            }
+        }
+    });
+    results
+        .into_iter()
+        .map(|result| result.expect("every cell is computed"))
+        .collect()
+}
+
+/// What a cell is expected to cost, for scheduling only: the events of its first run times the
+/// runs its exploration makes (every order up to the enumeration bound, else the sampled seeds).
+fn estimate(runner: &Runner, prepared: &Arc<Prepared>, column: &Column) -> u64 {
+    let first = runner.run(
+        prepared,
+        column.policy.as_ref(),
+        mxsim_sim::Choices::Forced(Vec::new()),
+    );
+    let orders = first
+        .arities
+        .iter()
+        .try_fold(1u64, |product, &arity| product.checked_mul(arity))
+        .filter(|&orders| orders <= mxsim_sim::runner::ORDERS_EXHAUSTIVE_MAX as u64)
+        .unwrap_or(mxsim_sim::runner::ORDERS_SAMPLED);
+    orders.saturating_mul(first.trace.events.len() as u64 + 1)
 }
 
 fn run_cell(runner: &Runner, prepared: &Arc<Prepared>, column: &Column) -> Cell {

@@ -190,18 +190,15 @@ impl<'a> Judge<'a> {
             client: self.client,
             memo: &Default::default(),
         };
-        for rule in rules::RULES.iter().filter(|rule| rule.judged()) {
-            let applies = if rule.level == Level::Policy {
+        broken.extend(rules::check_rules(&subject, |rule| {
+            if rule.level == Level::Policy {
                 self.claims.iter().any(|claim| claim.key() == rule.id)
             } else if invariants::QUEUE_RULES.contains(&rule.id) {
                 settings.is_some()
             } else {
                 true
-            };
-            if applies {
-                broken.extend(rule.check(&subject));
             }
-        }
+        }));
         for question in rules::QUESTIONS {
             broken.extend(question.detect(&subject));
         }

@@ -249,6 +249,18 @@ pub struct Subject<'a> {
     pub memo: &'a Memo,
 }
 
+/// Every violation of the judged rules that `applies` selects, rule by rule in table order:
+/// the same as calling each rule's checker in turn. The checkers of one module share one walk
+/// over the trace through the subject's [`Memo`], so a module is walked once per run, not once
+/// per rule.
+pub fn check_rules(subject: &Subject<'_>, applies: impl Fn(&Rule) -> bool) -> Vec<Violation> {
+    RULES
+        .iter()
+        .filter(|rule| rule.judged() && applies(rule))
+        .flat_map(|rule| rule.check(subject))
+        .collect()
+}
+
 /// A checker: a pure function of a run's data, returning every violation it finds.
 pub type Checker = fn(&Subject<'_>) -> Vec<Violation>;
 

@@ -15,7 +15,7 @@ use crate::name::{Mailbox, Name};
 use crate::outcome::Disposition;
 use crate::smtp::{Command, Keyword, Reply};
 use crate::time::{Duration, Instant};
-use crate::world::{HintKey, MailParameters, Pick};
+use crate::world::{HintKey, MailParameters, OrderLabel, Pick};
 
 /// One thing that happened, and when.
 #[derive(Clone, Debug, PartialEq)]
@@ -135,7 +135,7 @@ pub enum EventKind {
     /// The world drew an order for the client.
     Shuffled {
         /// What was ordered.
-        label: Arc<str>,
+        label: OrderLabel,
         /// The order drawn.
         order: Vec<Pick>,
     },

@@ -100,6 +100,22 @@ pub trait Session {
     fn rset(&mut self) -> impl Future<Output = Response>;
 }
 
+/// What a shuffle orders, as the trace names it: a value, formatted only when the trace is
+/// printed, so a shuffle formats nothing in the hot path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum OrderLabel {
+    /// The MX hosts of one preference: `preference 10`.
+    Preference(u16),
+}
+
+impl fmt::Display for OrderLabel {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OrderLabel::Preference(preference) => write!(formatter, "preference {preference}"),
+        }
+    }
+}
+
 /// Something a policy may order at random: a host or an address.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Pick {
@@ -112,6 +128,12 @@ pub enum Pick {
 impl From<Name> for Pick {
     fn from(name: Name) -> Pick {
         Pick::Host(name)
+    }
+}
+
+impl From<crate::dns::Mx> for Pick {
+    fn from(record: crate::dns::Mx) -> Pick {
+        Pick::Host(record.exchange)
     }
 }
 
@@ -147,11 +169,23 @@ pub trait World {
     fn connect(&self, address: IpAddr, host: &Name)
     -> impl Future<Output = Connect<Self::Session>>;
 
+    /// Waits for `future` for at most `limit` of the world's time: `Some` of its output when it
+    /// finished in time, `None` when the limit passed first (the future is then dropped, which
+    /// the world records as the client giving up). As with `tokio::time::timeout`, the limit
+    /// runs from this call and the future is polled before the limit is checked, so a reply due
+    /// exactly at the limit still arrives. Every wait of a policy goes through here: the world
+    /// owns time, and a future that is ready at once costs no timer.
+    fn timeout<F: Future>(
+        &self,
+        limit: Duration,
+        future: F,
+    ) -> impl Future<Output = Option<F::Output>>;
+
     /// Puts `items` in an order drawn by the world: from the run's seeded RNG, or forced by an
     /// explorer that enumerates every order. `label` says what is being ordered, for the trace
     /// (`preference 10`). Equal-preference randomisation (RFC 5321 §5.1) goes through here so
     /// that it is reproducible and explorable.
-    fn shuffle<T: Clone + Into<Pick>>(&self, label: &str, items: &mut [T]);
+    fn shuffle<T: Clone + Into<Pick>>(&self, label: OrderLabel, items: &mut [T]);
 
     /// The client's record under `key`, if it has one, whether or not it is in force; reading
     /// it is not an event.

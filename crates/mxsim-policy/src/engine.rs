@@ -7,7 +7,7 @@
 //! every failure.
 //!
 //! It is ordinary client code: it sees the world only through the model's traits and chooses
-//! its own timeouts with `tokio::time::timeout` (virtual under the simulator's paused clock).
+//! its own timeouts, each through `World::timeout` (virtual under the simulator's paused clock).
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -19,7 +19,7 @@ use mxsim_model::name::{Mailbox, Name};
 use mxsim_model::outcome::{Disposition, RecipientOutcome};
 use mxsim_model::smtp::{Keyword, Reply, ReplyClass};
 use mxsim_model::time::{Duration, Instant};
-use mxsim_model::world::{Job, LocalFuture, Policy, Response, World};
+use mxsim_model::world::{Job, LocalFuture, OrderLabel, Policy, Response, World};
 
 use crate::settings::{
     Action, AddressOrder, EqualOrder, Failure, Final, NoAddress, SelfMx, Settings, Stage,
@@ -74,16 +74,25 @@ async fn deliver<W: World>(settings: &Settings, world: &W, job: Job<'_>) -> Vec<
         recipients: message.to.clone(),
         results: vec![None; message.to.len()],
     };
-    let mut domains: Vec<&Name> = Vec::new();
-    for recipient in message.to.iter() {
-        if !domains.contains(&recipient.domain()) {
-            domains.push(recipient.domain());
+    // The recipient domains in order of first appearance, each with its recipients: one pass,
+    // indexed by domain, so a message with many recipients or many domains stays linear.
+    let mut domains: Vec<(&Name, Vec<usize>)> = Vec::new();
+    let mut one_domain = None;
+    if let Some(first) = message.to.first()
+        && message.to.iter().all(|to| to.domain() == first.domain())
+    {
+        one_domain = Some((first.domain(), (0..message.to.len()).collect()));
+    } else {
+        let mut slots: BTreeMap<&Name, usize> = BTreeMap::new();
+        for (index, recipient) in message.to.iter().enumerate() {
+            let slot = *slots.entry(recipient.domain()).or_insert_with(|| {
+                domains.push((recipient.domain(), Vec::new()));
+                domains.len() - 1
+            });
+            domains[slot].1.push(index);
         }
     }
-    for domain in domains {
-        let pending = (0..message.to.len())
-            .filter(|&index| message.to[index].domain() == domain)
-            .collect();
+    for (domain, pending) in one_domain.into_iter().chain(domains) {
         let mut attempt = Attempt {
             settings,
             world,
@@ -157,11 +166,15 @@ enum Got<R> {
     Closed,
 }
 
-async fn ask<R>(limit: Duration, future: impl Future<Output = Response<R>>) -> Got<R> {
-    match tokio::time::timeout(limit.to_std(), future).await {
-        Ok(Response::Reply(reply)) => Got::Reply(reply),
-        Ok(Response::Closed) => Got::Closed,
-        Err(_) => Got::Timeout,
+async fn ask<R>(
+    world: &impl World,
+    limit: Duration,
+    future: impl Future<Output = Response<R>>,
+) -> Got<R> {
+    match world.timeout(limit, future).await {
+        Some(Response::Reply(reply)) => Got::Reply(reply),
+        Some(Response::Closed) => Got::Closed,
+        None => Got::Timeout,
     }
 }
 
@@ -281,6 +294,10 @@ impl<W: World> Attempt<'_, '_, W> {
             }
         }
         self.settle_destination(domain, attempts, self.connected);
+        if self.pending.is_empty() {
+            // Everyone is settled: no reason to write for anyone.
+            return;
+        }
         let reason = match (&self.missing, stopped) {
             // Found by `mxsim explore`: a host that offers the keyword answered RCPT 452, then
             // another lacked the keyword; bouncing then breaks R6/R1 (a 4yz is transient).
@@ -364,18 +381,25 @@ impl<W: World> Attempt<'_, '_, W> {
     }
 
     fn settle(&mut self, indices: &[usize], disposition: impl Fn() -> Disposition) {
+        if indices.is_empty() {
+            return;
+        }
+        let at = self.world.now();
         for &index in indices {
             if self.ledger.results[index].is_none() {
                 let outcome = RecipientOutcome {
                     message: self.ledger.message,
                     recipient: self.ledger.recipients[index].clone(),
-                    at: self.world.now(),
+                    at,
                     disposition: disposition(),
                 };
                 self.ledger.results[index] = Some(outcome);
             }
         }
-        self.pending.retain(|index| !indices.contains(index));
+        // Every index in `indices` now has its result: pending keeps those without one, which
+        // is one look-up per pending recipient instead of a scan of `indices` for each.
+        let results = &self.ledger.results;
+        self.pending.retain(|&index| results[index].is_none());
     }
 
     /// Applies the action for a failure to `affected` and says what the loop does next.
@@ -420,15 +444,13 @@ impl<W: World> Attempt<'_, '_, W> {
 /// Finding the candidates: steps 1–9 of docs/rfc5321-baseline.md, with the policy's variations.
 impl<W: World> Attempt<'_, '_, W> {
     async fn lookup(&self, name: &Name, record_type: RecordType) -> DnsAnswer {
-        match tokio::time::timeout(
-            self.settings.timeouts.dns.to_std(),
-            self.world.lookup(name, record_type),
-        )
-        .await
-        {
-            Ok(answer) => answer,
-            Err(_) => DnsAnswer::Timeout,
-        }
+        self.world
+            .timeout(
+                self.settings.timeouts.dns,
+                self.world.lookup(name, record_type),
+            )
+            .await
+            .unwrap_or(DnsAnswer::Timeout)
     }
 
     /// Follows CNAMEs from `name` for `record_type`, at most `cname_chain_max` of them.
@@ -574,13 +596,10 @@ impl<W: World> Attempt<'_, '_, W> {
             let group = &mut records[start..end];
             match self.settings.equal_order {
                 EqualOrder::Random if group.len() > 1 => {
-                    let mut names: Vec<Name> =
-                        group.iter().map(|record| record.exchange.clone()).collect();
+                    // Every record of the group has the same preference: ordering the records
+                    // orders their hosts.
                     self.world
-                        .shuffle(&format!("preference {preference}"), &mut names);
-                    for (record, name) in group.iter_mut().zip(names) {
-                        record.exchange = name;
-                    }
+                        .shuffle(OrderLabel::Preference(preference), group);
                 }
                 EqualOrder::StableHash => {
                     group.sort_by_key(|record| stable_hash(record.exchange.as_str()))

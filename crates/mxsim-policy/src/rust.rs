@@ -6,8 +6,8 @@
 //! falls back. It breaks RFC 5321 §5.1 (equal preferences not randomised, no second address)
 //! on purpose, so comparisons show what the fallback rules buy.
 
+use mxsim_model::time::Duration;
 use std::net::IpAddr;
-use std::time::Duration;
 
 use mxsim_model::dns::{DnsAnswer, RecordType};
 use mxsim_model::outcome::{Disposition, RecipientOutcome};
@@ -27,7 +27,7 @@ impl FirstMxOnly {
 }
 
 /// Every wait of this client: five minutes, the RFC's common minimum.
-const WAIT: Duration = Duration::from_secs(300);
+const WAIT: Duration = Duration(300_000);
 
 impl<W: World> Policy<W> for FirstMxOnly {
     fn name(&self) -> &str {
@@ -62,8 +62,11 @@ async fn deliver_one<W: World>(
     let deferred = |reason: &str| Disposition::Deferred {
         reason: reason.to_owned(),
     };
-    let host = match tokio::time::timeout(WAIT, world.lookup(domain, RecordType::Mx)).await {
-        Ok(DnsAnswer::Mx(records)) => match records
+    let host = match world
+        .timeout(WAIT, world.lookup(domain, RecordType::Mx))
+        .await
+    {
+        Some(DnsAnswer::Mx(records)) => match records
             .iter()
             .filter(|record| !record.is_null())
             .min_by_key(|record| record.preference)
@@ -76,8 +79,8 @@ async fn deliver_one<W: World>(
                 };
             }
         },
-        Ok(DnsAnswer::NoData) => domain.clone(),
-        Ok(DnsAnswer::NxDomain) => {
+        Some(DnsAnswer::NoData) => domain.clone(),
+        Some(DnsAnswer::NxDomain) => {
             return Disposition::Bounced {
                 reason: format!("{domain} does not exist"),
                 reply: None,
@@ -85,13 +88,15 @@ async fn deliver_one<W: World>(
         }
         _ => return deferred("MX lookup failed"),
     };
-    let address: IpAddr = match tokio::time::timeout(WAIT, world.lookup(&host, RecordType::A)).await
+    let address: IpAddr = match world
+        .timeout(WAIT, world.lookup(&host, RecordType::A))
+        .await
     {
-        Ok(DnsAnswer::Addresses(addresses)) if !addresses.is_empty() => addresses[0],
+        Some(DnsAnswer::Addresses(addresses)) if !addresses.is_empty() => addresses[0],
         _ => return deferred("no address for the first MX"),
     };
-    let mut session = match tokio::time::timeout(WAIT, world.connect(address, &host)).await {
-        Ok(Connect::Connected(session)) => session,
+    let mut session = match world.timeout(WAIT, world.connect(address, &host)).await {
+        Some(Connect::Connected(session)) => session,
         _ => return deferred("first MX unreachable"),
     };
     let steps: [(&str, ReplyClass); 6] = [
@@ -105,21 +110,26 @@ async fn deliver_one<W: World>(
     let mut last: Option<Reply> = None;
     for (index, (what, expected)) in steps.into_iter().enumerate() {
         let response = match index {
-            0 => tokio::time::timeout(WAIT, session.greeting()).await,
-            1 => tokio::time::timeout(WAIT, session.helo(&job.client.name)).await,
+            0 => world.timeout(WAIT, session.greeting()).await,
+            1 => world.timeout(WAIT, session.helo(&job.client.name)).await,
             2 => {
-                tokio::time::timeout(
-                    WAIT,
-                    session.mail(&job.message.from, &MailParameters::default()),
-                )
-                .await
+                world
+                    .timeout(
+                        WAIT,
+                        session.mail(&job.message.from, &MailParameters::default()),
+                    )
+                    .await
             }
-            3 => tokio::time::timeout(WAIT, session.rcpt(recipient)).await,
-            4 => tokio::time::timeout(WAIT, session.data()).await,
-            _ => tokio::time::timeout(WAIT, session.end_of_data(job.message_index)).await,
+            3 => world.timeout(WAIT, session.rcpt(recipient)).await,
+            4 => world.timeout(WAIT, session.data()).await,
+            _ => {
+                world
+                    .timeout(WAIT, session.end_of_data(job.message_index))
+                    .await
+            }
         };
         let reply = match response {
-            Ok(Response::Reply(reply)) => reply,
+            Some(Response::Reply(reply)) => reply,
             _ => return deferred(&format!("no reply to {what}")),
         };
         match reply.class() {
@@ -139,7 +149,7 @@ async fn deliver_one<W: World>(
     }
     // The recipient is settled when the server takes the message, not after QUIT.
     *settled = Some(world.now());
-    let _ = tokio::time::timeout(WAIT, session.quit()).await;
+    let _ = world.timeout(WAIT, session.quit()).await;
     let reply = last.expect("the last step succeeded");
     Disposition::Delivered {
         host,

@@ -21,8 +21,8 @@ use mxsim_model::smtp::{Command, Keyword, Reply, ReplyClass, ReplyCode};
 use mxsim_model::time::{Duration, Instant};
 use mxsim_model::trace::{Budget, Closer, Event, EventKind, Sent};
 use mxsim_model::world::{
-    Connect, EhloReply, Handshake, Hint, HintKey, MailParameters, Pick, Response, ReuseKey, Reused,
-    Session, World,
+    Connect, EhloReply, Handshake, Hint, HintKey, MailParameters, OrderLabel, Pick, Response,
+    ReuseKey, Reused, Session, World,
 };
 
 use crate::choice::Chooser;
@@ -34,6 +34,11 @@ pub struct Prepared {
     pub scenario: Arc<Scenario>,
     /// The counted budgets of every run of this scenario.
     pub budgets: Budgets,
+    /// The trace's first capacity: about what a run that delivers at the first host records
+    /// (the queue and DNS lines, one session, three lines per recipient), so most runs neither
+    /// grow their trace nor reserve far more than they use. Sized from the scenario alone:
+    /// nothing is carried from one run to the next.
+    events_capacity: usize,
     servers_by_address: BTreeMap<IpAddr, usize>,
     defaults: Vec<Defaults>,
 }
@@ -59,6 +64,24 @@ pub struct Budgets {
     pub events_max: u64,
     /// Connection attempts a run may make.
     pub connections_max: u64,
+}
+
+/// The most events a trace reserves before its first event ([`Prepared`]'s `events_capacity`);
+/// a longer run grows its trace as it goes.
+const EVENTS_CAPACITY_MAX: u64 = 1 << 16;
+
+/// The trace capacity of a run of `scenario` under `budgets`: per message the queue lines
+/// and a session's (16) and three per recipient (RCPT, its reply, its outcome); then two per
+/// DNS name (its lookups) and two per address record (a connection that fails).
+fn events_capacity(scenario: &Scenario, budgets: Budgets) -> usize {
+    let names = scenario.zone.names.len() as u64;
+    let addresses = address_records(&scenario.zone);
+    let wanted = scenario
+        .messages
+        .iter()
+        .map(|message| EVENTS_PER_MESSAGE + 3 * message.to.len() as u64)
+        .fold(2 * (names + addresses), u64::saturating_add);
+    wanted.min(budgets.events_max).min(EVENTS_CAPACITY_MAX) as usize
 }
 
 /// Allowances behind [`Budgets`]; see its documentation.
@@ -190,8 +213,10 @@ impl Prepared {
             .iter()
             .map(|server| Defaults::new(&server.label()))
             .collect();
+        let budgets = Budgets::of(&scenario);
         Prepared {
-            budgets: Budgets::of(&scenario),
+            events_capacity: events_capacity(&scenario, budgets),
+            budgets,
             scenario,
             servers_by_address,
             defaults,
@@ -283,15 +308,37 @@ pub(crate) struct Inner {
     pub(crate) prepared: Arc<Prepared>,
     origin: tokio::time::Instant,
     pub(crate) state: RefCell<State>,
+    /// tokio's clock during the poll in progress, read once. The paused clock moves only while
+    /// the runtime parks, between two polls of the run's future, never during one; so one read
+    /// serves every event, `now` and timeout of a poll. `None` outside a poll.
+    /// Kept with the virtual time it gives, so that is computed once too.
+    clock: std::cell::Cell<Option<(tokio::time::Instant, Instant)>>,
+    /// Set while the runner polls the run's future ([`SimWorld::polled`]).
+    polling: std::cell::Cell<bool>,
 }
 
 impl Inner {
     fn now(&self) -> Instant {
-        Instant(
-            tokio::time::Instant::now()
-                .duration_since(self.origin)
-                .as_millis() as u64,
-        )
+        self.clock().1
+    }
+
+    /// tokio's paused clock and the virtual time it gives, read at most once per poll.
+    pub(crate) fn clock(&self) -> (tokio::time::Instant, Instant) {
+        if let Some(now) = self.clock.get() {
+            // The assumption the cache rests on, checked wherever debug assertions are on (every
+            // test run): tokio's clock has not moved since the poll read it.
+            debug_assert_eq!(now.0, tokio::time::Instant::now());
+            return now;
+        }
+        let tokio_now = tokio::time::Instant::now();
+        let now = (
+            tokio_now,
+            Instant(tokio_now.duration_since(self.origin).as_millis() as u64),
+        );
+        if self.polling.get() {
+            self.clock.set(Some(now));
+        }
+        now
     }
 
     /// Records an event the world observed, within the events budget. The event that would
@@ -390,14 +437,32 @@ impl SimWorld {
             .min()
     }
 
+    /// Polls `future` with the world's clock read at most once per poll (see `Inner::clock`):
+    /// the runner wraps the whole run in it.
+    pub(crate) async fn polled<F: Future>(&self, future: F) -> F::Output {
+        let inner = &*self.inner;
+        let mut future = std::pin::pin!(future);
+        std::future::poll_fn(|context| {
+            inner.clock.set(None);
+            inner.polling.set(true);
+            let polled = future.as_mut().poll(context);
+            inner.polling.set(false);
+            inner.clock.set(None);
+            polled
+        })
+        .await
+    }
+
     /// A fresh world whose virtual clock starts now.
     pub(crate) fn new(prepared: Arc<Prepared>, chooser: Chooser, budgets: Budgets) -> SimWorld {
-        let state = State::new(chooser, budgets, 64);
+        let state = State::new(chooser, budgets, prepared.events_capacity);
         SimWorld {
             inner: Rc::new(Inner {
                 prepared,
                 origin: tokio::time::Instant::now(),
                 state: RefCell::new(state),
+                clock: std::cell::Cell::new(None),
+                polling: std::cell::Cell::new(false),
             }),
         }
     }
@@ -473,11 +538,66 @@ async fn sleep(duration: Duration) {
     }
 }
 
+pin_project_lite::pin_project! {
+    /// A future under a time limit ([`World::timeout`]): polled first, like
+    /// `tokio::time::timeout`, and given a tokio timer only once it has been pending. Most of
+    /// the world's answers are ready at once, and then no timer is made at all.
+    struct Limited<F> {
+        #[pin]
+        future: F,
+        deadline: tokio::time::Instant,
+        #[pin]
+        timer: Option<tokio::time::Sleep>,
+    }
+}
+
+impl<F: Future> Future for Limited<F> {
+    type Output = Option<F::Output>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        context: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let mut this = self.project();
+        if let std::task::Poll::Ready(output) = this.future.poll(context) {
+            return std::task::Poll::Ready(Some(output));
+        }
+        if this.timer.is_none() {
+            this.timer
+                .set(Some(tokio::time::sleep_until(*this.deadline)));
+        }
+        match this.timer.as_pin_mut() {
+            Some(timer) => timer.poll(context).map(|()| None),
+            None => std::task::Poll::Pending,
+        }
+    }
+}
+
+/// The deadline of a limit too far to add to the clock: what `tokio::time::timeout` takes then
+/// (about 30 years).
+const FAR_FUTURE: std::time::Duration = std::time::Duration::from_secs(86_400 * 365 * 30);
+
 impl World for SimWorld {
     type Session = SimSession;
 
     fn now(&self) -> Instant {
         self.inner.now()
+    }
+
+    fn timeout<F: Future>(
+        &self,
+        limit: Duration,
+        future: F,
+    ) -> impl Future<Output = Option<F::Output>> {
+        // The deadline is fixed now, as `tokio::time::timeout` fixes it.
+        let (now, _) = self.inner.clock();
+        Limited {
+            future,
+            deadline: now
+                .checked_add(limit.to_std())
+                .unwrap_or_else(|| now + FAR_FUTURE),
+            timer: None,
+        }
     }
 
     fn lookup(&self, name: &Name, record_type: RecordType) -> impl Future<Output = DnsAnswer> {
@@ -693,16 +813,13 @@ impl World for SimWorld {
         }
     }
 
-    fn shuffle<T: Clone + Into<Pick>>(&self, label: &str, items: &mut [T]) {
+    fn shuffle<T: Clone + Into<Pick>>(&self, label: OrderLabel, items: &mut [T]) {
         if items.len() < 2 {
             return;
         }
         self.inner.state.borrow_mut().chooser.shuffle(items);
         let order = items.iter().cloned().map(Into::into).collect();
-        self.inner.record(EventKind::Shuffled {
-            label: Arc::from(label),
-            order,
-        });
+        self.inner.record(EventKind::Shuffled { label, order });
     }
 }
 

@@ -14,8 +14,8 @@ use crate::settings::{
 };
 
 /// Sends QUIT; the reply does not matter.
-async fn quit<S: Session>(session: &mut S, limit: Duration) {
-    let _ = tokio::time::timeout(limit.to_std(), session.quit()).await;
+async fn quit<S: Session>(world: &impl World, session: &mut S, limit: Duration) {
+    let _ = world.timeout(limit, session.quit()).await;
 }
 
 impl<W: World> Attempt<'_, '_, W> {
@@ -69,14 +69,16 @@ impl<W: World> Attempt<'_, '_, W> {
     ) -> Result<Opened<W::Session>, Failed> {
         let candidate = &candidates[index];
         let timeouts = self.settings.timeouts;
-        let connect = tokio::time::timeout(
-            self.wait(timeouts.connect, deadline).to_std(),
-            self.world.connect(candidate.address, &candidate.host),
-        )
-        .await;
+        let connect = self
+            .world
+            .timeout(
+                self.wait(timeouts.connect, deadline),
+                self.world.connect(candidate.address, &candidate.host),
+            )
+            .await;
         let mut session = match connect {
-            Ok(Connect::Connected(session)) => session,
-            Ok(_) => {
+            Some(Connect::Connected(session)) => session,
+            Some(_) => {
                 return Err(failed(
                     Stage::Connect,
                     Failure::Dropped,
@@ -84,7 +86,7 @@ impl<W: World> Attempt<'_, '_, W> {
                     None,
                 ));
             }
-            Err(_) => {
+            None => {
                 return Err(failed(
                     Stage::Connect,
                     Failure::Timeout,
@@ -93,7 +95,12 @@ impl<W: World> Attempt<'_, '_, W> {
                 ));
             }
         };
-        let got = ask(self.wait(timeouts.greeting, deadline), session.greeting()).await;
+        let got = ask(
+            self.world,
+            self.wait(timeouts.greeting, deadline),
+            session.greeting(),
+        )
+        .await;
         self.judge(
             &mut session,
             candidate,
@@ -119,7 +126,12 @@ impl<W: World> Attempt<'_, '_, W> {
             return Ok(without_tls(session, &keywords, index));
         }
         let optional = !tls_required;
-        let got = ask(self.wait(timeouts.starttls, deadline), session.starttls()).await;
+        let got = ask(
+            self.world,
+            self.wait(timeouts.starttls, deadline),
+            session.starttls(),
+        )
+        .await;
         let refused = matches!(&got, Got::Reply(reply) if reply.class() != ReplyClass::Positive);
         if optional && refused && self.settings.starttls_refused == StarttlsRefused::Continue {
             // The server said no to STARTTLS but the session is still there: go on in
@@ -141,15 +153,14 @@ impl<W: World> Attempt<'_, '_, W> {
                 && !(refused && self.settings.starttls_refused == StarttlsRefused::OnStarttls),
             ..failed
         })?;
-        let handshake = tokio::time::timeout(
-            self.wait(timeouts.tls, deadline).to_std(),
-            session.handshake(),
-        )
-        .await;
+        let handshake = self
+            .world
+            .timeout(self.wait(timeouts.tls, deadline), session.handshake())
+            .await;
         let failure = match handshake {
-            Ok(Handshake::Established) => None,
-            Ok(Handshake::Failed) => Some((Failure::Dropped, "TLS handshake failed")),
-            Err(_) => Some((Failure::Timeout, "TLS handshake timed out")),
+            Some(Handshake::Established) => None,
+            Some(Handshake::Failed) => Some((Failure::Dropped, "TLS handshake failed")),
+            None => Some((Failure::Timeout, "TLS handshake timed out")),
         };
         if let Some((failure, what)) = failure {
             return Err(Failed {
@@ -183,6 +194,7 @@ impl<W: World> Attempt<'_, '_, W> {
         deadline: Option<Instant>,
     ) -> Result<Arc<[Keyword]>, Failed> {
         let got = ask(
+            self.world,
             self.wait(self.settings.timeouts.ehlo, deadline),
             session.ehlo(&self.job.client.name),
         )
@@ -205,6 +217,7 @@ impl<W: World> Attempt<'_, '_, W> {
                     && ehlo.reply.code.get() != 421 =>
             {
                 let got = ask(
+                    self.world,
                     self.wait(self.settings.timeouts.helo, deadline),
                     session.helo(&self.job.client.name),
                 )
@@ -253,7 +266,12 @@ impl<W: World> Attempt<'_, '_, W> {
                 Ok(()) => Ok(reply),
                 Err(failure) => {
                     if reply.code.get() != 421 {
-                        quit(session, self.wait(self.settings.timeouts.quit, deadline)).await;
+                        quit(
+                            self.world,
+                            session,
+                            self.wait(self.settings.timeouts.quit, deadline),
+                        )
+                        .await;
                     }
                     let reason = format!("{}: {what} answered {reply}", candidate.describe());
                     Err(failed(stage, failure, reason, Some(reply)))
@@ -405,10 +423,10 @@ impl<W: World> Attempt<'_, '_, W> {
         mut session: W::Session,
         keywords: Arc<[Keyword]>,
     ) -> Option<(W::Session, Arc<[Keyword]>)> {
-        match ask(self.settings.timeouts.quit, session.rset()).await {
+        match ask(self.world, self.settings.timeouts.quit, session.rset()).await {
             Got::Reply(reply) if reply.class() == ReplyClass::Positive => Some((session, keywords)),
             Got::Reply(_) => {
-                quit(&mut session, self.settings.timeouts.quit).await;
+                quit(self.world, &mut session, self.settings.timeouts.quit).await;
                 None
             }
             Got::Timeout | Got::Closed => None,
@@ -524,7 +542,7 @@ impl<W: World> Attempt<'_, '_, W> {
         if !self.job.queued || !self.lacks_wanted(keywords) || queued_for >= send_without_after {
             return None;
         }
-        quit(session, self.settings.timeouts.quit).await;
+        quit(self.world, session, self.settings.timeouts.quit).await;
         let wanted: Vec<&str> = self.job.message.wants.iter().map(|k| &**k).collect();
         let reason = format!(
             "no host offered wanted {}; requeued until it has been queued {send_without_after}, then sent without",
@@ -546,7 +564,7 @@ impl<W: World> Attempt<'_, '_, W> {
     ) -> Option<Flow> {
         let message = self.job.message;
         if let Some((action, keyword)) = self.missing_required(keywords) {
-            quit(session, self.settings.timeouts.quit).await;
+            quit(self.world, session, self.settings.timeouts.quit).await;
             let reason = match action {
                 KeywordAction::Downgrade => format!(
                     "{} does not offer required {keyword}, and a non-ASCII address cannot be downgraded (RFC 6531 §3.2)",
@@ -605,7 +623,7 @@ impl<W: World> Attempt<'_, '_, W> {
         let limit = size_limit(keywords);
         match (message.size, limit) {
             (Some(size), Some(limit)) if size > limit && self.settings.size_exceeded_bounces => {
-                quit(session, self.settings.timeouts.quit).await;
+                quit(self.world, session, self.settings.timeouts.quit).await;
                 let reason = format!(
                     "message of {size} bytes exceeds the SIZE limit {limit} of {} (RFC 1870)",
                     candidate.describe()
@@ -660,6 +678,7 @@ impl<W: World> Attempt<'_, '_, W> {
             if score > best_score && !missing_required {
                 let mut previous = std::mem::replace(&mut best, opened);
                 quit(
+                    self.world,
                     &mut previous.session,
                     self.wait(self.settings.timeouts.quit, Some(deadline)),
                 )
@@ -668,6 +687,7 @@ impl<W: World> Attempt<'_, '_, W> {
             } else {
                 let mut probe_session = opened.session;
                 quit(
+                    self.world,
                     &mut probe_session,
                     self.wait(self.settings.timeouts.quit, Some(deadline)),
                 )
@@ -689,6 +709,7 @@ impl<W: World> Attempt<'_, '_, W> {
         let parameters = mail_parameters(self, keywords);
         let everyone = self.pending.clone();
         let got = ask(
+            self.world,
             timeouts.mail,
             session.mail(&self.job.message.from, &parameters),
         )
@@ -714,7 +735,7 @@ impl<W: World> Attempt<'_, '_, W> {
         let mut held: Vec<(usize, Failed)> = Vec::new();
         for (position, &index) in everyone.iter().enumerate() {
             let recipient = self.job.message.to[index].clone();
-            let got = ask(timeouts.rcpt, session.rcpt(&recipient)).await;
+            let got = ask(self.world, timeouts.rcpt, session.rcpt(&recipient)).await;
             let broken = matches!(got, Got::Timeout | Got::Closed);
             // RCPT refusals do not end the session, so no QUIT here: judge only classifies.
             let result = match got {
@@ -764,10 +785,10 @@ impl<W: World> Attempt<'_, '_, W> {
             flow = flow.max(self.fail(refused, &[index], last));
         }
         if accepted.is_empty() {
-            quit(session, timeouts.quit).await;
+            quit(self.world, session, timeouts.quit).await;
             return flow;
         }
-        let got = ask(timeouts.data, session.data()).await;
+        let got = ask(self.world, timeouts.data, session.data()).await;
         if let Err(failed) = self
             .judge(
                 session,
@@ -782,6 +803,7 @@ impl<W: World> Attempt<'_, '_, W> {
             return flow.max(self.fail(failed, &accepted, last));
         }
         let got = ask(
+            self.world,
             timeouts.end_of_data,
             session.end_of_data(self.job.message_index),
         )
@@ -812,7 +834,7 @@ impl<W: World> Attempt<'_, '_, W> {
         if self.settings.reuse.is_some() {
             self.reusable = true;
         } else {
-            quit(session, timeouts.quit).await;
+            quit(self.world, session, timeouts.quit).await;
         }
         flow
     }
