@@ -5,6 +5,8 @@
 //!   every explored order.
 //! - `properties`: proptest properties over generated worlds (determinism, equal-preference
 //!   coverage, preference order, one outcome per recipient).
+//! - `authoring`: the JSON Schemas (fresh, shipped files valid, bad fixtures invalid), `new`,
+//!   `pin` and docs/findings.md.
 //! - `bad_input`: every bad file in `bad/` is rejected with a located error and exit code 2;
 //!   hostile files are rejected within a second.
 //! - `breakers`: proof that each checker can fire: every MUST rule with a checker and the
@@ -18,6 +20,7 @@
 //! - `search`: generated worlds: every preset keeps its MUSTs, determinism, metamorphic
 //!   relations; `explore` and `diff` from the command line.
 
+mod authoring;
 mod bad_input;
 mod breakers;
 mod cli;
