@@ -3,10 +3,12 @@
 //!
 //! - `corpus`: every shipped scenario: its trace pinned by insta, its `expect:` checked over
 //!   every explored order.
-//! - `properties`: proptest properties over generated worlds (determinism, equal-preference
-//!   coverage, preference order, one outcome per recipient).
+//! - `properties`: proptest properties over the lab's generated worlds (determinism,
+//!   equal-preference coverage, one truthful outcome per recipient, claims, the queue rules).
+//! - `authoring`: the JSON Schemas (fresh, shipped files valid, bad fixtures invalid), `new`,
+//!   `pin` and docs/findings.md.
 //! - `bad_input`: every bad file in `bad/` is rejected with a located error and exit code 2;
-//!   hostile files are rejected within a second.
+//!   hostile files are stopped by counted bounds.
 //! - `breakers`: proof that each checker can fire: every MUST rule with a checker and the
 //!   claim P1, broken by a test-only policy file or, where no setting can, a test-only client.
 //! - `cli`: the command line, called in-process.
@@ -25,6 +27,7 @@
 #[global_allocator]
 static ALLOCATOR: mxsim_meter::Counting = mxsim_meter::Counting;
 
+mod authoring;
 mod bad_input;
 mod breakers;
 mod cli;

@@ -124,6 +124,41 @@ pub enum Command {
         #[arg(long, default_value = "diff-findings")]
         out: PathBuf,
     },
+    /// Write a scenario skeleton that loads, from a one-line MX description such as
+    /// `10 smtp1, 10 smtp2, 20 backup`.
+    New {
+        /// The MX records: `PREFERENCE HOST`, separated by commas; a host without a dot is
+        /// qualified under `--domain`.
+        description: String,
+        /// The recipient domain.
+        #[arg(long, default_value = "foo.example")]
+        domain: String,
+        /// Write the skeleton to this file (never overwritten) instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Fill or update a scenario's `expect:` from runs: what holds over every explored order.
+    Pin {
+        /// The scenario file, rewritten in place (only its `expect:` block changes).
+        file: PathBuf,
+        /// A registered policy; repeat for several; default: those the file's `expect:`
+        /// names, else every registered policy.
+        #[arg(long = "policy")]
+        policies: Vec<String>,
+    },
+    /// Print the JSON Schema (draft 2020-12) of scenario or policy files.
+    Schema {
+        /// Which files.
+        #[arg(value_enum)]
+        kind: crate::authoring::SchemaKind,
+    },
+    /// Print the findings page (docs/findings.md): the seed's questions, answered by running
+    /// the seed scenarios with every policy.
+    Findings {
+        /// Scenario files or folders; default: scenarios/seed and the queue scenario of the
+        /// seed's last question.
+        paths: Vec<PathBuf>,
+    },
     /// Measure the cost of a run on one thread: seeds 0..N of one scenario, repeated; thread CPU
     /// time and wall time per run (medians), allocations and bytes per run (counted).
     Bench {

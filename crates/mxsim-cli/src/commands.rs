@@ -98,6 +98,14 @@ pub fn dispatch(command: Command, environment: Environment) -> Output {
                 code: EXIT_OK,
             }
         }
+        Command::New {
+            description,
+            domain,
+            out,
+        } => crate::authoring::new(&description, &domain, out.as_deref()),
+        Command::Pin { file, policies } => crate::authoring::pin(&file, &policies),
+        Command::Schema { kind } => crate::authoring::schema(kind),
+        Command::Findings { paths } => crate::authoring::findings(&paths),
         Command::Compare {
             paths,
             policies,
@@ -287,11 +295,11 @@ fn compare_command(
 }
 
 /// A loaded scenario file.
-type Loaded = (PathBuf, Arc<mxsim_model::scenario::Scenario>);
+pub(crate) type Loaded = (PathBuf, Arc<mxsim_model::scenario::Scenario>);
 
 /// Every scenario file under `paths`, loaded, and the notes of the walk; a bad file, or none at
 /// all, is bad input.
-fn load_all(paths: &[PathBuf]) -> Result<(Vec<Loaded>, Vec<String>), Output> {
+pub(crate) fn load_all(paths: &[PathBuf]) -> Result<(Vec<Loaded>, Vec<String>), Output> {
     let found = match files::collect(paths) {
         Ok(found) => found,
         Err(BadInput { text }) => return Err(bad(text)),
@@ -347,7 +355,7 @@ fn notes(notes: &[String]) -> String {
     notes.iter().map(|note| format!("{note}\n")).collect()
 }
 
-fn bad(text: String) -> Output {
+pub(crate) fn bad(text: String) -> Output {
     Output {
         stdout: String::new(),
         stderr: text,

@@ -8,11 +8,13 @@
 //! - [`files`]: finding and loading scenario files, with located errors.
 //! - [`commands`]: `run`, `check`, `bench`, `compare`, `policies`, `rules`, `completions`.
 //! - [`check_formats`]: `check`'s report as text, JSON, JUnit XML and TAP.
+//! - [`authoring`]: `new`, `pin`, `schema` and `findings`: writing scenarios and pages.
 //! - [`search`]: `explore` and `diff`, the search over generated worlds.
 //!
 //! Exit codes: 0 every expectation holds, 1 an expectation failed, 2 bad input or usage.
 
 pub mod args;
+pub mod authoring;
 pub mod check_formats;
 pub mod commands;
 pub mod files;

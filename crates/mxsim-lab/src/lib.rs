@@ -8,6 +8,8 @@
 //! - [`check`]: every `expect:` of a scenario, each over every explored order.
 //! - [`compare`]: the scenarios × policies matrix and its text, Markdown and JSON forms.
 //! - [`coverage`]: which rules and open questions a corpus exercises, and where policies differ.
+//! - [`pin`]: what holds over every explored order, as an `expect:` entry (`mxsim pin`).
+//! - [`findings`]: the seed's questions answered from the seed scenarios (docs/findings.md).
 //! - [`generate`]: generated worlds, as shrinkable specs and the scenarios they are.
 //! - [`search`]: `explore` (shrunk worlds on which a policy FAILs a rule) and `diff` (shrunk
 //!   worlds on which two policies part).
@@ -17,7 +19,9 @@
 pub mod check;
 pub mod compare;
 pub mod coverage;
+pub mod findings;
 pub mod generate;
 pub mod judge;
+pub mod pin;
 pub mod search;
 pub mod spec;

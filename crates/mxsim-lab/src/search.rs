@@ -15,9 +15,7 @@ use std::sync::Arc;
 use mxsim_model::name::Mailbox;
 use mxsim_model::outcome::{Disposition, DispositionKind};
 use mxsim_model::rules::{Grade, Level, Violation};
-use mxsim_model::scenario::{Expectation, ExpectedOutcome, HostRef, Scenario, write};
-use mxsim_model::trace::EventKind;
-use mxsim_model::yaml::Position;
+use mxsim_model::scenario::{Scenario, write};
 use mxsim_sim::{Choices, Prepared, Run, Runner};
 use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
@@ -293,84 +291,10 @@ fn pinned(runner: &Runner, trial: &Trial, seed: u64, policies: &[(&PolicySpec, &
             if !exploration.exhaustive || runs.is_empty() {
                 runs = vec![(*run).clone()];
             }
-            expectation(policy.name(), &runs)
+            crate::pin::expectation(policy.name(), &runs, &[])
         })
         .collect();
     scenario
-}
-
-/// What every run agrees on, as an expectation.
-fn expectation(policy: &str, runs: &[Run]) -> Expectation {
-    let kinds = |run: &Run| -> Vec<(Mailbox, DispositionKind)> {
-        run.outcomes
-            .iter()
-            .map(|outcome| (outcome.recipient.clone(), outcome.disposition.kind()))
-            .collect()
-    };
-    let first = kinds(&runs[0]);
-    let agreed = runs.iter().all(|run| kinds(run) == first);
-    let outcome = match first.first() {
-        Some((_, kind)) if agreed && first.iter().all(|(_, other)| other == kind) => {
-            Some(ExpectedOutcome::All(*kind))
-        }
-        Some(_) if agreed => {
-            let mut per: Vec<(Mailbox, DispositionKind)> = Vec::new();
-            let mut twice: Vec<Mailbox> = Vec::new();
-            for (mailbox, kind) in first {
-                match per.iter().find(|(seen, _)| *seen == mailbox) {
-                    Some((_, seen)) if *seen != kind => twice.push(mailbox),
-                    Some(_) => {}
-                    None => per.push((mailbox, kind)),
-                }
-            }
-            // A recipient that ended two ways over several messages is left unpinned.
-            per.retain(|(mailbox, _)| !twice.contains(mailbox));
-            (!per.is_empty()).then_some(ExpectedOutcome::PerRecipient(per))
-        }
-        _ => None,
-    };
-    let via_of = |run: &Run| -> Option<Vec<HostRef>> {
-        let all_delivered = !run.outcomes.is_empty()
-            && run
-                .outcomes
-                .iter()
-                .all(|outcome| outcome.disposition.kind() == DispositionKind::Delivered);
-        all_delivered.then(|| {
-            let mut hosts: Vec<HostRef> = Vec::new();
-            for outcome in &run.outcomes {
-                if let Disposition::Delivered { host, .. } = &outcome.disposition {
-                    let host = HostRef::Name(host.clone());
-                    if !hosts.contains(&host) {
-                        hosts.push(host);
-                    }
-                }
-            }
-            hosts.sort();
-            hosts
-        })
-    };
-    let via =
-        via_of(&runs[0]).filter(|via| runs.iter().all(|run| via_of(run).as_ref() == Some(via)));
-    let connections_of = |run: &Run| {
-        run.trace
-            .events
-            .iter()
-            .filter(|event| matches!(event.kind, EventKind::Connecting { .. }))
-            .count() as u64
-    };
-    let connections = Some(connections_of(&runs[0]))
-        .filter(|count| runs.iter().all(|run| connections_of(run) == *count));
-    Expectation {
-        policy: policy.to_owned(),
-        at: Position::default(),
-        outcome,
-        via,
-        never: Vec::new(),
-        connections,
-        within: None,
-        duplicates: None,
-        after: None,
-    }
 }
 
 /// The text of a found world: a comment header (what found it, what broke, how to reproduce),

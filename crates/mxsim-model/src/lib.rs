@@ -5,7 +5,8 @@
 //! - [`diag`]: located problems and their rendering with snippets.
 //! - [`escape`]: text from input files made safe for a terminal, Markdown and HTML.
 //! - [`schema`]: readers over located nodes that record every problem.
-//! - [`scenario`]: the scenario model and its loader.
+//! - [`scenario`]: the scenario model and its loader (and its JSON Schema).
+//! - [`json`]: a small ordered JSON value, for the file formats' JSON Schemas.
 //! - [`time`], [`name`], [`dns`], [`smtp`]: value types.
 //! - [`world`]: the client↔world traits a policy is written against.
 //! - [`trace`]: events and their text form.
@@ -22,6 +23,7 @@ pub mod dns;
 pub mod escape;
 pub mod expect;
 pub mod invariants;
+pub mod json;
 pub mod name;
 pub mod outcome;
 pub mod queue;

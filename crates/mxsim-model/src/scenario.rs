@@ -1504,7 +1504,8 @@ impl Loader<'_> {
 }
 
 mod checks;
+pub mod json_schema;
 mod write;
 
 use checks::Known;
-pub use write::{same, write};
+pub use write::{expectation_text, same, write};

@@ -18,7 +18,7 @@ use crate::settings::{
     StarttlsRefused, Timeouts, TlsFallback, TlsUse, WantedAction,
 };
 
-const TOP_KEYS: &[&str] = &[
+pub(crate) const TOP_KEYS: &[&str] = &[
     "name",
     "summary",
     "source",
@@ -48,9 +48,9 @@ const TOP_KEYS: &[&str] = &[
     "claims",
     "departures",
 ];
-const ORDER_KEYS: &[&str] = &["equal_preference", "address_family"];
-const LIMIT_KEYS: &[&str] = &["addresses", "sessions", "hosts", "addresses_per_host"];
-const ACTIONS: &[(&str, Action)] = &[
+pub(crate) const ORDER_KEYS: &[&str] = &["equal_preference", "address_family"];
+pub(crate) const LIMIT_KEYS: &[&str] = &["addresses", "sessions", "hosts", "addresses_per_host"];
+pub(crate) const ACTIONS: &[(&str, Action)] = &[
     ("next-address", Action::NextAddress),
     ("next-host", Action::NextHost),
     ("next-or-bounce", Action::NextOrBounce),
@@ -58,7 +58,7 @@ const ACTIONS: &[(&str, Action)] = &[
     ("defer", Action::Defer),
     ("bounce", Action::Bounce),
 ];
-const KEYWORD_ACTIONS: &[&str] = &[
+pub(crate) const KEYWORD_ACTIONS: &[&str] = &[
     "ignore",
     "downgrade",
     "bounce",
@@ -66,11 +66,11 @@ const KEYWORD_ACTIONS: &[&str] = &[
     "same-preference",
     "whole-list",
 ];
-const KEYWORD_RULE_KEYS: &[&str] = &["action", "final"];
-const WANTED_KEYS: &[&str] = &["action", "search_limit", "send_without_after"];
-const QUEUE_KEYS: &[&str] = &["retry", "scan", "lifetime", "warn_after"];
-const MEMORY_KEYS: &[&str] = &["hosts", "recipients", "destinations"];
-const RETRY_KEYS: &[&str] = &["every", "first", "max", "factor", "delays", "rules"];
+pub(crate) const KEYWORD_RULE_KEYS: &[&str] = &["action", "final"];
+pub(crate) const WANTED_KEYS: &[&str] = &["action", "search_limit", "send_without_after"];
+pub(crate) const QUEUE_KEYS: &[&str] = &["retry", "scan", "lifetime", "warn_after"];
+pub(crate) const MEMORY_KEYS: &[&str] = &["hosts", "recipients", "destinations"];
+pub(crate) const RETRY_KEYS: &[&str] = &["every", "first", "max", "factor", "delays", "rules"];
 
 /// A policy file as written: every setting optional.
 #[derive(Clone, Debug, Default)]

@@ -137,7 +137,7 @@ fn render(scenario: &Scenario, leave_automatic: bool) -> String {
                 out,
                 "  {}: {}",
                 scalar(&expectation.policy),
-                self::expectation(expectation)
+                self::expectation_text(expectation)
             );
         }
     }
@@ -429,7 +429,8 @@ fn reply(reply: &Reply) -> String {
     }
 }
 
-fn expectation(expectation: &Expectation) -> String {
+/// One `expect:` entry as a YAML flow mapping: `{outcome: delivered, via: [smtp1.foo.example]}`.
+pub fn expectation_text(expectation: &Expectation) -> String {
     let mut fields = Vec::new();
     match &expectation.outcome {
         Some(ExpectedOutcome::All(kind)) => fields.push(format!("outcome: {kind}")),
