@@ -223,17 +223,28 @@ pub fn build_with(
     names: Vec<String>,
     make_columns: &(dyn Fn() -> Vec<Column> + Sync),
 ) -> Report {
+    let cells = run_cells(files, names.len(), make_columns, &run_cell);
+    report(files, names, cells)
+}
+
+/// Calls `each` on every cell (one scenario × one column), spread over the machine's cores, and
+/// returns what it made in order: row by row, column by column.
+pub(crate) fn run_cells<T: Send>(
+    files: &[(PathBuf, Arc<Scenario>)],
+    n_columns: usize,
+    make_columns: &(dyn Fn() -> Vec<Column> + Sync),
+    each: &(dyn Fn(&Runner, &Arc<Prepared>, &Column) -> T + Sync),
+) -> Vec<T> {
     // The work is split by cell, not by scenario: one scenario can hold most of the runs. Each
     // thread takes the next cell from a shared counter; a cell is a pure function of its
     // scenario and policy, so which thread ran it changes nothing, and cells are put back in
     // order: the output is the same on one core or many.
-    let n_columns = names.len();
     let n_cells = files.len() * n_columns;
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(n_cells.max(1));
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let mut cells: Vec<Option<Cell>> = vec![None; n_cells];
+    let mut cells: Vec<Option<T>> = (0..n_cells).map(|_| None).collect();
     std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|_| {
@@ -259,7 +270,7 @@ pub fn build_with(
                                 fresh
                             }
                         };
-                        done.push((index, run_cell(&runner, &prepared, &columns[column])));
+                        done.push((index, each(&runner, &prepared, &columns[column])));
                     }
                     done
                 })
@@ -274,6 +285,19 @@ pub fn build_with(
             }
         }
     });
+    cells
+        .into_iter()
+        .map(|cell| cell.expect("every cell is computed"))
+        .collect()
+}
+
+/// The report of `cells`, row by row, column by column.
+pub(crate) fn report(
+    files: &[(PathBuf, Arc<Scenario>)],
+    names: Vec<String>,
+    cells: Vec<Cell>,
+) -> Report {
+    let n_columns = names.len();
     let mut cells = cells.into_iter();
     Report {
         schema: "mxsim-compare/1",
@@ -288,11 +312,7 @@ pub fn build_with(
                 label: label(path),
                 queue: scenario.queue,
                 title: scenario.title.clone(),
-                cells: cells
-                    .by_ref()
-                    .take(n_columns)
-                    .map(|cell| cell.expect("every cell is computed"))
-                    .collect(),
+                cells: cells.by_ref().take(n_columns).collect(),
             })
             .collect(),
     }
@@ -337,7 +357,7 @@ fn label(path: &Path) -> String {
 }
 
 /// A cell from a verdict; `judged` says whether there was anything to hold.
-fn cell(policy: &str, verdict: &Verdict, judged: bool) -> Cell {
+pub(crate) fn cell(policy: &str, verdict: &Verdict, judged: bool) -> Cell {
     let expect = if verdict.first_fault.is_some() {
         "error"
     } else if !judged {
@@ -462,11 +482,11 @@ fn short(host: &str) -> &str {
     }
 }
 
-fn duration(milliseconds: u64) -> String {
+pub(crate) fn duration(milliseconds: u64) -> String {
     mxsim_model::time::Duration(milliseconds).to_string()
 }
 
-fn span_text(span: Span, render: impl Fn(u64) -> String) -> String {
+pub(crate) fn span_text(span: Span, render: impl Fn(u64) -> String) -> String {
     if span.min == span.max {
         render(span.min)
     } else {
@@ -510,7 +530,7 @@ pub fn cell_text(cell: &Cell, compact: bool, queue: bool) -> String {
 }
 
 /// The results of a cell: `delivered: smtp1 50%, smtp2 50%`, or `bounced`.
-fn results_text(cell: &Cell) -> String {
+pub(crate) fn results_text(cell: &Cell) -> String {
     let mut text = String::new();
     // Host names are shortened to their first label only when that stays unambiguous in the cell.
     let names: Vec<&str> = cell
@@ -758,7 +778,7 @@ fn render_text(report: &Report, width: usize) -> String {
 
 /// A path or name for a shell command line: quoted when it holds anything but plain
 /// characters.
-fn shell_word(text: &str) -> String {
+pub(crate) fn shell_word(text: &str) -> String {
     let text = terminal(text);
     if !text.is_empty()
         && text
