@@ -7,6 +7,8 @@
 //! - [`judge`]: judging an exploration run by run, keeping only what is reported.
 //! - [`check`]: every `expect:` of a scenario, each over every explored order.
 //! - [`compare`]: the scenarios × policies matrix and its text, Markdown and JSON forms.
+//! - [`report`]: the matrix as one self-contained HTML page, each cell with a run's trace and
+//!   timeline picture.
 //! - [`coverage`]: which rules and open questions a corpus exercises, and where policies differ.
 //! - [`generate`]: generated worlds, as shrinkable specs and the scenarios they are.
 //! - [`search`]: `explore` (shrunk worlds on which a policy FAILs a rule) and `diff` (shrunk
@@ -19,5 +21,6 @@ pub mod compare;
 pub mod coverage;
 pub mod generate;
 pub mod judge;
+pub mod report;
 pub mod search;
 pub mod spec;
