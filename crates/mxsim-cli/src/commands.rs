@@ -111,6 +111,11 @@ pub fn dispatch(command: Command, environment: Environment) -> Output {
                 only_differences,
             )
         }
+        Command::Report {
+            paths,
+            policies,
+            out,
+        } => crate::report::report_command(&paths, &policies, &out),
         Command::Policies { name } => policies(name.as_deref()),
         Command::Rules {
             coverage: true,
@@ -281,7 +286,7 @@ type Loaded = (PathBuf, Arc<mxsim_model::scenario::Scenario>);
 
 /// Every scenario file under `paths`, loaded, and the notes of the walk; a bad file, or none at
 /// all, is bad input.
-fn load_all(paths: &[PathBuf]) -> Result<(Vec<Loaded>, Vec<String>), Output> {
+pub(crate) fn load_all(paths: &[PathBuf]) -> Result<(Vec<Loaded>, Vec<String>), Output> {
     let found = match files::collect(paths) {
         Ok(found) => found,
         Err(BadInput { text }) => return Err(bad(text)),
@@ -333,11 +338,11 @@ fn coverage_command(paths: &[PathBuf]) -> Output {
     }
 }
 
-fn notes(notes: &[String]) -> String {
+pub(crate) fn notes(notes: &[String]) -> String {
     notes.iter().map(|note| format!("{note}\n")).collect()
 }
 
-fn bad(text: String) -> Output {
+pub(crate) fn bad(text: String) -> Output {
     Output {
         stdout: String::new(),
         stderr: text,

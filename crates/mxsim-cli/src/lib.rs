@@ -8,6 +8,7 @@
 //! - [`files`]: finding and loading scenario files, with located errors.
 //! - [`commands`]: `run`, `check`, `bench`, `compare`, `policies`, `rules`, `completions`.
 //! - [`check_formats`]: `check`'s report as text, JSON, JUnit XML and TAP.
+//! - [`report`]: `report`, the matrix as a self-contained HTML page.
 //! - [`search`]: `explore` and `diff`, the search over generated worlds.
 //!
 //! Exit codes: 0 every expectation holds, 1 an expectation failed, 2 bad input or usage.
@@ -16,6 +17,7 @@ pub mod args;
 pub mod check_formats;
 pub mod commands;
 pub mod files;
+pub mod report;
 pub mod search;
 
 use std::ffi::OsString;
