@@ -371,11 +371,16 @@ pub fn svg(trace: &Trace) -> String {
     let _ = writeln!(
         out,
         "<svg class=\"tl\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" \
-         viewBox=\"0 0 {w} {h}\" role=\"img\" aria-label=\"timeline: {n} events, {l} addresses\">",
+         viewBox=\"0 0 {w} {h}\" role=\"img\" aria-label=\"timeline: {n} events, {l} {addresses}\">",
         w = px(width),
         h = px(height),
         n = events.len(),
         l = lanes.len(),
+        addresses = if lanes.len() == 1 {
+            "address"
+        } else {
+            "addresses"
+        },
     );
     // Lane backgrounds and labels.
     let _ = writeln!(
