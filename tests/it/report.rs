@@ -319,8 +319,12 @@ fn chromium_loads_the_page() {
     command.arg("--dump-dom").arg(&url);
     let dom = String::from_utf8(run_browser(command)).expect("the DOM is UTF-8");
     assert!(
-        dom.contains("<table class=\"matrix\">"),
+        dom.contains("<table class=\"matrix\""),
         "no matrix:\n{dom:.2000}"
+    );
+    assert!(
+        dom.contains("<colgroup>"),
+        "the matrix lost its fixed layout"
     );
     assert_eq!(dom.matches("<td class=\"v-").count(), scenarios * 4);
     for class in ["v-pass", "v-departs"] {

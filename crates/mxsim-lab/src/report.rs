@@ -273,16 +273,16 @@ code,pre{font:12px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
 .v-error{background:#3b3b3b;color:#fff}
 .v-error a{color:#fff}
 .wrap{overflow-x:auto;max-width:100%}
-table.matrix{border-collapse:separate;border-spacing:1px;font-size:11px;line-height:1.25}
+table.matrix{table-layout:fixed;width:100%;border-collapse:separate;border-spacing:1px;font-size:11px;line-height:1.25}
 table.matrix th{background:#fff;font-weight:600;text-align:left}
 table.matrix thead th{position:sticky;top:0;z-index:2;vertical-align:bottom}
 table.matrix th.p{writing-mode:vertical-rl;transform:rotate(180deg);white-space:nowrap;padding:4px 2px;max-height:150px}
-table.matrix tbody th{position:sticky;left:0;z-index:1;padding:2px 6px 2px 2px;min-width:190px;max-width:260px;font-weight:normal;border-left:4px solid transparent}
+table.matrix tbody th{position:sticky;left:0;z-index:1;padding:2px 6px 2px 2px;overflow-wrap:anywhere;font-weight:normal;border-left:4px solid transparent}
 table.matrix tbody th a{color:#1d1d1f;text-decoration:none}
 table.matrix tbody th small{color:#666}
 table.matrix tr.differs th{border-left-color:#e0a100;background:#fff8e1}
 table.matrix tr.differs th a::before{content:'\\2260  ';color:#b07800;font-weight:bold}
-table.matrix td{padding:0;min-width:66px;max-width:120px;vertical-align:top}
+table.matrix td{padding:0;vertical-align:top;overflow-wrap:anywhere}
 table.matrix td a{display:block;padding:2px 3px;color:inherit;text-decoration:none;min-height:100%}
 table.matrix td a:hover{outline:2px solid #1a4f8b}
 table.matrix td small{display:block;font-weight:normal;opacity:.8}
@@ -478,10 +478,15 @@ pub fn html(page: &Page) -> String {
 
     // The matrix.
     out.push_str("<h2>Matrix</h2>\n");
-    out.push_str(
+    // A fixed layout: the scenario column 150 pixels wide, the policies sharing the rest, at
+    // least 56 pixels each (16 policies fit in a 1,200-pixel window); the page scrolls beyond.
+    let _ = write!(
+        out,
         "<input type=\"checkbox\" id=\"onlydiff\"> <label for=\"onlydiff\">only the scenarios \
-         where the policies differ</label>\n<div class=\"wrap\">\n<table class=\"matrix\">\n\
+         where the policies differ</label>\n<div class=\"wrap\">\n<table class=\"matrix\" \
+         style=\"min-width:{}px\">\n<colgroup><col style=\"width:150px\"></colgroup>\n\
          <thead><tr><th>scenario</th>",
+        150 + 56 * report.policies.len()
     );
     for name in &report.policies {
         let _ = write!(out, "<th class=\"p\">{}</th>", escape::html(name));
