@@ -94,6 +94,30 @@ fn queued_wanted_keyword_timeline_is_pinned() {
     insta::assert_snapshot!("queued_wanted_keyword_same_preference_timeline", svg);
 }
 
+/// Over the corpus, the baseline's timelines draw every way a connection can end.
+#[test]
+fn the_corpus_draws_every_ending() {
+    let files: Vec<String> = mxsim_tests::scenario_files()
+        .iter()
+        .map(|path| {
+            path.strip_prefix(root())
+                .expect("under the root")
+                .display()
+                .to_string()
+        })
+        .collect();
+    let files: Vec<&str> = files.iter().map(String::as_str).collect();
+    let page = page(&files, &["rfc5321"]);
+    let html = report::html(&page);
+    for ending in timeline::Ending::ALL {
+        assert!(
+            html.contains(&format!("<g class=\"{}\">", ending.class())),
+            "no span ends as {}",
+            ending.label()
+        );
+    }
+}
+
 /// The page has a cell per scenario and policy, each coloured by its verdict and linked to a
 /// block that exists; every internal link has its target; no text is left unescaped.
 #[test]

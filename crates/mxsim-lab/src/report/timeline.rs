@@ -815,3 +815,43 @@ pub fn legend() -> String {
     out.push_str("</svg>\n");
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn coordinates_are_short_and_stable() {
+        assert_eq!(px(12.0), "12");
+        assert_eq!(px(12.34), "12.3");
+        assert_eq!(px(12.96), "13");
+        assert_eq!(px(0.05), "0.1");
+    }
+
+    #[test]
+    fn gaps_grow_with_the_logarithm_of_the_time_passed() {
+        assert_eq!(px(gap(1_000)), "18");
+        assert_eq!(px(gap(300_000)), "75.9");
+        assert!(gap(86_400_000) < 2.0 * gap(3_600_000));
+        assert_eq!(time_label(Instant(1_800_000)), "00:30:00");
+        assert_eq!(time_label(Instant(250)), "00:00:00.250");
+    }
+
+    #[test]
+    fn a_delivery_outranks_a_negative_reply_and_a_timeout_outranks_both() {
+        let mut span = Span::new(0, None);
+        span.last_reply = Some(ReplyClass::Permanent);
+        assert_eq!(span.ending(Some(Closer::Client)), Ending::Permanent);
+        span.gave_up = true;
+        assert_eq!(span.ending(Some(Closer::Client)), Ending::Timeout);
+        span.accepted = true;
+        assert_eq!(span.ending(Some(Closer::Client)), Ending::Accepted);
+        let quiet = Span::new(0, None);
+        assert_eq!(
+            quiet.ending(Some(Closer::ServerIdle)),
+            Ending::ClosedByServer
+        );
+        assert_eq!(quiet.ending(Some(Closer::Client)), Ending::ClosedByClient);
+        assert_eq!(quiet.ending(None), Ending::Open);
+    }
+}
