@@ -17,6 +17,8 @@
 //! - `queue`: queue runs: linear cost, determinism, the queue rules on every policy.
 //! - `limits`: budgets on runs and explorations, faulty policies, file-system edges, escaping.
 //! - `policies`: the preset files and the pinned `compare` output for the seed scenarios.
+//! - `report`: `mxsim report`'s HTML page: cells, links, escaping, determinism, reproduce
+//!   commands, the pinned timeline of the base case; in Chromium when `MXSIM_BROWSER_TESTS=1`.
 //! - `tidy`: the project's own rules (file headers, scenario comments, banned test tricks).
 //! - `writer`: the scenario writer round-trips every shipped file and generated worlds.
 //! - `search`: generated worlds: every preset keeps its MUSTs, determinism, metamorphic
@@ -37,6 +39,7 @@ mod limits;
 mod policies;
 mod properties;
 mod queue;
+mod report;
 mod rules;
 mod search;
 mod tidy;

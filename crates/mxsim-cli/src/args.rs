@@ -52,6 +52,18 @@ pub enum Command {
         #[arg(long)]
         only_differences: bool,
     },
+    /// Write the matrix as a self-contained HTML page, DIR/index.html: each cell with a run's
+    /// trace, its timeline and the command that reproduces it.
+    Report {
+        /// Files or folders (searched recursively for .yaml files); default: scenarios.
+        paths: Vec<PathBuf>,
+        /// A policy name or a policy file; repeat for several; default: every policy.
+        #[arg(long = "policy")]
+        policies: Vec<String>,
+        /// The folder to write index.html into (created when missing).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// List the policies, print one preset file, or print a policy file resolved after
     /// `extends`.
     Policies {

@@ -129,6 +129,11 @@ pub fn dispatch(command: Command, environment: Environment) -> Output {
                 only_differences,
             )
         }
+        Command::Report {
+            paths,
+            policies,
+            out,
+        } => crate::report::report_command(&paths, &policies, &out),
         Command::Policies { name } => policies(name.as_deref()),
         Command::Rules {
             coverage: true,
@@ -351,7 +356,7 @@ fn coverage_command(paths: &[PathBuf]) -> Output {
     }
 }
 
-fn notes(notes: &[String]) -> String {
+pub(crate) fn notes(notes: &[String]) -> String {
     notes.iter().map(|note| format!("{note}\n")).collect()
 }
 

@@ -9,6 +9,7 @@
 //! - [`commands`]: `run`, `check`, `bench`, `compare`, `policies`, `rules`, `completions`.
 //! - [`check_formats`]: `check`'s report as text, JSON, JUnit XML and TAP.
 //! - [`authoring`]: `new`, `pin`, `schema` and `findings`: writing scenarios and pages.
+//! - [`report`]: `report`, the matrix as a self-contained HTML page.
 //! - [`search`]: `explore` and `diff`, the search over generated worlds.
 //!
 //! Exit codes: 0 every expectation holds, 1 an expectation failed, 2 bad input or usage.
@@ -18,6 +19,7 @@ pub mod authoring;
 pub mod check_formats;
 pub mod commands;
 pub mod files;
+pub mod report;
 pub mod search;
 
 use std::ffi::OsString;

@@ -223,6 +223,18 @@ pub fn build_with(
     names: Vec<String>,
     make_columns: &(dyn Fn() -> Vec<Column> + Sync),
 ) -> Report {
+    let cells = run_cells(files, names.len(), make_columns, &run_cell);
+    report(files, names, cells)
+}
+
+/// Calls `each` on every cell (one scenario × one column), spread over the machine's cores, and
+/// returns what it made in order: row by row, column by column.
+pub(crate) fn run_cells<T: Send>(
+    files: &[(PathBuf, Arc<Scenario>)],
+    n_columns: usize,
+    make_columns: &(dyn Fn() -> Vec<Column> + Sync),
+    each: &(dyn Fn(&Runner, &Arc<Prepared>, &Column) -> T + Sync),
+) -> Vec<T> {
     // The work is split by cell, not by scenario: one scenario can hold most of the runs. Each
     // thread takes the next cell from a shared counter; a cell is a pure function of its
     // scenario and policy, so which thread ran it changes nothing, and cells are put back in
@@ -232,7 +244,6 @@ pub fn build_with(
     // cell does not start last and run alone on one core while the others idle. The cost is
     // estimated from each cell's first run (its events, times the runs its exploration will
     // make), made on every core before the cells themselves.
-    let n_columns = names.len();
     let n_cells = files.len() * n_columns;
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
@@ -252,32 +263,14 @@ pub fn build_with(
     );
     let mut costliest_first = in_order;
     costliest_first.sort_by_key(|&index| (std::cmp::Reverse(estimates[index]), index));
-    let cells = on_cores(
+    on_cores(
         threads,
         &costliest_first,
         n_columns,
         &prepared,
         make_columns,
-        &run_cell,
-    );
-    let mut cells = cells.into_iter();
-    Report {
-        schema: "mxsim-compare/1",
-        mxsim: Build::default(),
-        policies: names,
-        policy_files: Vec::new(),
-        omitted_agreeing: 0,
-        scenarios: files
-            .iter()
-            .map(|(path, scenario)| Row {
-                file: path.display().to_string(),
-                label: label(path),
-                queue: scenario.queue,
-                title: scenario.title.clone(),
-                cells: cells.by_ref().take(n_columns).collect(),
-            })
-            .collect(),
-    }
+        each,
+    )
 }
 
 /// Runs `work` on every cell of `schedule` (indices into files × columns), taken in that order
@@ -348,6 +341,33 @@ fn estimate(runner: &Runner, prepared: &Arc<Prepared>, column: &Column) -> u64 {
     orders.saturating_mul(first.trace.events.len() as u64 + 1)
 }
 
+/// The report of `cells`, row by row, column by column.
+pub(crate) fn report(
+    files: &[(PathBuf, Arc<Scenario>)],
+    names: Vec<String>,
+    cells: Vec<Cell>,
+) -> Report {
+    let n_columns = names.len();
+    let mut cells = cells.into_iter();
+    Report {
+        schema: "mxsim-compare/1",
+        mxsim: Build::default(),
+        policies: names,
+        policy_files: Vec::new(),
+        omitted_agreeing: 0,
+        scenarios: files
+            .iter()
+            .map(|(path, scenario)| Row {
+                file: path.display().to_string(),
+                label: label(path),
+                queue: scenario.queue,
+                title: scenario.title.clone(),
+                cells: cells.by_ref().take(n_columns).collect(),
+            })
+            .collect(),
+    }
+}
+
 fn run_cell(runner: &Runner, prepared: &Arc<Prepared>, column: &Column) -> Cell {
     let scenario = &prepared.scenario;
     let expectation = scenario
@@ -387,7 +407,7 @@ fn label(path: &Path) -> String {
 }
 
 /// A cell from a verdict; `judged` says whether there was anything to hold.
-fn cell(policy: &str, verdict: &Verdict, judged: bool) -> Cell {
+pub(crate) fn cell(policy: &str, verdict: &Verdict, judged: bool) -> Cell {
     let expect = if verdict.first_fault.is_some() {
         "error"
     } else if !judged {
@@ -512,11 +532,11 @@ fn short(host: &str) -> &str {
     }
 }
 
-fn duration(milliseconds: u64) -> String {
+pub(crate) fn duration(milliseconds: u64) -> String {
     mxsim_model::time::Duration(milliseconds).to_string()
 }
 
-fn span_text(span: Span, render: impl Fn(u64) -> String) -> String {
+pub(crate) fn span_text(span: Span, render: impl Fn(u64) -> String) -> String {
     if span.min == span.max {
         render(span.min)
     } else {
@@ -560,7 +580,7 @@ pub fn cell_text(cell: &Cell, compact: bool, queue: bool) -> String {
 }
 
 /// The results of a cell: `delivered: smtp1 50%, smtp2 50%`, or `bounced`.
-fn results_text(cell: &Cell) -> String {
+pub(crate) fn results_text(cell: &Cell) -> String {
     let mut text = String::new();
     // Host names are shortened to their first label only when that stays unambiguous in the cell.
     let names: Vec<&str> = cell
@@ -808,7 +828,7 @@ fn render_text(report: &Report, width: usize) -> String {
 
 /// A path or name for a shell command line: quoted when it holds anything but plain
 /// characters.
-fn shell_word(text: &str) -> String {
+pub(crate) fn shell_word(text: &str) -> String {
     let text = terminal(text);
     if !text.is_empty()
         && text

@@ -13,7 +13,7 @@ use mxsim_model::invariants;
 use mxsim_model::outcome::{Disposition, DispositionKind};
 use mxsim_model::queue::QueueSettings;
 use mxsim_model::rules::{self, Departure, Grade, Level, Subject, Violation};
-use mxsim_model::scenario::{ClientIdentity, Expectation, Message};
+use mxsim_model::scenario::{ClientIdentity, Expectation, Message, Scenario};
 use mxsim_policy::settings::Claim;
 use mxsim_sim::{
     AttemptRecord, Choices, Cut, Exploration, Fault, Observer, Prepared, Run, Runner, SimWorld,
@@ -321,22 +321,33 @@ pub fn explore(
     claims: &[Claim],
     departures: &[Departure],
 ) -> Verdict {
-    let scenario = &prepared.scenario;
-    let queue = scenario.queue.then(|| policy.queue());
-    let mut judge = Judge::new(
-        expectation,
-        claims,
-        departures,
-        queue,
-        &scenario.messages,
-        Some(&scenario.client),
-    );
+    let mut judge = judge_for(&prepared.scenario, policy, expectation, claims, departures);
     let Exploration {
         exhaustive, cut, ..
     } = runner.explore(prepared, policy, &mut judge);
     judge.verdict.exhaustive = exhaustive;
     judge.verdict.cut = cut;
     judge.verdict
+}
+
+/// The judge of `policy` on `scenario`: with the policy's queue settings in a queue scenario,
+/// and the scenario's messages and client.
+pub fn judge_for<'a>(
+    scenario: &'a Scenario,
+    policy: &dyn mxsim_model::world::Policy<SimWorld>,
+    expectation: Option<&'a Expectation>,
+    claims: &'a [Claim],
+    departures: &'a [Departure],
+) -> Judge<'a> {
+    let queue = scenario.queue.then(|| policy.queue());
+    Judge::new(
+        expectation,
+        claims,
+        departures,
+        queue,
+        &scenario.messages,
+        Some(&scenario.client),
+    )
 }
 
 /// A one-line label for how a run's orders were chosen; `run --seed` or `run --order`

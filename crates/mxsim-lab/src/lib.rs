@@ -7,6 +7,8 @@
 //! - [`judge`]: judging an exploration run by run, keeping only what is reported.
 //! - [`check`]: every `expect:` of a scenario, each over every explored order.
 //! - [`compare`]: the scenarios × policies matrix and its text, Markdown and JSON forms.
+//! - [`report`]: the matrix as one self-contained HTML page, each cell with a run's trace and
+//!   timeline picture.
 //! - [`coverage`]: which rules and open questions a corpus exercises, and where policies differ.
 //! - [`pin`]: what holds over every explored order, as an `expect:` entry (`mxsim pin`).
 //! - [`findings`]: the seed's questions answered from the seed scenarios (docs/findings.md).
@@ -23,5 +25,6 @@ pub mod findings;
 pub mod generate;
 pub mod judge;
 pub mod pin;
+pub mod report;
 pub mod search;
 pub mod spec;
