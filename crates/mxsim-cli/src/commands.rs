@@ -240,27 +240,24 @@ pub fn digest(settings: &mxsim_policy::settings::Settings) -> String {
     out
 }
 
-fn compare_command(
-    paths: &[PathBuf],
+/// The policies of `--policy` arguments (every registered one when there are none), each
+/// name once, in order, and for each given as a file its name, path and settings digest, as
+/// reports carry them; `compare` and `report` take their policies this way.
+pub(crate) fn resolve_policies(
     arguments: &[String],
-    format: compare::Format,
-    only_differences: bool,
-) -> Output {
+) -> Result<(Vec<PolicySpec>, Vec<compare::PolicyFile>), Output> {
     // Each policy with the argument that named it (the name itself by default).
-    let specs: Result<Vec<(String, PolicySpec)>, String> = if arguments.is_empty() {
-        Ok(registry::names()
+    let mut specs: Vec<(String, PolicySpec)> = if arguments.is_empty() {
+        registry::names()
             .into_iter()
             .map(|name| (name.to_owned(), PolicySpec::Named(name.to_owned())))
-            .collect())
+            .collect()
     } else {
         arguments
             .iter()
             .map(|argument| Ok((argument.clone(), parse_policy(argument)?)))
-            .collect()
-    };
-    let mut specs = match specs {
-        Ok(specs) => specs,
-        Err(text) => return bad(text),
+            .collect::<Result<_, String>>()
+            .map_err(bad)?
     };
     // A policy named twice gets one column.
     let mut seen = std::collections::BTreeSet::new();
@@ -276,7 +273,22 @@ fn compare_command(
             PolicySpec::Named(_) => None,
         })
         .collect();
-    let specs: Vec<PolicySpec> = specs.into_iter().map(|(_, spec)| spec).collect();
+    Ok((
+        specs.into_iter().map(|(_, spec)| spec).collect(),
+        policy_files,
+    ))
+}
+
+fn compare_command(
+    paths: &[PathBuf],
+    arguments: &[String],
+    format: compare::Format,
+    only_differences: bool,
+) -> Output {
+    let (specs, policy_files) = match resolve_policies(arguments) {
+        Ok(resolved) => resolved,
+        Err(output) => return output,
+    };
     let (loaded, found_notes) = match load_all(paths) {
         Ok(loaded) => loaded,
         Err(output) => return output,

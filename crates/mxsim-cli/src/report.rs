@@ -5,12 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
-use mxsim_lab::compare;
 use mxsim_lab::report;
-use mxsim_lab::spec::PolicySpec;
-use mxsim_policy::registry;
 
-use crate::commands::{bad, digest, load_all, notes, parse_policy};
+use crate::commands::{bad, load_all, notes, resolve_policies};
 use crate::{EXIT_FAILED, EXIT_OK, Output};
 
 /// The page's file name in `--out`.
@@ -26,36 +23,10 @@ pub fn report_command(paths: &[PathBuf], arguments: &[String], out: &Path) -> Ou
     } else {
         paths.to_vec()
     };
-    // Each policy with the argument that named it, once per name, as `compare` takes them.
-    let mut specs: Vec<(String, PolicySpec)> = Vec::new();
-    if arguments.is_empty() {
-        specs.extend(
-            registry::names()
-                .into_iter()
-                .map(|name| (name.to_owned(), PolicySpec::Named(name.to_owned()))),
-        );
-    } else {
-        for argument in arguments {
-            match parse_policy(argument) {
-                Ok(spec) => specs.push((argument.clone(), spec)),
-                Err(text) => return bad(text),
-            }
-        }
-    }
-    let mut seen = std::collections::BTreeSet::new();
-    specs.retain(|(_, spec)| seen.insert(spec.name().to_owned()));
-    let policy_files = specs
-        .iter()
-        .filter_map(|(argument, spec)| match spec {
-            PolicySpec::File(settings) => Some(compare::PolicyFile {
-                name: spec.name().to_owned(),
-                path: mxsim_model::escape::terminal(argument).into_owned(),
-                digest: digest(settings),
-            }),
-            PolicySpec::Named(_) => None,
-        })
-        .collect();
-    let specs: Vec<PolicySpec> = specs.into_iter().map(|(_, spec)| spec).collect();
+    let (specs, policy_files) = match resolve_policies(arguments) {
+        Ok(resolved) => resolved,
+        Err(output) => return output,
+    };
     let (loaded, found_notes) = match load_all(&paths) {
         Ok(loaded) => loaded,
         Err(output) => return output,

@@ -14,9 +14,11 @@ use std::sync::Arc;
 
 use mxsim_model::name::Mailbox;
 use mxsim_model::outcome::{Disposition, DispositionKind};
-use mxsim_model::rules::{Grade, Level, Violation};
+use mxsim_model::rules::{Departure, Grade, Level, Violation};
 use mxsim_model::scenario::{Scenario, write};
-use mxsim_sim::{Choices, Prepared, Run, Runner};
+use mxsim_model::world::Policy;
+use mxsim_policy::settings::Claim;
+use mxsim_sim::{Choices, Prepared, Run, Runner, SimWorld};
 use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 
@@ -88,24 +90,39 @@ struct Trial {
     run: Run,
 }
 
-fn trial(runner: &Runner, spec: &Spec, policy: &PolicySpec, seed: u64, title: &str) -> Trial {
-    let prepared = Arc::new(Prepared::new(Arc::new(spec.scenario(title))));
-    let built = policy.build();
-    let run = runner.run(&prepared, built.as_ref(), Choices::Seed(seed));
+/// A policy as the search runs it, built once per search with what its judge needs.
+struct Searched<'p> {
+    spec: &'p PolicySpec,
+    policy: Box<dyn Policy<SimWorld>>,
+    claims: Vec<Claim>,
+    departures: Vec<Departure>,
+}
+
+impl<'p> Searched<'p> {
+    fn new(spec: &'p PolicySpec) -> Searched<'p> {
+        Searched {
+            spec,
+            policy: spec.build(),
+            claims: spec.claims(),
+            departures: spec.departures(),
+        }
+    }
+}
+
+fn trial(runner: &Runner, spec: &Spec, policy: &Searched<'_>, seed: u64) -> Trial {
+    let prepared = Arc::new(Prepared::new(Arc::new(spec.scenario("generated"))));
+    let run = runner.run(&prepared, policy.policy.as_ref(), Choices::Seed(seed));
     Trial { prepared, run }
 }
 
 /// Every graded violation of `policy` in a trial.
-fn graded(trial: &Trial, policy: &PolicySpec) -> Vec<(Grade, Violation)> {
+fn graded(trial: &Trial, policy: &Searched<'_>) -> Vec<(Grade, Violation)> {
     let scenario = &trial.prepared.scenario;
-    let claims = policy.claims();
-    let departures = policy.departures();
-    let built = policy.build();
     let judge = Judge::new(
         None,
-        &claims,
-        &departures,
-        scenario.queue.then(|| built.queue()),
+        &policy.claims,
+        &policy.departures,
+        scenario.queue.then(|| policy.policy.queue()),
         &scenario.messages,
         Some(&scenario.client),
     );
@@ -160,13 +177,14 @@ pub fn explore(
     cases: &Cases,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Exploration {
+    let policy = &Searched::new(policy);
     let mut seen = Exploration::default();
     let total = cases.numbers().count() as u64;
     for case in cases.numbers() {
         let seed = cases.case_seed(case);
         let mut tree = tree(seed);
         let spec = tree.current();
-        let first = trial(runner, &spec, policy, seed, "generated");
+        let first = trial(runner, &spec, policy, seed);
         seen.cases += 1;
         seen.runs += 1;
         if first.run.fault.is_some() {
@@ -189,7 +207,7 @@ pub fn explore(
                 continue;
             }
             let fails = |spec: &Spec| {
-                let again = trial(runner, spec, policy, seed, "generated");
+                let again = trial(runner, spec, policy, seed);
                 again.run.fault.is_none()
                     && graded(&again, policy)
                         .iter()
@@ -197,21 +215,20 @@ pub fn explore(
             };
             let (smallest, steps) = shrink(&mut tree, spec.clone(), &fails);
             seen.runs += u64::from(steps);
-            let last = trial(runner, &smallest, policy, seed, "generated");
+            let last = trial(runner, &smallest, policy, seed);
             let Some((_, violation)) = graded(&last, policy)
                 .into_iter()
                 .find(|(grade, violation)| *grade == Grade::Fail && violation.rule == rule)
             else {
                 continue;
             };
-            let departures = policy.departures();
             seen.findings.push(Finding {
                 case,
                 seed,
                 rule,
                 level: violation.level,
-                line: crate::judge::verdict_line(Grade::Fail, &violation, &departures),
-                scenario: pinned(runner, &last, seed, &[(policy, &last.run)]),
+                line: crate::judge::verdict_line(Grade::Fail, &violation, &policy.departures),
+                scenario: pinned(runner, &last, seed, &[(policy.spec, &last.run)]),
                 steps,
                 hosts: smallest.domains.iter().map(|d| d.hosts.len()).sum(),
             });
@@ -352,6 +369,7 @@ pub fn diff(
     cases: &Cases,
     progress: &mut dyn FnMut(u64, u64),
 ) -> (Option<Difference>, u64) {
+    let (a, b) = (&Searched::new(a), &Searched::new(b));
     let total = cases.numbers().count() as u64;
     let mut done = 0;
     let mut runs = 0u64;
@@ -362,8 +380,8 @@ pub fn diff(
         done += 1;
         runs += 2;
         let differs = |spec: &Spec| {
-            let left = trial(runner, spec, a, seed, "generated");
-            let right = trial(runner, spec, b, seed, "generated");
+            let left = trial(runner, spec, a, seed);
+            let right = trial(runner, spec, b, seed);
             left.run.fault.is_none()
                 && right.run.fault.is_none()
                 && reached(&left.run) != reached(&right.run)
@@ -371,10 +389,15 @@ pub fn diff(
         if differs(&spec) {
             let (smallest, steps) = shrink(&mut tree, spec, &differs);
             runs += 2 * u64::from(steps);
-            let left = trial(runner, &smallest, a, seed, "generated");
-            let right = trial(runner, &smallest, b, seed, "generated");
+            let left = trial(runner, &smallest, a, seed);
+            let right = trial(runner, &smallest, b, seed);
             let parting = parting(&left.run, &right.run);
-            let scenario = pinned(runner, &left, seed, &[(a, &left.run), (b, &right.run)]);
+            let scenario = pinned(
+                runner,
+                &left,
+                seed,
+                &[(a.spec, &left.run), (b.spec, &right.run)],
+            );
             progress(done, total);
             return (
                 Some(Difference {
