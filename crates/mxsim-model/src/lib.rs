@@ -9,6 +9,7 @@
 //! - [`json`]: a small ordered JSON value, for the file formats' JSON Schemas.
 //! - [`time`], [`name`], [`dns`], [`smtp`]: value types.
 //! - [`world`]: the client↔world traits a policy is written against.
+//! - [`script`]: the scripted server as a pure state machine: what a scenario's server answers.
 //! - [`trace`]: events and their text form.
 //! - [`outcome`]: per-recipient results.
 //! - [`queue`]: a client's retry schedule, queue scans, lifetime and delay warnings, as data.
@@ -30,6 +31,7 @@ pub mod queue;
 pub mod rules;
 pub mod scenario;
 pub mod schema;
+pub mod script;
 pub mod smtp;
 pub mod time;
 pub mod trace;

@@ -2,6 +2,10 @@
 //! all in virtual time. It implements the model's [`World`] and [`Session`] traits and records
 //! every observable event in the trace.
 //!
+//! What a server answers, and when it closes, is decided by the model's pure state machine
+//! ([`mxsim_model::script`]), which a live mode answers through too; this module carries the
+//! requests there, sleeps the delays it asks for, keeps the give-up guards and records the trace.
+//!
 //! Waiting is `tokio::time::sleep` on a paused current-thread runtime, so a five-minute
 //! greeting delay costs no real time. Something that never happens (a dropped SYN, a silent
 //! server) is a future that stays pending; the client's own timeout drops it, and a guard in the
@@ -16,8 +20,9 @@ use std::sync::Arc;
 
 use mxsim_model::dns::{DnsAnswer, RecordType};
 use mxsim_model::name::{Mailbox, Name};
-use mxsim_model::scenario::{ConnectMode, EndOfData, Greeting, Scenario, Server, StartTls};
-use mxsim_model::smtp::{Command, Keyword, Reply, ReplyClass, ReplyCode};
+use mxsim_model::scenario::{ConnectMode, Scenario};
+use mxsim_model::script::{Answer, ConnectAction, Conversation, Request, Script, ServerState};
+use mxsim_model::smtp::{Command, Keyword, Reply};
 use mxsim_model::time::{Duration, Instant};
 use mxsim_model::trace::{Budget, Closer, Event, EventKind, Sent};
 use mxsim_model::world::{
@@ -27,8 +32,8 @@ use mxsim_model::world::{
 
 use crate::choice::Chooser;
 
-/// A scenario made ready to simulate: an address→server map, each server's default replies, and
-/// the run's budgets.
+/// A scenario made ready to simulate: its servers' script (which server listens where, and what
+/// each answers) and the run's budgets.
 pub struct Prepared {
     /// The scenario.
     pub scenario: Arc<Scenario>,
@@ -39,8 +44,7 @@ pub struct Prepared {
     /// grow their trace nor reserve far more than they use. Sized from the scenario alone:
     /// nothing is carried from one run to the next.
     events_capacity: usize,
-    servers_by_address: BTreeMap<IpAddr, usize>,
-    defaults: Vec<Defaults>,
+    script: Script,
 }
 
 /// The counted budgets of one run (TIGER_STYLE: a limit on everything). Virtual time alone does
@@ -156,98 +160,38 @@ impl Budgets {
     }
 }
 
-/// The replies of a well-behaved server, with texts that name it.
-struct Defaults {
-    greeting: Reply,
-    ehlo: Reply,
-    helo: Reply,
-    starttls: Reply,
-    starttls_missing: Reply,
-    mail: Reply,
-    rcpt: Reply,
-    data: Reply,
-    end_of_data: Reply,
-    quit: Reply,
-    rset: Reply,
-}
-
-fn reply(code: u16, text: &str) -> Reply {
-    let code = ReplyCode::new(code).expect("default reply codes are valid");
-    Reply::new(code, text)
-}
-
-impl Defaults {
-    fn new(label: &str) -> Defaults {
-        Defaults {
-            greeting: reply(220, &format!("{label} ESMTP mxsim")),
-            ehlo: reply(250, label),
-            helo: reply(250, label),
-            starttls: reply(220, "2.0.0 ready to start TLS"),
-            starttls_missing: reply(502, "5.5.1 STARTTLS not implemented"),
-            mail: reply(250, "2.1.0 sender ok"),
-            rcpt: reply(250, "2.1.5 recipient ok"),
-            data: reply(354, "end data with <CR><LF>.<CR><LF>"),
-            end_of_data: reply(250, "2.0.0 queued"),
-            quit: reply(221, "2.0.0 bye"),
-            rset: reply(250, "2.0.0 reset"),
-        }
-    }
-}
-
 impl Prepared {
     /// Indexes a loaded scenario. A server keyed by address wins over one keyed by name.
     pub fn new(scenario: Arc<Scenario>) -> Prepared {
-        let mut servers_by_address = BTreeMap::new();
-        for pass_by_address in [false, true] {
-            for (index, server) in scenario.servers.iter().enumerate() {
-                let by_address = matches!(server.key, mxsim_model::scenario::ServerKey::Address(_));
-                if by_address == pass_by_address {
-                    for address in &server.addresses {
-                        servers_by_address.insert(*address, index);
-                    }
-                }
-            }
-        }
-        let defaults = scenario
-            .servers
-            .iter()
-            .map(|server| Defaults::new(&server.label()))
-            .collect();
         let budgets = Budgets::of(&scenario);
         Prepared {
             events_capacity: events_capacity(&scenario, budgets),
             budgets,
+            script: Script::new(scenario.clone()),
             scenario,
-            servers_by_address,
-            defaults,
         }
+    }
+
+    /// What the scenario's servers answer: the world asks it for every decision a server makes.
+    pub fn script(&self) -> &Script {
+        &self.script
     }
 }
 
-/// Per-connection state the world keeps.
+/// Per-connection state the world keeps: the network's side of it (open until either side
+/// closes it, abandoned once the client gave up waiting on it) and the server's
+/// [`Conversation`].
 struct Connection {
-    server: usize,
     address: IpAddr,
     host: Name,
     open: bool,
     abandoned: bool,
-    tls: bool,
-    /// Whether the TLS handshake will fail: decided when STARTTLS is answered, so a `during`
-    /// window that starts in between does not change it.
-    handshake_fails: bool,
-    recipients: Vec<Mailbox>,
-    /// The reverse-path of the transaction in progress, for greylisting.
-    sender: Option<Mailbox>,
-    idle_since: Instant,
+    conversation: Conversation,
 }
 
 /// A connection in the client's cache: its id, the keywords in force on it, and the time
 /// after which it is not reused.
 type Cached = (usize, Arc<[Keyword]>, Instant);
-
-/// A greylisting server's memory: (server, client address, sender, recipient) → the time of
-/// the triplet's first RCPT. Servers keep it across connections and messages.
-type Triplets = BTreeMap<(usize, Option<IpAddr>, Mailbox, Mailbox), Instant>;
 
 /// Mutable state of one run.
 pub(crate) struct State {
@@ -262,7 +206,8 @@ pub(crate) struct State {
     pub(crate) spent: Option<Budget>,
     budgets: Budgets,
     n_connects: u64,
-    triplets: Triplets,
+    /// The servers' memory across connections and messages (greylisting triplets).
+    servers: ServerState,
     /// The client's hints (retry records), kept for the whole run.
     hints: BTreeMap<HintKey, Hint>,
     /// The client's connection cache: open connections kept for reuse, with their keywords and
@@ -296,7 +241,7 @@ impl State {
             spent: None,
             budgets,
             n_connects: 0,
-            triplets: Triplets::new(),
+            servers: ServerState::default(),
             hints: BTreeMap::new(),
             parked: BTreeMap::new(),
             attempt: None,
@@ -383,10 +328,6 @@ impl Inner {
         if self.spent().is_some() {
             std::future::pending::<()>().await;
         }
-    }
-
-    fn server(&self, index: usize) -> &Server {
-        &self.prepared.scenario.servers[index]
     }
 }
 
@@ -649,20 +590,13 @@ impl World for SimWorld {
                 host: host.clone(),
             });
             let since = inner.now();
-            let Some(&index) = inner.prepared.servers_by_address.get(&address) else {
+            let script = &inner.prepared.script;
+            let Some(index) = script.server_at(address) else {
                 // Nothing listens on port 25 at an address no server entry covers.
                 inner.record(EventKind::Refused { address });
                 return Connect::Refused;
             };
-            let server = inner.server(index);
-            let mode = server
-                .field(since, |b| b.connect.as_ref())
-                .copied()
-                .unwrap_or(ConnectMode::Accept);
-            let latency = server
-                .field(since, |b| b.latency.as_ref())
-                .copied()
-                .unwrap_or_default();
+            let ConnectAction { mode, latency } = script.connect(index, since);
             let guard = GiveUpGuard {
                 inner,
                 since,
@@ -686,19 +620,16 @@ impl World for SimWorld {
                 _ => {
                     inner.record(EventKind::Connected { address });
                     let now = inner.now();
+                    let client = script.scenario().client.addresses.first().copied();
+                    let conversation = Conversation::open(script, index, client, now);
                     let mut state = inner.state.borrow_mut();
                     let id = state.connections.len();
                     state.connections.push(Connection {
-                        server: index,
                         address,
                         host,
                         open: true,
                         abandoned: false,
-                        tls: false,
-                        handshake_fails: false,
-                        recipients: Vec::new(),
-                        sender: None,
-                        idle_since: now,
+                        conversation,
                     });
                     drop(state);
                     Connect::Connected(SimSession {
@@ -831,12 +762,6 @@ pub struct SimSession {
     parked: bool,
 }
 
-/// What the script says to do after the delay.
-enum Scripted {
-    Reply(Reply),
-    Silent,
-}
-
 impl SimSession {
     fn inner(&self) -> &Inner {
         &self.world.inner
@@ -853,11 +778,10 @@ impl SimSession {
         let inner = self.inner();
         let mut state = inner.state.borrow_mut();
         let connection = &mut state.connections[self.id];
-        let server = &inner.prepared.scenario.servers[connection.server];
-        let idle = server.field(now, |b| b.idle_timeout.as_ref()).copied();
-        if let Some(idle) = idle
-            && connection.open
-            && now.since(connection.idle_since) >= idle
+        if connection.open
+            && connection
+                .conversation
+                .idle_expired(&inner.prepared.script, now)
         {
             connection.open = false;
             let address = connection.address;
@@ -869,13 +793,9 @@ impl SimSession {
         }
     }
 
-    /// One exchange: send `sent` (if any), wait the server's delay, run the script, reply.
-    async fn exchange(
-        &mut self,
-        command: Command,
-        sent: Option<Sent>,
-        script: impl FnOnce(&SimSession, Instant) -> Scripted,
-    ) -> Response {
+    /// One exchange: send `request`, wait the server's delay, and answer as the script says.
+    /// The reply comes with the keywords of an EHLO reply.
+    async fn exchange(&mut self, request: Request) -> Response<(Reply, Option<Arc<[Keyword]>>)> {
         let inner = &*self.world.inner;
         inner.within_budget().await;
         let now = inner.now();
@@ -883,74 +803,75 @@ impl SimSession {
         if !self.usable() {
             return Response::Closed;
         }
-        let (address, server_index) = {
-            let state = inner.state.borrow();
-            let connection = &state.connections[self.id];
-            (connection.address, connection.server)
+        let command = request
+            .command()
+            .expect("the client sends only commands the script names");
+        let (address, action) = {
+            let mut state = inner.state.borrow_mut();
+            let State {
+                connections,
+                servers,
+                ..
+            } = &mut *state;
+            let connection = &mut connections[self.id];
+            let action =
+                connection
+                    .conversation
+                    .step(&inner.prepared.script, servers, &request, now);
+            (connection.address, action)
         };
-        if let Some(sent) = sent {
+        if let Some(sent) = sent(request) {
             inner.record(EventKind::Sent {
                 address,
                 command: sent,
             });
         }
-        let server = inner.server(server_index);
-        let delay = Duration(
-            server
-                .field(now, |b| b.latency.as_ref())
-                .copied()
-                .unwrap_or_default()
-                .as_millis()
-                .saturating_add(server.delay(now, command).as_millis()),
-        );
         let guard = GiveUpGuard {
             inner,
             since: now,
             what: Waiting::Reply(self.id, command),
             armed: true,
         };
-        sleep(delay).await;
-        let outcome = script(self, now);
-        let reply = match outcome {
-            Scripted::Reply(reply) => reply,
-            Scripted::Silent => {
-                let idle = server.field(now, |b| b.idle_timeout.as_ref()).copied();
-                match idle {
-                    Some(idle) => {
-                        sleep(idle).await;
-                        guard.disarm();
-                        self.close(Closer::ServerIdle);
-                        return Response::Closed;
-                    }
-                    None => std::future::pending().await,
-                }
+        sleep(action.delay).await;
+        if let Some(accepted) = action.accepted {
+            let host = inner.state.borrow().connections[self.id].host.clone();
+            inner.record(EventKind::Accepted {
+                address,
+                host,
+                message: accepted.message,
+                recipients: accepted.recipients,
+                reply_lost: accepted.reply_lost,
+            });
+        }
+        let reply = match action.answer {
+            Answer::Reply(reply) => reply,
+            Answer::Silent {
+                idle_timeout: Some(idle),
+            } => {
+                sleep(idle).await;
+                guard.disarm();
+                self.close(Closer::ServerIdle);
+                return Response::Closed;
             }
+            Answer::Silent { idle_timeout: None } => std::future::pending().await,
         };
         guard.disarm();
         inner.record(EventKind::Replied {
             address,
             reply: reply.clone(),
-            keywords: None,
+            keywords: action.keywords.clone(),
         });
-        self.after_reply(command, &reply, now);
-        Response::Reply(reply)
+        if let Some(by) = action.close {
+            self.close(by);
+        }
+        Response::Reply((reply, action.keywords))
     }
 
-    fn after_reply(&mut self, command: Command, reply: &Reply, received: Instant) {
-        let now = self.inner().now();
-        let drop_after = {
-            let state = self.inner().state.borrow();
-            let server = self.inner().server(state.connections[self.id].server);
-            server.field(received, |b| b.drop_after.as_ref()).copied()
-        };
-        self.inner().state.borrow_mut().connections[self.id].idle_since = now;
-        if command == Command::Quit
-            && reply.class() == ReplyClass::Positive
-            && drop_after != Some(Command::Quit)
-        {
-            self.close(Closer::Client);
-        } else if reply.code.get() == 421 || drop_after == Some(command) {
-            self.close(Closer::Server);
+    /// An exchange whose reply carries no keywords.
+    async fn command(&mut self, request: Request) -> Response {
+        match self.exchange(request).await {
+            Response::Reply((reply, _)) => Response::Reply(reply),
+            Response::Closed => Response::Closed,
         }
     }
 
@@ -962,23 +883,29 @@ impl SimSession {
             return;
         }
         connection.open = false;
+        connection.conversation.close();
         let address = connection.address;
         drop(state);
         inner.record(EventKind::Closed { address, by });
     }
+}
 
-    fn server(&self) -> (&Server, &Defaults, bool) {
-        let inner = self.inner();
-        let state = inner.state.borrow();
-        let connection = &state.connections[self.id];
-        let index = connection.server;
-        let tls = connection.tls;
-        (
-            &inner.prepared.scenario.servers[index],
-            &inner.prepared.defaults[index],
-            tls,
-        )
-    }
+/// What the trace shows the client sending for `request`.
+fn sent(request: Request) -> Option<Sent> {
+    Some(match request {
+        Request::Ehlo(name) => Sent::Ehlo(name),
+        Request::Helo(name) => Sent::Helo(name),
+        Request::Starttls => Sent::Starttls,
+        Request::Mail(from, parameters) => Sent::Mail(from, parameters),
+        Request::Rcpt(to) => Sent::Rcpt(to),
+        Request::Data => Sent::Data,
+        Request::EndOfData { message } => Sent::EndOfData(message),
+        Request::Rset => Sent::Rset,
+        Request::Quit => Sent::Quit,
+        Request::Greeting | Request::Handshake | Request::Noop | Request::Unknown(_) => {
+            return None;
+        }
+    })
 }
 
 impl Drop for SimSession {
@@ -991,82 +918,25 @@ impl Drop for SimSession {
 
 impl Session for SimSession {
     async fn greeting(&mut self) -> Response {
-        self.exchange(Command::Greeting, None, |session, now| {
-            let (server, defaults, _) = session.server();
-            match server.field(now, |b| b.greeting.as_ref()) {
-                Some(Greeting::Silent) => Scripted::Silent,
-                Some(Greeting::Reply(reply)) => Scripted::Reply(reply.clone()),
-                None => Scripted::Reply(defaults.greeting.clone()),
-            }
-        })
-        .await
+        self.command(Request::Greeting).await
     }
 
     async fn ehlo(&mut self, name: &Name) -> Response<EhloReply> {
-        let response = self
-            .exchange(
-                Command::Ehlo,
-                Some(Sent::Ehlo(name.clone())),
-                |session, now| {
-                    let (server, defaults, _) = session.server();
-                    Scripted::Reply(
-                        server
-                            .field(now, |b| b.ehlo_reply.as_ref())
-                            .unwrap_or(&defaults.ehlo)
-                            .clone(),
-                    )
-                },
-            )
-            .await;
-        let Response::Reply(reply) = response else {
-            return Response::Closed;
-        };
-        let keywords = if reply.class() == ReplyClass::Positive {
-            self.keywords()
-        } else {
-            Arc::from([])
-        };
-        // The reply event was recorded without keywords; attach them, since they are part of it.
-        if let Some(Event {
-            kind: EventKind::Replied { keywords: slot, .. },
-            ..
-        }) = self.inner().state.borrow_mut().events.last_mut()
-        {
-            *slot = Some(keywords.clone());
+        match self.exchange(Request::Ehlo(name.clone())).await {
+            Response::Reply((reply, keywords)) => Response::Reply(EhloReply {
+                reply,
+                keywords: keywords.unwrap_or_else(|| Arc::from([])),
+            }),
+            Response::Closed => Response::Closed,
         }
-        Response::Reply(EhloReply { reply, keywords })
     }
 
     async fn helo(&mut self, name: &Name) -> Response {
-        self.exchange(
-            Command::Helo,
-            Some(Sent::Helo(name.clone())),
-            |session, now| {
-                let (server, defaults, _) = session.server();
-                Scripted::Reply(
-                    server
-                        .field(now, |b| b.helo_reply.as_ref())
-                        .unwrap_or(&defaults.helo)
-                        .clone(),
-                )
-            },
-        )
-        .await
+        self.command(Request::Helo(name.clone())).await
     }
 
     async fn starttls(&mut self) -> Response {
-        self.exchange(Command::Starttls, Some(Sent::Starttls), |session, now| {
-            let (_, defaults, _) = session.server();
-            let mode = session.starttls_mode(now);
-            let fails = matches!(mode, Some(StartTls::HandshakeFail));
-            session.inner().state.borrow_mut().connections[session.id].handshake_fails = fails;
-            Scripted::Reply(match mode {
-                Some(StartTls::Reply(reply)) => reply.clone(),
-                Some(_) => defaults.starttls.clone(),
-                None => defaults.starttls_missing.clone(),
-            })
-        })
-        .await
+        self.command(Request::Starttls).await
     }
 
     async fn handshake(&mut self) -> Handshake {
@@ -1075,238 +945,63 @@ impl Session for SimSession {
         if !self.usable() {
             return Handshake::Failed;
         }
-        let (server, _, _) = self.server();
-        let latency = server
-            .field(now, |b| b.latency.as_ref())
-            .copied()
-            .unwrap_or_default();
-        let fails = self.inner().state.borrow().connections[self.id].handshake_fails;
+        let inner = self.inner();
+        let (address, action) = {
+            let mut state = inner.state.borrow_mut();
+            let State {
+                connections,
+                servers,
+                ..
+            } = &mut *state;
+            let connection = &mut connections[self.id];
+            let action = connection.conversation.step(
+                &inner.prepared.script,
+                servers,
+                &Request::Handshake,
+                now,
+            );
+            (connection.address, action)
+        };
         let guard = GiveUpGuard {
-            inner: self.inner(),
+            inner,
             since: now,
             what: Waiting::Handshake(self.id),
             armed: true,
         };
-        sleep(latency).await;
+        sleep(action.delay).await;
         guard.disarm();
-        let address = self.inner().state.borrow().connections[self.id].address;
-        if fails {
-            self.inner().record(EventKind::TlsFailed { address });
-            self.close(Closer::Server);
+        if let Some(by) = action.close {
+            inner.record(EventKind::TlsFailed { address });
+            self.close(by);
             return Handshake::Failed;
         }
-        let done = self.inner().now();
-        let mut state = self.inner().state.borrow_mut();
-        state.connections[self.id].tls = true;
-        state.connections[self.id].recipients.clear();
-        state.connections[self.id].idle_since = done;
-        drop(state);
-        self.inner().record(EventKind::TlsEstablished { address });
+        inner.record(EventKind::TlsEstablished { address });
         Handshake::Established
     }
 
     async fn mail(&mut self, from: &Mailbox, parameters: &MailParameters) -> Response {
-        let sent = Sent::Mail(from.clone(), parameters.clone());
-        {
-            let mut state = self.inner().state.borrow_mut();
-            let connection = &mut state.connections[self.id];
-            connection.recipients.clear();
-            connection.sender = Some(from.clone());
-        }
-        self.exchange(Command::Mail, Some(sent), |session, now| {
-            let (server, defaults, _) = session.server();
-            Scripted::Reply(
-                server
-                    .field(now, |b| b.mail.as_ref())
-                    .unwrap_or(&defaults.mail)
-                    .clone(),
-            )
-        })
-        .await
+        self.command(Request::Mail(from.clone(), parameters.clone()))
+            .await
     }
 
     async fn rcpt(&mut self, to: &Mailbox) -> Response {
-        let response = self
-            .exchange(
-                Command::Rcpt,
-                Some(Sent::Rcpt(to.clone())),
-                |session, now| {
-                    let (server, defaults, _) = session.server();
-                    if let Some(reply) = session.greylisted(to, now) {
-                        return Scripted::Reply(reply);
-                    }
-                    let scripted = server.field(now, |b| b.rcpt.as_ref()).and_then(|rcpt| {
-                        rcpt.by_recipient
-                            .iter()
-                            .find(|(mailbox, _)| mailbox == to)
-                            .map(|(_, reply)| reply)
-                            .or(rcpt.default.as_ref())
-                    });
-                    Scripted::Reply(scripted.unwrap_or(&defaults.rcpt).clone())
-                },
-            )
-            .await;
-        if let Response::Reply(reply) = &response
-            && reply.class() == ReplyClass::Positive
-        {
-            self.inner().state.borrow_mut().connections[self.id]
-                .recipients
-                .push(to.clone());
-        }
-        response
+        self.command(Request::Rcpt(to.clone())).await
     }
 
     async fn data(&mut self) -> Response {
-        self.exchange(Command::Data, Some(Sent::Data), |session, now| {
-            let (server, defaults, _) = session.server();
-            Scripted::Reply(
-                server
-                    .field(now, |b| b.data.as_ref())
-                    .unwrap_or(&defaults.data)
-                    .clone(),
-            )
-        })
-        .await
+        self.command(Request::Data).await
     }
 
     async fn end_of_data(&mut self, message: usize) -> Response {
-        self.exchange(
-            Command::EndOfData,
-            Some(Sent::EndOfData(message)),
-            |session, now| {
-                let (server, defaults, _) = session.server();
-                let scripted = server.field(now, |b| b.end_of_data.as_ref());
-                let (result, accepted, lost) = match scripted {
-                    None => (Scripted::Reply(defaults.end_of_data.clone()), true, false),
-                    Some(EndOfData::Reply(reply)) => (
-                        Scripted::Reply(reply.clone()),
-                        reply.class() == ReplyClass::Positive,
-                        false,
-                    ),
-                    Some(EndOfData::Silent) => (Scripted::Silent, false, false),
-                    Some(EndOfData::Lost) => (Scripted::Silent, true, true),
-                };
-                if accepted {
-                    session.accept(message, lost);
-                }
-                result
-            },
-        )
-        .await
+        self.command(Request::EndOfData { message }).await
     }
 
     async fn rset(&mut self) -> Response {
-        let response = self
-            .exchange(Command::Rset, Some(Sent::Rset), |session, now| {
-                let (server, defaults, _) = session.server();
-                Scripted::Reply(
-                    server
-                        .field(now, |b| b.rset.as_ref())
-                        .unwrap_or(&defaults.rset)
-                        .clone(),
-                )
-            })
-            .await;
-        if let Response::Reply(reply) = &response
-            && reply.class() == ReplyClass::Positive
-        {
-            let mut state = self.inner().state.borrow_mut();
-            let connection = &mut state.connections[self.id];
-            connection.recipients.clear();
-            connection.sender = None;
-        }
-        response
+        self.command(Request::Rset).await
     }
 
     async fn quit(&mut self) -> Response {
-        self.exchange(Command::Quit, Some(Sent::Quit), |session, now| {
-            let (server, defaults, _) = session.server();
-            Scripted::Reply(
-                server
-                    .field(now, |b| b.quit.as_ref())
-                    .unwrap_or(&defaults.quit)
-                    .clone(),
-            )
-        })
-        .await
-    }
-}
-
-impl SimSession {
-    /// The EHLO keywords in force: after TLS, `ehlo_after_tls` or `ehlo` without STARTTLS.
-    fn keywords(&self) -> Arc<[Keyword]> {
-        let now = self.inner().now();
-        let (server, _, tls) = self.server();
-        let plain = server
-            .field(now, |b| b.ehlo.as_ref())
-            .cloned()
-            .unwrap_or_else(|| Arc::from([]));
-        if !tls {
-            return plain;
-        }
-        match server.field(now, |b| b.ehlo_after_tls.as_ref()) {
-            Some(keywords) => keywords.clone(),
-            None => plain
-                .iter()
-                .filter(|keyword| !keyword.is("STARTTLS"))
-                .cloned()
-                .collect(),
-        }
-    }
-
-    /// How STARTTLS is answered: the script, else `ok` when advertised, else `None` (502).
-    fn starttls_mode(&self, now: Instant) -> Option<&StartTls> {
-        const OK: &StartTls = &StartTls::Ok;
-        let (server, _, _) = self.server();
-        match server.field(now, |b| b.starttls.as_ref()) {
-            Some(mode) => Some(mode),
-            None => {
-                let advertised = server
-                    .field(now, |b| b.ehlo.as_ref())
-                    .is_some_and(|keywords| keywords.iter().any(|k| k.is("STARTTLS")));
-                advertised.then_some(OK)
-            }
-        }
-    }
-
-    /// With `greylist:`, the reply to RCPT for a triplet that has not waited long enough:
-    /// `451 4.7.1` for its first RCPT (which starts its clock) and for any before `delay` has
-    /// passed since then; `None` once it has, and the script answers as usual.
-    fn greylisted(&self, to: &Mailbox, now: Instant) -> Option<Reply> {
-        let inner = self.inner();
-        let mut state = inner.state.borrow_mut();
-        let connection = &state.connections[self.id];
-        let server_index = connection.server;
-        let server = &inner.prepared.scenario.servers[server_index];
-        let greylist = server.field(now, |b| b.greylist.as_ref()).copied()?;
-        let client = inner.prepared.scenario.client.addresses.first().copied();
-        let sender = connection.sender.clone().unwrap_or_else(Mailbox::null);
-        let first = *state
-            .triplets
-            .entry((server_index, client, sender, to.clone()))
-            .or_insert(now);
-        (now.since(first) < greylist.delay).then(|| {
-            reply(
-                451,
-                &format!("4.7.1 greylisted: please try again in {}", greylist.delay),
-            )
-        })
-    }
-
-    /// Records that the server took responsibility for `message`.
-    fn accept(&self, message: usize, reply_lost: bool) {
-        let inner = self.inner();
-        let state = inner.state.borrow();
-        let connection = &state.connections[self.id];
-        let kind = EventKind::Accepted {
-            address: connection.address,
-            host: connection.host.clone(),
-            message,
-            recipients: Arc::from(connection.recipients.as_slice()),
-            reply_lost,
-        };
-        drop(state);
-        inner.record(kind);
+        self.command(Request::Quit).await
     }
 }
 

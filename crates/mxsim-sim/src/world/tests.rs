@@ -141,3 +141,34 @@ async fn keywords_after_tls_default_to_the_plain_ones_without_starttls() {
         .collect();
     assert_eq!(names, ["SIZE", "FOOBAR"]);
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_ehlo_reply_keeps_its_keywords_when_the_server_closes_after_it() {
+    let world = world("{ehlo: [STARTTLS], drop_after: ehlo}");
+    let mut session = open(&world).await;
+    let name = Name::parse("client.example").unwrap();
+    assert!(matches!(session.greeting().await, Response::Reply(_)));
+    assert!(matches!(session.ehlo(&name).await, Response::Reply(_)));
+    let events = kinds(&world);
+    let replied = events
+        .iter()
+        .rev()
+        .find_map(|kind| match kind {
+            EventKind::Replied { keywords, .. } => Some(keywords.clone()),
+            _ => None,
+        })
+        .expect("the EHLO reply is recorded");
+    let names: Vec<String> = replied
+        .expect("an EHLO reply carries its keywords")
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(names, ["STARTTLS"]);
+    assert!(matches!(
+        events.last(),
+        Some(EventKind::Closed {
+            by: Closer::Server,
+            ..
+        })
+    ));
+}
