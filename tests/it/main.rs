@@ -16,6 +16,8 @@
 //!   budget for every policy.
 //! - `queue`: queue runs: linear cost, determinism, the queue rules on every policy.
 //! - `limits`: budgets on runs and explorations, faulty policies, file-system edges, escaping.
+//! - `live`: `mxsim live`: argument checks everywhere; with `MXSIM_LIVE_TESTS=1`, real Postfix
+//!   on the live corpus and the teardown check.
 //! - `policies`: the preset files and the pinned `compare` output for the seed scenarios.
 //! - `report`: `mxsim report`'s HTML page: cells, links, escaping, determinism, reproduce
 //!   commands, the pinned timeline of the base case; in Chromium when `MXSIM_BROWSER_TESTS=1`.
@@ -36,6 +38,7 @@ mod cli;
 mod corpus;
 mod cost;
 mod limits;
+mod live;
 mod policies;
 mod properties;
 mod queue;

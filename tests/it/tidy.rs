@@ -119,3 +119,32 @@ fn no_test_reads_a_wall_clock() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// The determinism bans bend in two places only, each allowed item by item with its reason:
+/// `mxsim bench` times runs, and live mode (`crates/mxsim-live`) runs real MTAs in real time,
+/// through its one clock (`clock.rs`) and its one real wait per poll. Anywhere else, an allow
+/// of a banned method or type is a mistake.
+#[test]
+fn the_bans_bend_only_in_bench_and_live_mode() {
+    let mut files = Vec::new();
+    rust_files(&root().join("crates"), &mut files);
+    let allowed = [
+        "crates/mxsim-cli/src/commands.rs",
+        "crates/mxsim-live/src/clock.rs",
+    ];
+    let mut problems = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).expect("readable");
+        let relative = file
+            .strip_prefix(root())
+            .expect("under the root")
+            .to_string_lossy()
+            .replace('\\', "/");
+        let bends = text.contains(concat!("clippy::disallowed", "_methods"))
+            || text.contains(concat!("clippy::disallowed", "_types"));
+        if bends && !allowed.contains(&relative.as_str()) {
+            problems.push(format!("{relative}: allows a banned method or type"));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

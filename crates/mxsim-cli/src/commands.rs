@@ -88,6 +88,13 @@ pub fn dispatch(command: Command, environment: Environment) -> Output {
             };
             check(&paths, format, quiet)
         }
+        Command::Live {
+            files,
+            mta,
+            policy,
+            time_scale,
+            inside,
+        } => crate::live::live(&files, mta.mta(), policy, time_scale, inside),
         Command::Completions { shell } => {
             let mut command = <crate::args::Cli as clap::CommandFactory>::command();
             let mut bytes = Vec::new();

@@ -19,6 +19,7 @@ pub mod authoring;
 pub mod check_formats;
 pub mod commands;
 pub mod files;
+pub mod live;
 pub mod report;
 pub mod search;
 

@@ -1,0 +1,254 @@
+//! One driver per MTA behind one interface: configure, start, inject, force a retry, read what
+//! it did, stop. Adding an MTA is one template under `crates/mxsim-live/mta/` and one module
+//! here.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use mxsim_model::name::{Mailbox, Name};
+use mxsim_model::outcome::DispositionKind;
+use mxsim_model::scenario::Scenario;
+use mxsim_model::smtp::Reply;
+
+pub mod postfix;
+
+/// The MTAs live mode knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Mta {
+    /// Postfix 3.7 (Debian bookworm's `postfix`).
+    Postfix,
+    /// Exim 4.96 (Debian's `exim4-daemon-light`).
+    Exim,
+    /// OpenSMTPD 6.8 (Debian's `opensmtpd`).
+    Opensmtpd,
+}
+
+impl Mta {
+    /// Every MTA, in the order of `--mta`'s help.
+    pub const ALL: [Mta; 3] = [Mta::Postfix, Mta::Exim, Mta::Opensmtpd];
+
+    /// The name `--mta` takes, and the folder of its private root.
+    pub fn key(self) -> &'static str {
+        match self {
+            Mta::Postfix => "postfix",
+            Mta::Exim => "exim",
+            Mta::Opensmtpd => "opensmtpd",
+        }
+    }
+
+    /// The preset that models this MTA: the default `--policy` of a live run.
+    pub fn preset(self) -> &'static str {
+        match self {
+            Mta::Postfix => "postfix-3.10",
+            Mta::Exim => "exim-4",
+            Mta::Opensmtpd => "opensmtpd-7",
+        }
+    }
+
+    /// The MTA named `key`.
+    pub fn from_key(key: &str) -> Option<Mta> {
+        Mta::ALL.into_iter().find(|mta| mta.key() == key)
+    }
+}
+
+/// Where `install.sh` unpacks the MTAs: `$MXSIM_LIVE_ROOT`, else `/opt/mxsim-live`.
+pub fn install_root() -> PathBuf {
+    std::env::var_os("MXSIM_LIVE_ROOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/opt/mxsim-live"))
+}
+
+/// The installed version of `mta`, or why it is missing (exit code 2 with the text).
+pub fn installed(mta: Mta) -> Result<String, String> {
+    let base = install_root().join(mta.key());
+    let version = std::fs::read_to_string(base.join("version")).map_err(|_| {
+        format!(
+            "{} is not installed under {}: run `sudo bash crates/mxsim-live/mta/install.sh {}` (docs/live.md)",
+            mta.key(),
+            base.display(),
+            mta.key()
+        )
+    })?;
+    match mta {
+        Mta::Postfix => Ok(version.lines().next().unwrap_or("").trim().to_owned()),
+        Mta::Exim | Mta::Opensmtpd => Err(format!(
+            "live mode has no driver for {} yet (issue 12); its package is installed ({})",
+            mta.key(),
+            version.trim()
+        )),
+    }
+}
+
+/// What a driver is given to set the MTA up.
+pub struct Setup<'a> {
+    /// The world.
+    pub scenario: &'a Scenario,
+    /// A private folder for configuration, logs and the queue (a tmpfs inside the namespace).
+    pub work: &'a Path,
+    /// Where the MTA's package is unpacked (`…/root`).
+    pub root: PathBuf,
+    /// Real seconds per scenario second.
+    pub scale: f64,
+}
+
+/// What the MTA reported, parsed from its log.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Observation {
+    /// The MTA took message `message` into its queue under `queue_id`.
+    Queued {
+        /// Message index.
+        message: usize,
+        /// The MTA's queue id.
+        queue_id: String,
+    },
+    /// A connection attempt the MTA reports and no listener saw.
+    ConnectFailed {
+        /// The host it was for.
+        host: Name,
+        /// The address.
+        address: IpAddr,
+        /// Refused (RST) or timed out (the SYN was dropped).
+        refused: bool,
+    },
+    /// The MTA's word on one recipient after an attempt.
+    Status {
+        /// The MTA's queue id.
+        queue_id: String,
+        /// The recipient.
+        recipient: Mailbox,
+        /// Delivered, bounced or deferred (still queued).
+        kind: DispositionKind,
+        /// The relay, for a delivery: host and address.
+        relay: Option<(Name, IpAddr)>,
+        /// The server reply the MTA quotes, if any.
+        reply: Option<Reply>,
+        /// The MTA's words.
+        reason: String,
+    },
+    /// The MTA returned the whole message (its queue lifetime ran out).
+    Expired {
+        /// The MTA's queue id.
+        queue_id: String,
+    },
+}
+
+/// One MTA under test. Every method runs inside the namespace.
+#[allow(async_fn_in_trait, reason = "used generically, never as a trait object")]
+pub trait Driver {
+    /// The package version, for the header.
+    fn version(&self) -> &str;
+    /// How long (scenario time) the MTA waits for a TCP handshake: a timed-out attempt the
+    /// MTA's log reports began this long before the line.
+    fn connect_timeout(&self) -> mxsim_model::time::Duration;
+    /// Mounts the private root, the queue and the configuration, from the template.
+    async fn configure(&mut self, setup: &Setup<'_>) -> Result<(), String>;
+    /// Starts the MTA's daemons.
+    async fn start(&mut self) -> Result<(), String>;
+    /// Hands message `index` to the MTA as its local submission command would.
+    async fn inject(&mut self, index: usize, from: &Mailbox, to: &[Mailbox], text: &str)
+    -> Result<(), String>;
+    /// Makes the MTA try its deferred mail now.
+    async fn force_retry(&mut self) -> Result<(), String>;
+    /// What the MTA logged since the last call.
+    fn observations(&mut self) -> Vec<Observation>;
+    /// The whole log so far, for a failure report.
+    fn log(&self) -> String;
+    /// Stops the MTA (the PID namespace ends whatever is left).
+    async fn stop(&mut self);
+}
+
+/// Lays the private root's `dirs` over the host's, inside the mount namespace only: an overlay
+/// whose lower layers are the root's folder, then the host's own (so the MTA's files appear at
+/// their usual paths and everything else stays as it is), with a writable upper layer on the
+/// run's tmpfs.
+pub fn overlay(root: &Path, dirs: &[&str]) -> Result<(), String> {
+    for dir in dirs {
+        let lower = root.join(dir);
+        if !lower.is_dir() {
+            continue;
+        }
+        let target = Path::new("/").join(dir);
+        if !target.is_dir() {
+            return Err(format!(
+                "{} does not exist on this machine: nothing to lay {} over",
+                target.display(),
+                lower.display()
+            ));
+        }
+        let scratch = Path::new("/tmp/mxsim-live/overlay").join(dir.replace('/', "-"));
+        let (upper, work) = (scratch.join("upper"), scratch.join("work"));
+        for folder in [&upper, &work] {
+            std::fs::create_dir_all(folder)
+                .map_err(|error| format!("cannot create {}: {error}", folder.display()))?;
+        }
+        let options = format!(
+            "lowerdir={}:{},upperdir={},workdir={}",
+            lower.display(),
+            target.display(),
+            upper.display(),
+            work.display()
+        );
+        crate::namespace::run(
+            "mount",
+            &["-t", "overlay", "overlay", "-o", &options, &target.to_string_lossy()],
+        )?;
+    }
+    Ok(())
+}
+
+/// Runs `program` with `input` on its standard input and waits for it.
+pub async fn pipe(program: &str, arguments: &[String], input: &str) -> Result<(), String> {
+    use tokio::io::AsyncWriteExt as _;
+    let mut child = tokio::process::Command::new(program)
+        .args(arguments)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|error| format!("cannot run `{program}`: {error}"))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(input.as_bytes())
+            .await
+            .map_err(|error| format!("cannot write to `{program}`: {error}"))?;
+    }
+    let output = child
+        .wait_with_output()
+        .await
+        .map_err(|error| format!("`{program}` failed: {error}"))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{program} {}` failed ({}): {}",
+            arguments.join(" "),
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        ))
+    }
+}
+
+/// The complete lines appended to `file` since `read` bytes; a partial last line waits in
+/// `pending` for its end.
+pub fn new_lines(file: &Path, read: &mut usize, pending: &mut String) -> Vec<String> {
+    use std::io::{Read as _, Seek as _};
+    let Ok(mut handle) = std::fs::File::open(file) else {
+        return Vec::new();
+    };
+    let mut bytes = Vec::new();
+    let start = u64::try_from(*read).unwrap_or(u64::MAX);
+    if handle.seek(std::io::SeekFrom::Start(start)).is_err()
+        || handle.read_to_end(&mut bytes).is_err()
+        || bytes.is_empty()
+    {
+        return Vec::new();
+    }
+    *read += bytes.len();
+    pending.push_str(&String::from_utf8_lossy(&bytes));
+    let mut lines = Vec::new();
+    while let Some(end) = pending.find('\n') {
+        lines.push(pending[..end].to_owned());
+        pending.drain(..=end);
+    }
+    lines
+}
