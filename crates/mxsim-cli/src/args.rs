@@ -90,13 +90,18 @@ pub enum Command {
         /// Scenario files.
         #[arg(required = true)]
         files: Vec<PathBuf>,
-        /// The MTA to run.
-        #[arg(long, value_enum)]
-        mta: LiveMta,
-        /// The preset whose `expect:` entries the MTA is held to; default: the MTA's own preset
-        /// (postfix-3.10, exim-4, opensmtpd-7).
+        /// The MTA to run; repeat for several (each file runs against each, in this order).
+        #[arg(long, value_enum, required = true)]
+        mta: Vec<LiveMta>,
+        /// The preset whose `expect:` entries the MTA is held to; default: each MTA's own
+        /// preset (postfix-3.10, exim-4, opensmtpd-7).
         #[arg(long)]
         policy: Option<String>,
+        /// Output: each file's trace, verdict and agreement with the preset (text), only the
+        /// agreement table (agreement), that table as Markdown (markdown), or every file's
+        /// report as JSON (json).
+        #[arg(long, value_enum, default_value_t = LiveFormat::Text)]
+        format: LiveFormat,
         /// Real seconds per scenario second: scenario delays, and the timeouts and retry
         /// intervals written into the MTA's configuration, are multiplied by it; the trace's
         /// times are divided by it. From 0.001 to 1.
@@ -249,6 +254,19 @@ impl Format {
             Format::Json => mxsim_lab::compare::Format::Json,
         }
     }
+}
+
+/// The outputs of `mxsim live`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LiveFormat {
+    /// Each file's trace, the MTA's verdict, the expectation and the agreement.
+    Text,
+    /// One table, scenario × MTA: the preset's prediction next to the observation.
+    Agreement,
+    /// The agreement table as Markdown.
+    Markdown,
+    /// Every file's report as JSON.
+    Json,
 }
 
 /// The MTAs of `mxsim live`.

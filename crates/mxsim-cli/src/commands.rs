@@ -92,9 +92,10 @@ pub fn dispatch(command: Command, environment: Environment) -> Output {
             files,
             mta,
             policy,
+            format,
             time_scale,
             inside,
-        } => crate::live::live(&files, mta.mta(), policy, time_scale, inside),
+        } => crate::live::live(&files, &mta, policy, format, time_scale, inside),
         Command::Completions { shell } => {
             let mut command = <crate::args::Cli as clap::CommandFactory>::command();
             let mut bytes = Vec::new();

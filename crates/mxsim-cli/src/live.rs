@@ -1,83 +1,513 @@
-//! `mxsim live`: check the arguments and the machine, load every file, then run each file in
-//! its own namespaces (the same binary re-executed under `unshare`) and pass its output on as
-//! it finishes. A live run of a file takes real seconds to minutes, so each file's text is
-//! written as soon as it is in, not at the end.
+//! `mxsim live`: check the arguments, load every file, check the machine, then run each file
+//! against each MTA in its own namespaces (this binary re-executed under `unshare` with the
+//! hidden `--inside`), and show what came back.
+//!
+//! The inner run writes one JSON report on standard output ([`FileReport`]): the trace as text,
+//! the MTA's verdict, the expectation's result and the agreement with the preset, which the
+//! inner run computes with the lab (it has the scenario and the preset at hand). The outer
+//! process renders the reports as text as each comes in (a live corpus takes minutes), or
+//! gathers them into the agreement table.
 
+use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use mxsim_live::{Mta, Options, clock::SCALE_RANGE, mta, namespace};
+use mxsim_lab::agree::{self, Agreement, Parted, Summary};
+use mxsim_lab::spec::PolicySpec;
+use mxsim_live::{Options, clock::SCALE_RANGE, mta, namespace};
+use mxsim_model::escape;
 use mxsim_policy::registry;
+use mxsim_sim::Runner;
+use serde::{Deserialize, Serialize};
 
+use crate::args::{LiveFormat, LiveMta};
 use crate::files::{self, BadInput, shown};
 use crate::{EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, Output};
+
+/// What one file's run against one MTA reports.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct FileReport {
+    /// The file as given.
+    pub file: String,
+    /// The MTA (`postfix`, `exim`, `opensmtpd`).
+    pub mta: String,
+    /// Its package version.
+    pub version: String,
+    /// The preset it stands in for.
+    pub policy: String,
+    /// Real seconds per scenario second.
+    pub scale: f64,
+    /// The run's header: the MTA and where each server listens.
+    pub header: Vec<String>,
+    /// What the run could not do exactly as the simulator does.
+    pub notes: Vec<String>,
+    /// The trace, in scenario time, as text.
+    pub trace: String,
+    /// The MTA's verdict, one line per recipient.
+    pub verdict: Vec<String>,
+    /// `holds`, `broken`, `none` (no expectation for the policy), `skipped` or `error`.
+    pub expectation: String,
+    /// What broke, or why it was skipped, or the error.
+    pub problems: Vec<String>,
+    /// The run held against the preset's prediction.
+    pub agreement: Option<AgreementReport>,
+}
+
+/// [`Agreement`] as JSON.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AgreementReport {
+    /// The preset.
+    pub preset: String,
+    /// Which of its runs is shown.
+    pub order: String,
+    /// Predicted outcome, hosts and connections.
+    pub predicted: SummaryReport,
+    /// Observed outcome, hosts and connections.
+    pub observed: SummaryReport,
+    /// Whether the outcome, the hosts and the connection count agree.
+    pub agrees: [bool; 3],
+    /// The first step where they part: its number, the preset's and the real MTA's step.
+    pub parted: Option<(usize, Option<String>, Option<String>)>,
+}
+
+/// [`Summary`] as JSON.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SummaryReport {
+    /// Outcomes.
+    pub outcome: String,
+    /// Hosts in attempt order.
+    pub hosts: Vec<String>,
+    /// Connection attempts.
+    pub connections: usize,
+}
+
+impl AgreementReport {
+    fn of(agreement: &Agreement) -> AgreementReport {
+        let summary = |summary: &Summary| SummaryReport {
+            outcome: summary.outcome.clone(),
+            hosts: summary.hosts.clone(),
+            connections: summary.connections,
+        };
+        AgreementReport {
+            preset: agreement.preset.clone(),
+            order: agreement.order.clone(),
+            predicted: summary(&agreement.predicted),
+            observed: summary(&agreement.observed),
+            agrees: [agreement.outcome, agreement.hosts, agreement.connections],
+            parted: agreement.parted.as_ref().map(|parted| {
+                (
+                    parted.step,
+                    parted.predicted.clone(),
+                    parted.observed.clone(),
+                )
+            }),
+        }
+    }
+
+    fn agreement(&self) -> Agreement {
+        let summary = |summary: &SummaryReport| Summary {
+            outcome: summary.outcome.clone(),
+            hosts: summary.hosts.clone(),
+            connections: summary.connections,
+        };
+        Agreement {
+            preset: self.preset.clone(),
+            order: self.order.clone(),
+            predicted: summary(&self.predicted),
+            observed: summary(&self.observed),
+            outcome: self.agrees[0],
+            hosts: self.agrees[1],
+            connections: self.agrees[2],
+            parted: self
+                .parted
+                .clone()
+                .map(|(step, predicted, observed)| Parted {
+                    step,
+                    predicted,
+                    observed,
+                }),
+        }
+    }
+}
 
 /// Runs `mxsim live`.
 pub fn live(
     files: &[PathBuf],
-    mta: Mta,
+    mtas: &[LiveMta],
     policy: Option<String>,
+    format: LiveFormat,
     scale: f64,
     inside: bool,
 ) -> Output {
-    let policy = policy.unwrap_or_else(|| mta.preset().to_owned());
-    if let Err(text) = check_arguments(&policy, scale) {
+    if let Err(text) = check_arguments(policy.as_deref(), scale) {
         return bad(text);
     }
-    let options = Options { mta, policy, scale };
     if inside {
-        return run_inside(files, &options);
+        let ([file], [mta]) = (files, mtas) else {
+            return bad("mxsim live --inside takes one file and one MTA\n".to_owned());
+        };
+        let mta = mta.mta();
+        let options = Options {
+            mta,
+            policy: policy.unwrap_or_else(|| mta.preset().to_owned()),
+            scale,
+        };
+        return run_inside(file, &options);
     }
     // Every file loads before any runs: bad input costs no MTA time.
-    let mut stderr = String::new();
+    let mut warnings = String::new();
     for file in files {
         match files::load(file, &|name| registry::is_known(name)) {
-            Ok((_, warnings)) => stderr.push_str(&warnings),
+            Ok((_, text)) => warnings.push_str(&text),
             Err(BadInput { text }) => return bad(text),
         }
     }
-    if let Err(text) = namespace::preflight().and_then(|()| mta::installed(mta).map(drop)) {
-        return bad(format!("mxsim live: {text}\n"));
+    let mut problems = Vec::new();
+    if let Err(text) = namespace::preflight() {
+        problems.push(text);
     }
-    write_now(&stderr, true);
-    let mut code = EXIT_OK;
-    let mut counts = [0usize; 3];
-    for file in files {
-        let output = match mxsim_live::command(file, &options).output() {
-            Ok(output) => output,
-            Err(error) => return bad(format!("mxsim live: cannot run unshare: {error}\n")),
-        };
-        let file_code = match output.status.code() {
-            Some(0) => EXIT_OK,
-            Some(1) => EXIT_FAILED,
-            _ => EXIT_BAD_INPUT,
-        };
-        counts[usize::from(file_code)] += 1;
-        code = code.max(file_code);
-        write_now(&String::from_utf8_lossy(&output.stdout), false);
-        let mut errors = String::from_utf8_lossy(&output.stderr).into_owned();
-        if output.status.code().is_none_or(|code| code > 2) {
-            errors.push_str(&format!(
-                "{}: the run inside the namespace ended with {}\n",
-                shown(file),
-                output.status
-            ));
+    for mta in mtas {
+        if let Err(text) = mta::installed(mta.mta()) {
+            problems.push(text);
         }
-        write_now(&errors, true);
     }
+    if !problems.is_empty() {
+        return bad(format!("mxsim live: {}\n", problems.join("\nmxsim live: ")));
+    }
+    write_now(&warnings, true);
+    let mut code = EXIT_OK;
+    let mut counts = [0usize; 4];
+    let mut reports = Vec::new();
+    for mta in mtas {
+        let mta = mta.mta();
+        let options = Options {
+            mta,
+            policy: policy.clone().unwrap_or_else(|| mta.preset().to_owned()),
+            scale,
+        };
+        for file in files {
+            let report = run_outside(file, &options);
+            let file_code = match report.expectation.as_str() {
+                "holds" | "skipped" => EXIT_OK,
+                "broken" | "none" => EXIT_FAILED,
+                _ => EXIT_BAD_INPUT,
+            };
+            counts[match report.expectation.as_str() {
+                "holds" => 0,
+                "skipped" => 1,
+                "broken" | "none" => 2,
+                _ => 3,
+            }] += 1;
+            code = code.max(file_code);
+            if format == LiveFormat::Text {
+                write_now(&render(&report), false);
+            }
+            reports.push(report);
+        }
+    }
+    let stdout = match format {
+        LiveFormat::Text => String::new(),
+        LiveFormat::Json => {
+            let mut text = serde_json::to_string_pretty(&reports).expect("reports serialize");
+            text.push('\n');
+            text
+        }
+        LiveFormat::Agreement => table(&reports),
+        LiveFormat::Markdown => agree::markdown(&rows(&reports)),
+    };
     Output {
-        stdout: String::new(),
+        stdout,
         stderr: format!(
-            "mxsim live: {} files against {}: {} held, {} broke, {} could not run\n",
-            files.len(),
-            options.mta.key(),
+            "mxsim live: {} runs: {} held, {} skipped, {} broke, {} could not run\n",
+            reports.len(),
             counts[0],
             counts[1],
-            counts[2]
+            counts[2],
+            counts[3]
         ),
         code,
     }
+}
+
+/// Runs one file against one MTA in fresh namespaces and reads its report back.
+fn run_outside(file: &std::path::Path, options: &Options) -> FileReport {
+    let failed = |problem: String| FileReport {
+        file: shown(file),
+        mta: options.mta.key().to_owned(),
+        version: String::new(),
+        policy: options.policy.clone(),
+        scale: options.scale,
+        header: Vec::new(),
+        notes: Vec::new(),
+        trace: String::new(),
+        verdict: Vec::new(),
+        expectation: "error".to_owned(),
+        problems: vec![problem],
+        agreement: None,
+    };
+    let output = match mxsim_live::command(file, options).output() {
+        Ok(output) => output,
+        Err(error) => return failed(format!("cannot run setpriv and unshare: {error}")),
+    };
+    match serde_json::from_slice::<FileReport>(&output.stdout) {
+        Ok(report) => report,
+        Err(_) => failed(format!(
+            "the run inside the namespace ended with {} and no report: {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        )),
+    }
+}
+
+/// The inner run: one file against one MTA, in this process's namespaces; its report as JSON.
+fn run_inside(file: &std::path::Path, options: &Options) -> Output {
+    let (scenario, _) = match files::load(file, &|name| registry::is_known(name)) {
+        Ok(loaded) => loaded,
+        Err(BadInput { text }) => return bad(text),
+    };
+    let mut report = FileReport {
+        file: shown(file),
+        mta: options.mta.key().to_owned(),
+        version: mta::installed(options.mta).unwrap_or_default(),
+        policy: options.policy.clone(),
+        scale: options.scale,
+        header: Vec::new(),
+        notes: Vec::new(),
+        trace: String::new(),
+        verdict: Vec::new(),
+        expectation: "error".to_owned(),
+        problems: Vec::new(),
+        agreement: None,
+    };
+    let code = match mxsim_live::inside(Arc::clone(&scenario), options) {
+        Err(error) => {
+            report.problems.push(error);
+            EXIT_BAD_INPUT
+        }
+        Ok(run) => {
+            report.header = run.header;
+            report.notes = run.notes;
+            if let Some(reason) = run.skipped {
+                report.expectation = "skipped".to_owned();
+                report.problems.push(reason);
+                EXIT_OK
+            } else {
+                report.trace = run.trace.to_string();
+                report.verdict = run
+                    .outcomes
+                    .iter()
+                    .map(|outcome| {
+                        format!(
+                            "message {} {}: {}",
+                            outcome.message, outcome.recipient, outcome.disposition
+                        )
+                    })
+                    .collect();
+                let agreement = agree::agree(
+                    &Runner::new(),
+                    &scenario,
+                    &PolicySpec::Named(options.policy.clone()),
+                    &run.trace,
+                    &run.outcomes,
+                );
+                report.agreement = Some(AgreementReport::of(&agreement));
+                match run.violations {
+                    None => {
+                        report.expectation = "none".to_owned();
+                        EXIT_FAILED
+                    }
+                    Some(violations) if violations.is_empty() => {
+                        report.expectation = "holds".to_owned();
+                        EXIT_OK
+                    }
+                    Some(violations) => {
+                        report.expectation = "broken".to_owned();
+                        report.problems = violations.iter().map(ToString::to_string).collect();
+                        EXIT_FAILED
+                    }
+                }
+            }
+        }
+    };
+    Output {
+        stdout: serde_json::to_string(&report).expect("a report serializes") + "\n",
+        stderr: String::new(),
+        code,
+    }
+}
+
+/// One file's report as text: header, trace, verdict, expectation and agreement. Everything
+/// that came from the scenario file is escaped for the terminal.
+pub fn render(report: &FileReport) -> String {
+    let term = escape::terminal;
+    let mut out = String::new();
+    let _ = writeln!(out, "== {} ({})", term(&report.file), term(&report.mta));
+    for line in &report.header {
+        let _ = writeln!(out, "# {}", term(line));
+    }
+    for note in &report.notes {
+        let _ = writeln!(out, "# note: {}", term(note));
+    }
+    // The trace text was escaped when it was rendered.
+    out.push_str(&report.trace);
+    if !report.verdict.is_empty() {
+        let _ = writeln!(out, "verdict ({}'s own log):", term(&report.mta));
+        for line in &report.verdict {
+            let _ = writeln!(out, "  {}", term(line));
+        }
+    }
+    let policy = term(&report.policy);
+    match report.expectation.as_str() {
+        "holds" => {
+            let _ = writeln!(out, "expect {policy}: holds");
+        }
+        "none" => {
+            let _ = writeln!(
+                out,
+                "expect {policy}: the file has no expectation for this policy"
+            );
+        }
+        "skipped" => {
+            let _ = writeln!(
+                out,
+                "expect {policy}: skipped: {}",
+                term(&report.problems.join("; "))
+            );
+        }
+        "broken" => {
+            let _ = writeln!(out, "expect {policy}: BROKEN");
+            for problem in &report.problems {
+                let _ = writeln!(out, "  - {}", term(problem));
+            }
+        }
+        _ => {
+            let _ = writeln!(out, "live run failed:");
+            for problem in &report.problems {
+                for line in problem.lines() {
+                    let _ = writeln!(out, "  {}", term(line));
+                }
+            }
+        }
+    }
+    if let Some(agreement) = &report.agreement {
+        let word = |same: bool| if same { "agrees" } else { "DIFFERS" };
+        let _ = writeln!(
+            out,
+            "agreement with {} ({}): outcome {}, hosts {}, connections {}",
+            term(&agreement.preset),
+            term(&agreement.order),
+            word(agreement.agrees[0]),
+            word(agreement.agrees[1]),
+            word(agreement.agrees[2]),
+        );
+        if !agreement.agrees.iter().all(|same| *same) {
+            let _ = writeln!(
+                out,
+                "  preset: {}; {} connections: {}",
+                term(&agreement.predicted.outcome),
+                agreement.predicted.connections,
+                term(&agreement.predicted.hosts.join(", "))
+            );
+            let _ = writeln!(
+                out,
+                "  real:   {}; {} connections: {}",
+                term(&agreement.observed.outcome),
+                agreement.observed.connections,
+                term(&agreement.observed.hosts.join(", "))
+            );
+        }
+        match &agreement.parted {
+            None => {
+                let _ = writeln!(out, "  every step agrees");
+            }
+            Some((step, predicted, observed)) => {
+                let _ = writeln!(
+                    out,
+                    "  first step where they part, step {}: preset `{}`, real `{}`",
+                    step + 1,
+                    term(predicted.as_deref().unwrap_or("(end)")),
+                    term(observed.as_deref().unwrap_or("(end)"))
+                );
+            }
+        }
+    }
+    out.push('\n');
+    out
+}
+
+/// The rows of the agreement table: runs that have an agreement.
+fn rows(reports: &[FileReport]) -> Vec<(String, String, Agreement)> {
+    reports
+        .iter()
+        .filter_map(|report| {
+            let agreement = report.agreement.as_ref()?.agreement();
+            Some((report.file.clone(), report.mta.clone(), agreement))
+        })
+        .collect()
+}
+
+/// The agreement table as text for a terminal, with the runs that have none listed after it.
+fn table(reports: &[FileReport]) -> String {
+    let term = escape::terminal;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<48} {:<10} {:<14} {:<7} {:<11} first step where they part",
+        "scenario", "mta", "preset", "agrees", "connections"
+    );
+    for (file, mta, agreement) in rows(reports) {
+        let connections = format!(
+            "{}/{}",
+            agreement.predicted.connections, agreement.observed.connections
+        );
+        let parted = agreement.parted.as_ref().map_or("-".to_owned(), |parted| {
+            format!(
+                "{}: `{}` / `{}`",
+                parted.step + 1,
+                parted.predicted.as_deref().unwrap_or("(end)"),
+                parted.observed.as_deref().unwrap_or("(end)")
+            )
+        });
+        let _ = writeln!(
+            out,
+            "{:<48} {:<10} {:<14} {:<7} {:<11} {}",
+            term(&file),
+            term(&mta),
+            term(&agreement.preset),
+            if agreement.agrees() { "yes" } else { "NO" },
+            connections,
+            term(&parted)
+        );
+    }
+    for report in reports.iter().filter(|report| report.agreement.is_none()) {
+        let _ = writeln!(
+            out,
+            "{:<48} {:<10} {}: {}",
+            term(&report.file),
+            term(&report.mta),
+            term(&report.expectation),
+            term(&report.problems.join("; "))
+        );
+    }
+    out
+}
+
+fn check_arguments(policy: Option<&str>, scale: f64) -> Result<(), String> {
+    let (low, high) = SCALE_RANGE;
+    if !(low..=high).contains(&scale) {
+        return Err(format!(
+            "mxsim live: --time-scale {scale} is outside {low}..={high} (real seconds per scenario second)\n"
+        ));
+    }
+    if let Some(policy) = policy
+        && !registry::is_known(policy)
+    {
+        return Err(format!(
+            "mxsim live: --policy {policy}: no such preset (`mxsim policies` lists them); live runs are held to a preset's `expect:` entries\n"
+        ));
+    }
+    Ok(())
 }
 
 /// Writes `text` at once: a live corpus takes minutes, and each file's result is shown as it
@@ -88,39 +518,6 @@ fn write_now(text: &str, to_stderr: bool) {
     } else {
         let _ = std::io::stdout().lock().write_all(text.as_bytes());
     }
-}
-
-/// The inner run: one file, in this process's namespaces.
-fn run_inside(files: &[PathBuf], options: &Options) -> Output {
-    let [file] = files else {
-        return bad("mxsim live --inside takes one file\n".to_owned());
-    };
-    let (scenario, warnings) = match files::load(file, &|name| registry::is_known(name)) {
-        Ok(loaded) => loaded,
-        Err(BadInput { text }) => return bad(text),
-    };
-    let _ = warnings;
-    let (stdout, stderr, code) = mxsim_live::inside(Arc::clone(&scenario), &shown(file), options);
-    Output {
-        stdout,
-        stderr,
-        code,
-    }
-}
-
-fn check_arguments(policy: &str, scale: f64) -> Result<(), String> {
-    let (low, high) = SCALE_RANGE;
-    if !(low..=high).contains(&scale) {
-        return Err(format!(
-            "mxsim live: --time-scale {scale} is outside {low}..={high} (real seconds per scenario second)\n"
-        ));
-    }
-    if !registry::is_known(policy) {
-        return Err(format!(
-            "mxsim live: --policy {policy}: no such preset (`mxsim policies` lists them); live runs are held to a preset's `expect:` entries\n"
-        ));
-    }
-    Ok(())
 }
 
 fn bad(text: String) -> Output {

@@ -18,6 +18,7 @@
 //!
 //! Like the model, the lab reads no files and prints nothing: it returns values and text.
 
+pub mod agree;
 pub mod check;
 pub mod compare;
 pub mod coverage;

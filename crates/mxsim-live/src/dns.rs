@@ -94,7 +94,8 @@ pub async fn serve(sockets: Sockets, scenario: Arc<Scenario>, recorder: Recorder
                 let Ok(length) = u16::try_from(bytes.len()) else {
                     return;
                 };
-                if stream.write_u16(length).await.is_err() || stream.write_all(&bytes).await.is_err()
+                if stream.write_u16(length).await.is_err()
+                    || stream.write_all(&bytes).await.is_err()
                 {
                     return;
                 }
@@ -249,9 +250,7 @@ pub fn answer(
                 for address in addresses.iter() {
                     let rdata = match address {
                         IpAddr::V4(v4) if record_type == RecordType::A => RData::A(A(*v4)),
-                        IpAddr::V6(v6) if record_type == RecordType::Aaaa => {
-                            RData::AAAA(AAAA(*v6))
-                        }
+                        IpAddr::V6(v6) if record_type == RecordType::Aaaa => RData::AAAA(AAAA(*v6)),
                         _ => continue,
                     };
                     response

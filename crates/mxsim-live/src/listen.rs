@@ -35,7 +35,13 @@ pub struct Shared {
 }
 
 /// Serves server `server` at `address`:25 until the task is dropped.
-pub async fn serve(listener: TcpListener, address: IpAddr, server: usize, host: Name, shared: Shared) {
+pub async fn serve(
+    listener: TcpListener,
+    address: IpAddr,
+    server: usize,
+    host: Name,
+    shared: Shared,
+) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
@@ -361,8 +367,14 @@ mod tests {
 
     #[test]
     fn the_message_index_comes_from_the_message_id() {
-        assert_eq!(message_index(b"Message-ID: <mxsim.3@mxsim.invalid>"), Some(3));
-        assert_eq!(message_index(b"message-id:<mxsim.0@mxsim.invalid>"), Some(0));
+        assert_eq!(
+            message_index(b"Message-ID: <mxsim.3@mxsim.invalid>"),
+            Some(3)
+        );
+        assert_eq!(
+            message_index(b"message-id:<mxsim.0@mxsim.invalid>"),
+            Some(0)
+        );
         assert_eq!(message_index(b"Subject: <mxsim.3@mxsim.invalid>"), None);
         assert_eq!(message_index(b"Message-ID: <other@x>"), None);
     }

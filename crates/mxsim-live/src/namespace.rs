@@ -161,9 +161,10 @@ impl Network {
                 .filter_map(|behaviour| behaviour.connect)
                 .collect();
             let base = server.base.connect.unwrap_or(ConnectMode::Accept);
-            let constant = server.during.iter().all(|window| {
-                window.patch.connect.is_none() || window.patch.connect == Some(base)
-            });
+            let constant = server
+                .during
+                .iter()
+                .all(|window| window.patch.connect.is_none() || window.patch.connect == Some(base));
             match (constant, base) {
                 (true, ConnectMode::Refuse) => network.refusing.push(address),
                 (true, ConnectMode::Timeout) => network.dropping.push(address),
@@ -183,7 +184,9 @@ impl Network {
         run("ip", &["link", "set", "lo", "up"])?;
         run(
             "ip",
-            &["link", "add", "mxl0", "type", "veth", "peer", "name", "mxl1"],
+            &[
+                "link", "add", "mxl0", "type", "veth", "peer", "name", "mxl1",
+            ],
         )?;
         run("ip", &["addr", "add", VETH_ADDRESS, "dev", "mxl0"])?;
         run("ip", &["link", "set", "mxl0", "up"])?;
@@ -227,7 +230,10 @@ impl Network {
 fn add_local(address: IpAddr) -> Result<(), String> {
     match address {
         IpAddr::V4(v4) if v4.is_loopback() => Ok(()),
-        IpAddr::V4(_) => run("ip", &["addr", "add", &format!("{address}/32"), "dev", "lo"]),
+        IpAddr::V4(_) => run(
+            "ip",
+            &["addr", "add", &format!("{address}/32"), "dev", "lo"],
+        ),
         IpAddr::V6(v6) if v6.is_loopback() => Ok(()),
         IpAddr::V6(_) => run(
             "ip",
@@ -265,8 +271,11 @@ pub fn bind(source: &Path, target: &Path) -> Result<(), String> {
 /// Points the namespace's resolver at the DNS server: a private `/etc/resolv.conf`.
 pub fn resolver(work: &Path) -> Result<(), String> {
     let file = work.join("resolv.conf");
-    std::fs::write(&file, "nameserver 127.0.0.1\noptions attempts:2 timeout:1\n")
-        .map_err(|error| format!("cannot write {}: {error}", file.display()))?;
+    std::fs::write(
+        &file,
+        "nameserver 127.0.0.1\noptions attempts:2 timeout:1\n",
+    )
+    .map_err(|error| format!("cannot write {}: {error}", file.display()))?;
     let target = std::fs::canonicalize("/etc/resolv.conf")
         .unwrap_or_else(|_| Path::new("/etc/resolv.conf").to_path_buf());
     if !target.exists() {

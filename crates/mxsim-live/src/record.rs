@@ -73,9 +73,7 @@ impl Recorder {
         let mut events = self.events.lock().expect("no recorder user panics");
         let next = events
             .iter()
-            .filter(|event| {
-                event.at > since && matches!(event.kind, EventKind::Connecting { .. })
-            })
+            .filter(|event| event.at > since && matches!(event.kind, EventKind::Connecting { .. }))
             .map(|event| event.at)
             .min();
         let at = match next {
@@ -140,8 +138,8 @@ pub fn host_at(scenario: &Scenario, address: IpAddr) -> Option<Name> {
         ZoneName::NxDomain => None,
     });
     for records in targets {
-        let sets = std::iter::once(&records.base)
-            .chain(records.during.iter().map(|window| &window.patch));
+        let sets =
+            std::iter::once(&records.base).chain(records.during.iter().map(|window| &window.patch));
         for set in sets.filter_map(|sets| sets.mx.as_ref()) {
             if let mxsim_model::scenario::RecordSet::Records(mx) = set
                 && let Some(found) = mx.iter().find(|mx| has(&mx.exchange))
@@ -153,10 +151,13 @@ pub fn host_at(scenario: &Scenario, address: IpAddr) -> Option<Name> {
     if let Some(name) = scenario.zone.names.keys().find(|name| has(name)) {
         return Some(name.clone());
     }
-    scenario.servers.iter().find_map(|server| match &server.key {
-        mxsim_model::scenario::ServerKey::Name(name) if server.addresses.contains(&address) => {
-            Some(name.clone())
-        }
-        _ => None,
-    })
+    scenario
+        .servers
+        .iter()
+        .find_map(|server| match &server.key {
+            mxsim_model::scenario::ServerKey::Name(name) if server.addresses.contains(&address) => {
+                Some(name.clone())
+            }
+            _ => None,
+        })
 }

@@ -59,6 +59,9 @@ pub struct LiveRun {
     pub violations: Option<Vec<Violation>>,
     /// Notes: what the run could not do exactly as the simulator does.
     pub notes: Vec<String>,
+    /// Why the file was not run against this MTA (a case it cannot run in a reasonable real
+    /// time); the trace and outcomes are then empty.
+    pub skipped: Option<String>,
 }
 
 /// Runs `scenario` against `driver` inside the namespace. `Err` is a harness failure (a
@@ -75,7 +78,8 @@ pub fn inside<D: Driver>(
     let work = Path::new("/tmp");
     namespace::tmpfs(work, "mode=1777")?;
     let work = work.join("mxsim-live");
-    std::fs::create_dir_all(&work).map_err(|error| format!("cannot create {}: {error}", work.display()))?;
+    std::fs::create_dir_all(&work)
+        .map_err(|error| format!("cannot create {}: {error}", work.display()))?;
     let script = Arc::new(Script::new(scenario.clone()));
     let network = Network::of(&scenario, |address| script.server_at(address));
     network.bring_up()?;
@@ -168,6 +172,7 @@ pub fn inside<D: Driver>(
             outcomes,
             violations,
             notes,
+            skipped: None,
         })
     })
 }
@@ -302,7 +307,9 @@ async fn follow<D: Driver>(
                                 "the MTA reports a delivery to {recipient} without a relay and reply: {reason}"
                             ));
                         }
-                        (DispositionKind::Bounced, _, reply) => Disposition::Bounced { reason, reply },
+                        (DispositionKind::Bounced, _, reply) => {
+                            Disposition::Bounced { reason, reply }
+                        }
                         (DispositionKind::Deferred, ..) => Disposition::Deferred { reason },
                     };
                     let entry = seen.entry((message, recipient)).or_insert(Seen {
@@ -332,13 +339,17 @@ async fn follow<D: Driver>(
         }
         let all_submitted = next == scenario.messages.len();
         let every = |final_only: bool| {
-            scenario.messages.iter().enumerate().all(|(index, message)| {
-                message.to.iter().all(|recipient| {
-                    seen.get(&(index, recipient.clone())).is_some_and(|state| {
-                        !final_only || state.disposition.kind() != DispositionKind::Deferred
+            scenario
+                .messages
+                .iter()
+                .enumerate()
+                .all(|(index, message)| {
+                    message.to.iter().all(|recipient| {
+                        seen.get(&(index, recipient.clone())).is_some_and(|state| {
+                            !final_only || state.disposition.kind() != DispositionKind::Deferred
+                        })
                     })
                 })
-            })
         };
         if all_submitted && every(scenario.queue) {
             break;

@@ -72,9 +72,9 @@ pub fn installed(mta: Mta) -> Result<String, String> {
     match mta {
         Mta::Postfix => Ok(version.lines().next().unwrap_or("").trim().to_owned()),
         Mta::Exim | Mta::Opensmtpd => Err(format!(
-            "live mode has no driver for {} yet (issue 12); its package is installed ({})",
+            "live mode has no driver for {} yet; its package is installed ({})",
             mta.key(),
-            version.trim()
+            version.lines().next().unwrap_or("").trim()
         )),
     }
 }
@@ -133,7 +133,10 @@ pub enum Observation {
 }
 
 /// One MTA under test. Every method runs inside the namespace.
-#[allow(async_fn_in_trait, reason = "used generically, never as a trait object")]
+#[allow(
+    async_fn_in_trait,
+    reason = "used generically, never as a trait object"
+)]
 pub trait Driver {
     /// The package version, for the header.
     fn version(&self) -> &str;
@@ -145,8 +148,13 @@ pub trait Driver {
     /// Starts the MTA's daemons.
     async fn start(&mut self) -> Result<(), String>;
     /// Hands message `index` to the MTA as its local submission command would.
-    async fn inject(&mut self, index: usize, from: &Mailbox, to: &[Mailbox], text: &str)
-    -> Result<(), String>;
+    async fn inject(
+        &mut self,
+        index: usize,
+        from: &Mailbox,
+        to: &[Mailbox],
+        text: &str,
+    ) -> Result<(), String>;
     /// Makes the MTA try its deferred mail now.
     async fn force_retry(&mut self) -> Result<(), String>;
     /// What the MTA logged since the last call.
@@ -190,7 +198,14 @@ pub fn overlay(root: &Path, dirs: &[&str]) -> Result<(), String> {
         );
         crate::namespace::run(
             "mount",
-            &["-t", "overlay", "overlay", "-o", &options, &target.to_string_lossy()],
+            &[
+                "-t",
+                "overlay",
+                "overlay",
+                "-o",
+                &options,
+                &target.to_string_lossy(),
+            ],
         )?;
     }
     Ok(())

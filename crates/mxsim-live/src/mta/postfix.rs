@@ -10,7 +10,6 @@ use mxsim_model::smtp::Reply;
 
 use super::Observation;
 
-
 use std::path::{Path, PathBuf};
 
 use mxsim_model::time::Duration;
@@ -296,8 +295,7 @@ mod tests {
 
     #[test]
     fn the_lines_live_mode_reads() {
-        let queued =
-            "Dec  1 11:22:33 mta postfix/cleanup[210]: 4B1C2A0E5: message-id=<mxsim.1@mxsim.invalid>";
+        let queued = "Dec  1 11:22:33 mta postfix/cleanup[210]: 4B1C2A0E5: message-id=<mxsim.1@mxsim.invalid>";
         assert_eq!(
             parse_line(queued),
             Some(Observation::Queued {
@@ -356,7 +354,10 @@ mod tests {
                 queue_id: "4B1C2A0E5".to_owned()
             })
         );
-        assert_eq!(parse_line("Dec  1 11:22:35 mta postfix/master[1]: daemon started -- version 3.7.11"), None);
+        assert_eq!(
+            parse_line("Dec  1 11:22:35 mta postfix/master[1]: daemon started -- version 3.7.11"),
+            None
+        );
         assert_eq!(parse_line(""), None);
         assert_eq!(parse_line("postfix]: x"), None);
     }
