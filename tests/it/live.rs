@@ -43,7 +43,11 @@ fn bad_arguments_exit_2_before_anything_runs() {
     ];
     for (arguments, reason) in cases {
         let output = mxsim(arguments);
-        assert_eq!(output.code, EXIT_BAD_INPUT, "{arguments:?}: {}", output.stderr);
+        assert_eq!(
+            output.code, EXIT_BAD_INPUT,
+            "{arguments:?}: {}",
+            output.stderr
+        );
         assert!(
             output.stderr.contains(reason),
             "{arguments:?}: {}",
@@ -101,7 +105,10 @@ fn corpus() -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(root().join("scenarios/live"))
         .expect("scenarios/live exists")
         .map(|entry| entry.expect("readable").path())
-        .filter(|path| path.extension().is_some_and(|extension| extension == "yaml"))
+        .filter(|path| {
+            path.extension()
+                .is_some_and(|extension| extension == "yaml")
+        })
         .collect();
     files.sort();
     files
@@ -145,6 +152,43 @@ fn postfix_holds_the_live_corpus() {
         assert!(section.contains("# listen: "), "{section}");
         assert!(section.contains("queue message 0 submitted"), "{section}");
     }
+}
+
+/// `--retry-at` makes the MTA retry its deferred mail when the harness says: without it,
+/// Postfix's own first retry would come after the fixture's horizon and the message would stay
+/// queued. Both runs are made, so the test shows the retry is the harness's doing.
+#[test]
+fn retry_at_forces_the_mta_to_retry() {
+    let Some(binary) = live_tests("retry_at_forces_the_mta_to_retry") else {
+        return;
+    };
+    let file = root().join("tests/it/live/retry-at.yaml");
+    let report = |extra: &[&str]| -> serde_json::Value {
+        let output = Command::new(&binary)
+            .args(["live", "--mta", "postfix", "--format", "json"])
+            .args(extra)
+            .arg(&file)
+            .output()
+            .expect("mxsim runs");
+        let mut reports: serde_json::Value =
+            serde_json::from_slice(&output.stdout).expect("a JSON report");
+        reports[0].take()
+    };
+    let forced = report(&["--retry-at", "2m"]);
+    let verdict = forced["verdict"].to_string();
+    assert!(
+        verdict.contains("delivered via smtp1.foo.example"),
+        "{forced:#}"
+    );
+    assert!(
+        forced["notes"].to_string().contains("--retry-at 2m"),
+        "{forced:#}"
+    );
+    let natural = report(&[]);
+    assert!(
+        natural["verdict"].to_string().contains("deferred"),
+        "{natural:#}"
+    );
 }
 
 /// What a live run could leave on the host, read from the host's side.
@@ -196,15 +240,29 @@ fn host_state() -> HostState {
         .collect();
     mounts.sort();
     let mut processes = Vec::new();
-    for entry in std::fs::read_dir("/proc").expect("/proc is readable").flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|pid| pid.parse::<u32>().ok()) else {
+    for entry in std::fs::read_dir("/proc")
+        .expect("/proc is readable")
+        .flatten()
+    {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
             continue;
         };
         let command = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
         let command = String::from_utf8_lossy(&command).replace('\0', " ");
-        let mta = ["postfix", "/usr/lib/postfix", "master -w", "qmgr", "pickup", "postlogd"]
-            .iter()
-            .any(|word| command.contains(word));
+        let mta = [
+            "postfix",
+            "/usr/lib/postfix",
+            "master -w",
+            "qmgr",
+            "pickup",
+            "postlogd",
+        ]
+        .iter()
+        .any(|word| command.contains(word));
         if mta || command.contains("live --inside") || command.contains("unshare --net") {
             processes.push(format!("{pid} {command}"));
         }
@@ -265,7 +323,11 @@ fn live_runs_leave_nothing_behind() {
     // process exists); then kill the outer process.
     let mut inside = false;
     for _ in 0..400 {
-        if host_state().processes.iter().any(|line| line.contains("live --inside")) {
+        if host_state()
+            .processes
+            .iter()
+            .any(|line| line.contains("live --inside"))
+        {
             inside = true;
             break;
         }

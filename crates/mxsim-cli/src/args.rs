@@ -107,6 +107,10 @@ pub enum Command {
         /// times are divided by it. From 0.001 to 1.
         #[arg(long, default_value_t = mxsim_live::DEFAULT_SCALE)]
         time_scale: f64,
+        /// At this scenario time, make the MTA try its deferred mail at once (Postfix:
+        /// `postqueue -f`), besides its own schedule; repeat for several (`--retry-at 2m`).
+        #[arg(long, value_parser = parse_duration)]
+        retry_at: Vec<mxsim_model::time::Duration>,
         /// Internal: this process is the run inside the namespaces.
         #[arg(long, hide = true)]
         inside: bool,
@@ -289,4 +293,9 @@ impl LiveMta {
             LiveMta::Opensmtpd => mxsim_live::Mta::Opensmtpd,
         }
     }
+}
+
+/// A duration as scenario files write it (`90s`, `2m`, `1h30m`).
+fn parse_duration(text: &str) -> Result<mxsim_model::time::Duration, String> {
+    mxsim_model::time::Duration::parse(text)
 }

@@ -94,8 +94,9 @@ pub fn dispatch(command: Command, environment: Environment) -> Output {
             policy,
             format,
             time_scale,
+            retry_at,
             inside,
-        } => crate::live::live(&files, &mta, policy, format, time_scale, inside),
+        } => crate::live::live(&files, &mta, policy, format, (time_scale, retry_at), inside),
         Command::Completions { shell } => {
             let mut command = <crate::args::Cli as clap::CommandFactory>::command();
             let mut bytes = Vec::new();

@@ -137,7 +137,7 @@ pub fn live(
     mtas: &[LiveMta],
     policy: Option<String>,
     format: LiveFormat,
-    scale: f64,
+    (scale, retry_at): (f64, Vec<mxsim_model::time::Duration>),
     inside: bool,
 ) -> Output {
     if let Err(text) = check_arguments(policy.as_deref(), scale) {
@@ -152,6 +152,7 @@ pub fn live(
             mta,
             policy: policy.unwrap_or_else(|| mta.preset().to_owned()),
             scale,
+            retry_at,
         };
         return run_inside(file, &options);
     }
@@ -185,6 +186,7 @@ pub fn live(
             mta,
             policy: policy.clone().unwrap_or_else(|| mta.preset().to_owned()),
             scale,
+            retry_at: retry_at.clone(),
         };
         for file in files {
             let report = run_outside(file, &options);

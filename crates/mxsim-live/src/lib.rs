@@ -49,7 +49,7 @@ pub fn inside(scenario: Arc<Scenario>, options: &Options) -> Result<LiveRun, Str
 /// The command that runs one file in fresh namespaces: `mxsim live --inside …` under
 /// `unshare`. Its standard output, error and exit code are the file's.
 pub fn command(file: &Path, options: &Options) -> std::process::Command {
-    let arguments: Vec<std::ffi::OsString> = vec![
+    let mut arguments: Vec<std::ffi::OsString> = vec![
         "live".into(),
         "--inside".into(),
         "--mta".into(),
@@ -60,5 +60,9 @@ pub fn command(file: &Path, options: &Options) -> std::process::Command {
         options.scale.to_string().into(),
         file.as_os_str().to_owned(),
     ];
+    for at in &options.retry_at {
+        arguments.push("--retry-at".into());
+        arguments.push(at.to_string().into());
+    }
     namespace::reexec(&arguments)
 }

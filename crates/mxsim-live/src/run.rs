@@ -44,6 +44,9 @@ pub struct Options {
     pub policy: String,
     /// Real seconds per scenario second.
     pub scale: f64,
+    /// Scenario times at which the harness makes the MTA try its deferred mail at once
+    /// (`--retry-at`), besides the MTA's own schedule.
+    pub retry_at: Vec<Duration>,
 }
 
 /// What a live run saw.
@@ -149,7 +152,7 @@ pub fn inside<D: Driver>(
         }
         // Scenario time zero: the MTA is up and nothing has been submitted.
         recorder.restart();
-        let verdict = follow(&scenario, &mut driver, &recorder).await;
+        let verdict = follow(&scenario, &mut driver, &recorder, &options.retry_at).await;
         driver.stop().await;
         dns.abort();
         for listener in &listeners {
@@ -220,7 +223,14 @@ async fn follow<D: Driver>(
     scenario: &Scenario,
     driver: &mut D,
     recorder: &Recorder,
+    retry_at: &[Duration],
 ) -> Result<(Vec<RecipientOutcome>, Vec<String>), String> {
+    let mut retries: Vec<Instant> = retry_at
+        .iter()
+        .map(|at| Instant::START.after(*at))
+        .collect();
+    retries.sort();
+    retries.reverse();
     let clock = recorder.clock();
     let mut notes = Vec::new();
     let last = scenario
@@ -259,6 +269,17 @@ async fn follow<D: Driver>(
                 .inject(next, &message.from, &message.to, &text(next, message))
                 .await?;
             next += 1;
+        }
+        if let Some(&due) = retries.last()
+            && clock.now() >= due
+        {
+            retries.pop();
+            driver.force_retry().await?;
+            notes.push(format!(
+                "the harness made the MTA retry its deferred mail at {} (--retry-at {})",
+                clock.now(),
+                due.since_start()
+            ));
         }
         let observations = driver.observations();
         let now = clock.now();

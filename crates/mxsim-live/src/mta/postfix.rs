@@ -293,6 +293,53 @@ fn host_address(text: &str) -> Option<(Name, IpAddr)> {
 mod tests {
     use super::*;
 
+    /// The times written into Postfix's configuration are the ones the `postfix-3.10` preset
+    /// models, so a live run and the preset's run wait the same (scaled) times.
+    #[test]
+    fn the_configuration_is_the_presets() {
+        let preset = mxsim_policy::registry::preset("postfix-3.10").expect("a preset");
+        let settings = &preset.settings;
+        let timeouts = &settings.timeouts;
+        assert_eq!(default("connect_timeout"), timeouts.connect);
+        assert_eq!(default("helo_timeout"), timeouts.greeting);
+        assert_eq!(default("helo_timeout"), timeouts.ehlo);
+        assert_eq!(default("mail_timeout"), timeouts.mail);
+        assert_eq!(default("rcpt_timeout"), timeouts.rcpt);
+        assert_eq!(default("data_init_timeout"), timeouts.data);
+        assert_eq!(default("data_done_timeout"), timeouts.end_of_data);
+        assert_eq!(default("quit_timeout"), timeouts.quit);
+        assert_eq!(Some(default("queue_run_delay")), settings.queue.scan);
+        assert_eq!(default("queue_lifetime"), settings.queue.lifetime);
+        let reuse = settings
+            .reuse
+            .as_ref()
+            .expect("the preset caches connections");
+        assert_eq!(default("cache_time_limit"), reuse.keep);
+    }
+
+    #[test]
+    fn every_placeholder_is_filled() {
+        let scenario = mxsim_model::scenario::load(
+            "title: t\nmessage:\n  to: [u@foo.example]\ndns:\n  foo.example: {mx: [10 mx.foo.example]}\nservers:\n  mx.foo.example: {}\n",
+            &|_| true,
+        )
+        .expect("loads");
+        let setup = Setup {
+            scenario: &scenario,
+            work: Path::new("/tmp/mxsim-live"),
+            root: PathBuf::from("/nonexistent"),
+            scale: 0.05,
+        };
+        let text = main_cf(&setup, Path::new("/tmp/mxsim-live/postfix.log"));
+        assert!(text.contains("smtp_helo_timeout = 15s"), "{text}");
+        assert!(text.contains("smtp_connect_timeout = 2s"), "{text}");
+        assert!(text.contains("myhostname = mta.sender.example"), "{text}");
+        assert!(
+            text.contains("transport_maps = inline:{ mta.sender.example=discard:bounce-notice, sender.example=discard:bounce-notice }"),
+            "{text}"
+        );
+    }
+
     #[test]
     fn the_lines_live_mode_reads() {
         let queued = "Dec  1 11:22:33 mta postfix/cleanup[210]: 4B1C2A0E5: message-id=<mxsim.1@mxsim.invalid>";
