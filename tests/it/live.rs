@@ -69,8 +69,13 @@ fn bad_arguments_exit_2_before_anything_runs() {
     assert!(output.stderr.contains("bad.yaml:5:"), "{}", output.stderr);
 }
 
+/// Live tests run one at a time: the teardown test compares the host before and after, which
+/// another live run in parallel would disturb, and two MTAs' timers on 2 cores make no sense.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// The opt-in switch; `None` when live tests are off (the test then says so and returns).
-fn live_tests(name: &str) -> Option<PathBuf> {
+/// With it on, the binary to run and the lock that keeps live tests one at a time.
+fn live_tests(name: &str) -> Option<(PathBuf, std::sync::MutexGuard<'static, ()>)> {
     if std::env::var("MXSIM_LIVE_TESTS").as_deref() != Ok("1") {
         #[allow(clippy::print_stderr)]
         {
@@ -80,7 +85,10 @@ fn live_tests(name: &str) -> Option<PathBuf> {
         }
         return None;
     }
-    Some(binary())
+    let guard = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    Some((binary(), guard))
 }
 
 /// The `mxsim` binary, built for this test: live mode re-executes the binary it runs from,
@@ -118,7 +126,7 @@ fn corpus() -> Vec<PathBuf> {
 /// each file must hold, or the run says where it broke.
 #[test]
 fn postfix_holds_the_live_corpus() {
-    let Some(binary) = live_tests("postfix_holds_the_live_corpus") else {
+    let Some((binary, _one_at_a_time)) = live_tests("postfix_holds_the_live_corpus") else {
         return;
     };
     let files = corpus();
@@ -159,7 +167,7 @@ fn postfix_holds_the_live_corpus() {
 /// queued. Both runs are made, so the test shows the retry is the harness's doing.
 #[test]
 fn retry_at_forces_the_mta_to_retry() {
-    let Some(binary) = live_tests("retry_at_forces_the_mta_to_retry") else {
+    let Some((binary, _one_at_a_time)) = live_tests("retry_at_forces_the_mta_to_retry") else {
         return;
     };
     let file = root().join("tests/it/live/retry-at.yaml");
@@ -288,7 +296,7 @@ fn host_state() -> HostState {
 /// live-mode processes, network interfaces and /etc/resolv.conf before and after.
 #[test]
 fn live_runs_leave_nothing_behind() {
-    let Some(binary) = live_tests("live_runs_leave_nothing_behind") else {
+    let Some((binary, _one_at_a_time)) = live_tests("live_runs_leave_nothing_behind") else {
         return;
     };
     let before = host_state();
