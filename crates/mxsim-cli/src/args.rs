@@ -87,7 +87,7 @@ pub enum Command {
     /// MTA standing in for a preset (root; the MTAs from crates/mxsim-live/mta/install.sh; see
     /// docs/live.md). Exit codes as `check`.
     Live {
-        /// Scenario files.
+        /// Scenario files or folders (searched recursively for .yaml files).
         #[arg(required = true)]
         files: Vec<PathBuf>,
         /// The MTA to run; repeat for several (each file runs against each, in this order).

@@ -157,7 +157,16 @@ pub fn live(
         return run_inside(file, &options);
     }
     // Every file loads before any runs: bad input costs no MTA time.
-    let mut warnings = String::new();
+    let found = match files::collect(files) {
+        Ok(found) => found,
+        Err(BadInput { text }) => return bad(text),
+    };
+    let files = &found.files;
+    let mut warnings = found
+        .notes
+        .iter()
+        .map(|note| format!("{note}\n"))
+        .collect::<String>();
     for file in files {
         match files::load(file, &|name| registry::is_known(name)) {
             Ok((_, text)) => warnings.push_str(&text),

@@ -61,6 +61,8 @@ pub async fn serve(sockets: Sockets, scenario: Arc<Scenario>, recorder: Recorder
             let mut buffer = vec![0u8; 4096];
             loop {
                 let Ok((length, peer)) = udp.recv_from(&mut buffer).await else {
+                    // A transient error (an ICMP error reported on the socket): never spin.
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
                     continue;
                 };
                 let query = buffer[..length].to_vec();
@@ -75,6 +77,7 @@ pub async fn serve(sockets: Sockets, scenario: Arc<Scenario>, recorder: Recorder
     };
     loop {
         let Ok((mut stream, _)) = tcp.accept().await else {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
             continue;
         };
         let (scenario, recorder) = (scenario.clone(), recorder.clone());

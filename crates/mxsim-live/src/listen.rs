@@ -44,6 +44,8 @@ pub async fn serve(
 ) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
+            // Out of descriptors or the like: wait a little rather than spin.
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
             continue;
         };
         let (shared, host) = (shared.clone(), host.clone());
