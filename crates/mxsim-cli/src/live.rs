@@ -194,11 +194,14 @@ pub fn live(
         let options = Options {
             mta,
             policy: policy.clone().unwrap_or_else(|| mta.preset().to_owned()),
-            scale,
+            scale: if mta.scales() { scale } else { 1.0 },
             retry_at: retry_at.clone(),
         };
         for file in files {
-            let report = run_outside(file, &options);
+            let report = match too_long(file, &options) {
+                Some(reason) => skipped(file, &options, reason),
+                None => run_outside(file, &options),
+            };
             let file_code = match report.expectation.as_str() {
                 "holds" | "skipped" => EXIT_OK,
                 "broken" | "none" => EXIT_FAILED,
@@ -225,7 +228,27 @@ pub fn live(
             text
         }
         LiveFormat::Agreement => table(&reports),
-        LiveFormat::Markdown => agree::markdown(&rows(&reports)),
+        LiveFormat::Markdown => {
+            let mut text = agree::markdown(&rows(&reports));
+            let others: Vec<&FileReport> = reports
+                .iter()
+                .filter(|report| report.agreement.is_none())
+                .collect();
+            if !others.is_empty() {
+                text.push_str("\nNot compared:\n\n");
+                for report in others {
+                    let _ = writeln!(
+                        text,
+                        "- {} ({}): {}: {}",
+                        escape::markdown(&report.file),
+                        escape::markdown(&report.mta),
+                        escape::markdown(&report.expectation),
+                        escape::markdown(&report.problems.join("; "))
+                    );
+                }
+            }
+            text
+        }
     };
     Output {
         stdout,
@@ -238,6 +261,50 @@ pub fn live(
             counts[3]
         ),
         code,
+    }
+}
+
+/// The most real time live mode spends on one file against an MTA whose own timeouts and retry
+/// intervals cannot be scaled (OpenSMTPD 6.8, [`mta::Mta::scales`]).
+pub const REAL_TIME_BUDGET: std::time::Duration = std::time::Duration::from_secs(90);
+
+/// Why `file` is not run against `options.mta`: its MTA runs in real time and the MTA's preset
+/// predicts the run lasts longer than [`REAL_TIME_BUDGET`]. `--retry-at` times count too.
+fn too_long(file: &std::path::Path, options: &Options) -> Option<String> {
+    if options.mta.scales() {
+        return None;
+    }
+    let (scenario, _) = files::load(file, &|name| registry::is_known(name)).ok()?;
+    let preset = PolicySpec::Named(options.mta.preset().to_owned());
+    let predicted = agree::predicted_length(&Runner::new(), &scenario, &preset);
+    let retries = options.retry_at.iter().copied().max().unwrap_or_default();
+    let length = predicted.max(retries);
+    let real = mxsim_live::clock::scaled(length, options.scale);
+    (real > REAL_TIME_BUDGET).then(|| {
+        format!(
+            "{} cannot shorten its timeouts or retry intervals (it runs at time scale 1), and its preset {} predicts this file lasts {length}, more than live mode's budget of {}s per file",
+            options.mta.key(),
+            options.mta.preset(),
+            REAL_TIME_BUDGET.as_secs()
+        )
+    })
+}
+
+/// The report of a file not run against an MTA, with the reason.
+fn skipped(file: &std::path::Path, options: &Options, reason: String) -> FileReport {
+    FileReport {
+        file: shown(file),
+        mta: options.mta.key().to_owned(),
+        version: mta::installed(options.mta).unwrap_or_default(),
+        policy: options.policy.clone(),
+        scale: options.scale,
+        header: Vec::new(),
+        notes: Vec::new(),
+        trace: String::new(),
+        verdict: Vec::new(),
+        expectation: "skipped".to_owned(),
+        problems: vec![reason],
+        agreement: None,
     }
 }
 

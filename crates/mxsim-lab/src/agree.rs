@@ -114,6 +114,33 @@ pub fn agree(
     }
 }
 
+/// How long `preset` predicts a live run of `scenario` lasts, in scenario time: the latest time,
+/// over every order the preset draws, at which the last recipient's outcome is known. Live mode
+/// skips a file whose MTA cannot shorten its own timers when this is too long to wait in real
+/// time.
+pub fn predicted_length(
+    runner: &Runner,
+    scenario: &Arc<Scenario>,
+    preset: &PolicySpec,
+) -> mxsim_model::time::Duration {
+    struct Latest(mxsim_model::time::Instant);
+    impl Observer for Latest {
+        fn observe(&mut self, run: Run) {
+            for outcome in &run.outcomes {
+                self.0 = self.0.max(outcome.at);
+            }
+        }
+        fn restart(&mut self) {
+            self.0 = mxsim_model::time::Instant::START;
+        }
+    }
+    let prepared = Arc::new(Prepared::new(scenario.clone()));
+    let policy = preset.build();
+    let mut latest = Latest(mxsim_model::time::Instant::START);
+    runner.explore(&prepared, policy.as_ref(), &mut latest);
+    latest.0.since_start()
+}
+
 /// Keeps the run whose steps share the longest prefix with the observation (the first such).
 struct Best<'a> {
     observed: &'a [String],

@@ -39,10 +39,18 @@ pub fn inside(scenario: Arc<Scenario>, options: &Options) -> Result<LiveRun, Str
             mta::postfix::Postfix::new(version, root.clone()),
             &root,
         ),
-        Mta::Exim | Mta::Opensmtpd => Err(format!(
-            "live mode has no driver for {} yet",
-            options.mta.key()
-        )),
+        Mta::Exim => run::inside(
+            scenario,
+            options,
+            mta::exim::Exim::new(version, root.clone()),
+            &root,
+        ),
+        Mta::Opensmtpd => run::inside(
+            scenario,
+            options,
+            mta::opensmtpd::Opensmtpd::new(version, root.clone()),
+            &root,
+        ),
     }
 }
 

@@ -10,6 +10,8 @@ use mxsim_model::outcome::DispositionKind;
 use mxsim_model::scenario::Scenario;
 use mxsim_model::smtp::Reply;
 
+pub mod exim;
+pub mod opensmtpd;
 pub mod postfix;
 
 /// The MTAs live mode knows.
@@ -45,6 +47,12 @@ impl Mta {
         }
     }
 
+    /// Whether `--time-scale` reaches the MTA's own timeouts and retry times. OpenSMTPD 6.8 has
+    /// no settings for them: it runs in real time (scale 1) whatever the flag says.
+    pub fn scales(self) -> bool {
+        !matches!(self, Mta::Opensmtpd)
+    }
+
     /// The MTA named `key`.
     pub fn from_key(key: &str) -> Option<Mta> {
         Mta::ALL.into_iter().find(|mta| mta.key() == key)
@@ -69,14 +77,7 @@ pub fn installed(mta: Mta) -> Result<String, String> {
             mta.key()
         )
     })?;
-    match mta {
-        Mta::Postfix => Ok(version.lines().next().unwrap_or("").trim().to_owned()),
-        Mta::Exim | Mta::Opensmtpd => Err(format!(
-            "live mode has no driver for {} yet; its package is installed ({})",
-            mta.key(),
-            version.lines().next().unwrap_or("").trim()
-        )),
-    }
+    Ok(version.lines().next().unwrap_or("").trim().to_owned())
 }
 
 /// What a driver is given to set the MTA up.
@@ -266,4 +267,44 @@ pub fn new_lines(file: &Path, read: &mut usize, pending: &mut String) -> Vec<Str
         pending.drain(..=end);
     }
     lines
+}
+
+/// `template` with every `{{key}}` replaced; a placeholder left over is our bug.
+pub fn fill(template: &str, values: &[(&str, String)]) -> String {
+    let mut text = template.to_owned();
+    for (key, value) in values {
+        text = text.replace(&format!("{{{{{key}}}}}"), value);
+    }
+    assert!(
+        !text.contains("{{"),
+        "a template placeholder has no value: {}",
+        text.lines().find(|line| line.contains("{{")).unwrap_or("")
+    );
+    text
+}
+
+/// The domains an MTA under test must keep its bounce notices in: the senders' domains and the
+/// client's own name, less any domain the scenario sends to (never empty: `mxsim.invalid` when
+/// nothing is left). Delivered there, a notice would add DNS queries and connections that are
+/// not the scenario's.
+pub fn sink_domains(scenario: &Scenario) -> Vec<String> {
+    let mut sinks: Vec<String> = scenario
+        .messages
+        .iter()
+        .filter(|message| !message.from.is_null())
+        .map(|message| message.from.domain().as_str().to_owned())
+        .collect();
+    sinks.push(scenario.client.name.as_str().to_owned());
+    sinks.sort();
+    sinks.dedup();
+    let recipients: Vec<&str> = scenario
+        .messages
+        .iter()
+        .flat_map(|message| message.to.iter().map(|to| to.domain().as_str()))
+        .collect();
+    sinks.retain(|domain| !recipients.contains(&domain.as_str()));
+    if sinks.is_empty() {
+        sinks.push("mxsim.invalid".to_owned());
+    }
+    sinks
 }

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use mxsim_model::time::Duration;
 
-use super::{Driver, Setup};
+use super::{Driver, Setup, fill};
 use crate::clock::scaled_seconds;
 use crate::namespace::{self, run};
 
@@ -76,20 +76,6 @@ impl Postfix {
     }
 }
 
-/// `template` with every `{{key}}` replaced; a placeholder left over is our bug.
-pub fn fill(template: &str, values: &[(&str, String)]) -> String {
-    let mut text = template.to_owned();
-    for (key, value) in values {
-        text = text.replace(&format!("{{{{{key}}}}}"), value);
-    }
-    assert!(
-        !text.contains("{{"),
-        "a template placeholder has no value: {}",
-        text.lines().find(|line| line.contains("{{")).unwrap_or("")
-    );
-    text
-}
-
 /// The values of main.cf's placeholders for `setup`.
 pub fn main_cf(setup: &Setup<'_>, log_file: &Path) -> String {
     let mut values: Vec<(&str, String)> = DEFAULTS
@@ -100,26 +86,7 @@ pub fn main_cf(setup: &Setup<'_>, log_file: &Path) -> String {
     values.push(("log_file", log_file.display().to_string()));
     // Bounce notices go to the senders' domains: discard them there, so they leave no DNS
     // queries or connections in the trace and the queue holds only the scenario's mail.
-    let mut sinks: Vec<String> = setup
-        .scenario
-        .messages
-        .iter()
-        .filter(|message| !message.from.is_null())
-        .map(|message| message.from.domain().as_str().to_owned())
-        .collect();
-    sinks.push(setup.scenario.client.name.as_str().to_owned());
-    sinks.sort();
-    sinks.dedup();
-    let recipients: Vec<&str> = setup
-        .scenario
-        .messages
-        .iter()
-        .flat_map(|message| message.to.iter().map(|to| to.domain().as_str()))
-        .collect();
-    sinks.retain(|domain| !recipients.contains(&domain.as_str()));
-    if sinks.is_empty() {
-        sinks.push("mxsim.invalid".to_owned());
-    }
+    let sinks = super::sink_domains(setup.scenario);
     let map = sinks
         .iter()
         .map(|domain| format!("{domain}=discard:bounce-notice"))
