@@ -13,9 +13,7 @@ use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::IpAddr;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::Poll;
 
 use mxsim_model::dns::{DnsAnswer, Mx, RecordType};
 use mxsim_model::name::{Mailbox, Name};
@@ -554,7 +552,7 @@ impl<W: World> Attempt<'_, '_, W> {
         let mut hosts: Vec<(Mx, Vec<IpAddr>)> = Vec::with_capacity(ordered.len());
         let mut temporary_failure = false;
         if self.settings.equal_order == EqualOrder::FewestConnections {
-            for (record, (addresses, temporary)) in self.addresses_by_completion(ordered).await {
+            for (_, record, (addresses, temporary)) in self.addresses_by_completion(ordered).await {
                 temporary_failure |= temporary;
                 hosts.push((record, addresses));
             }
@@ -634,50 +632,26 @@ impl<W: World> Attempt<'_, '_, W> {
         records
     }
 
-    /// Step 9 for `fewest-connections` (OpenSMTPD): every host's address lookups sent at once,
-    /// in the order of `records` (dns.c `dns_dispatch_mx()` starts a `getaddrinfo_async()` per
-    /// MX record), and each group of equal preference put in the order the lookups completed,
-    /// ties in their sending order (mta.c, `IMSG_MTA_DNS_HOST`, inserts each resolved host after
-    /// those of its preference already known). The futures are polled in sending order by this
-    /// one task: with no DNS latency the trace is the sequential one.
-    async fn addresses_by_completion(&self, records: Vec<Mx>) -> Vec<(Mx, (Vec<IpAddr>, bool))> {
-        type Lookup<'x> = Pin<Box<dyn Future<Output = (Vec<IpAddr>, bool)> + 'x>>;
-        let mut lookups: Vec<Lookup<'_>> = records
-            .iter()
-            .map(|record| Box::pin(self.addresses(&record.exchange)) as Lookup<'_>)
-            .collect();
-        let mut done: Vec<Option<(Instant, (Vec<IpAddr>, bool))>> =
-            records.iter().map(|_| None).collect();
-        std::future::poll_fn(|cx| {
-            for (lookup, slot) in lookups.iter_mut().zip(done.iter_mut()) {
-                if slot.is_none()
-                    && let Poll::Ready(answer) = lookup.as_mut().poll(cx)
-                {
-                    *slot = Some((self.world.now(), answer));
-                }
-            }
-            if done.iter().all(Option::is_some) {
-                Poll::Ready(())
-            } else {
-                Poll::Pending
-            }
-        })
-        .await;
-        drop(lookups);
-        let mut resolved: Vec<(u16, Instant, Mx, (Vec<IpAddr>, bool))> = records
-            .into_iter()
-            .zip(done)
-            .map(|(record, slot)| {
-                let (at, answer) = slot.expect("every lookup completed");
-                (record.preference, at, record, answer)
-            })
-            .collect();
-        // A stable sort: completion ties keep the sending (DNS) order.
-        resolved.sort_by_key(|(preference, at, _, _)| (*preference, *at));
-        resolved
-            .into_iter()
-            .map(|(_, _, record, answer)| (record, answer))
-            .collect()
+    /// Step 9 for `fewest-connections` (OpenSMTPD): each group of equal preference in the order
+    /// its hosts' address lookups completed, ties in DNS order. OpenSMTPD sends them all at once
+    /// (dns.c `dns_dispatch_mx()` starts a `getaddrinfo_async()` per MX record) and mta.c
+    /// (`IMSG_MTA_DNS_HOST`) inserts each resolved host after those of its preference already
+    /// known; here the lookups are made one after the other, as for every policy (the trace
+    /// and the time they take are the sequential ones), and each host is placed by how long its
+    /// own lookups took: the order they would have completed in had they been sent together.
+    async fn addresses_by_completion(
+        &self,
+        records: Vec<Mx>,
+    ) -> Vec<(Duration, Mx, (Vec<IpAddr>, bool))> {
+        let mut timed: Vec<(Duration, Mx, (Vec<IpAddr>, bool))> = Vec::with_capacity(records.len());
+        for record in records {
+            let start = self.world.now();
+            let answer = self.addresses(&record.exchange).await;
+            timed.push((self.world.now().since(start), record, answer));
+        }
+        // A stable sort: equal lookup times keep the sending (DNS) order.
+        timed.sort_by_key(|(took, record, _)| (record.preference, *took));
+        timed
     }
 
     /// Step 9: a host's addresses, and whether a lookup failed temporarily.

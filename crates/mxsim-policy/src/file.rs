@@ -14,8 +14,8 @@ use mxsim_model::yaml::{self, Node, Position, Value};
 
 use crate::settings::{
     Action, ActionMap, AddressOrder, Claim, EqualOrder, Failure, Final, KeywordAction,
-    KeywordPattern, Limits, Memory, NoAddress, Parallel, ReplyMatch, Reuse, ReuseBy, SelfMx, Settings, Stage,
-    StarttlsRefused, Timeouts, TlsFallback, TlsUse, WantedAction,
+    KeywordPattern, Limits, Memory, NoAddress, Parallel, ReplyMatch, Reuse, ReuseBy, SelfMx,
+    Settings, Stage, StarttlsRefused, Timeouts, TlsFallback, TlsUse, WantedAction,
 };
 
 pub(crate) const TOP_KEYS: &[&str] = &[

@@ -445,7 +445,11 @@ impl<W: World> Attempt<'_, '_, W> {
                 continue;
             }
             tried.mark(index);
-            let Ok(opened) = self.opener().open(candidates, index, false, Some(deadline)).await else {
+            let Ok(opened) = self
+                .opener()
+                .open(candidates, index, false, Some(deadline))
+                .await
+            else {
                 self.unasked = true;
                 continue;
             };
@@ -854,9 +858,9 @@ impl<W: World> Opener<'_, '_, W> {
         .await;
         if matches!(got, Got::Reply(_)) && self.settings.same_or_better_after_ehlo {
             self.ceiling.set(Some(
-                self.ceiling
-                    .get()
-                    .map_or(candidate.preference, |ceiling| ceiling.min(candidate.preference)),
+                self.ceiling.get().map_or(candidate.preference, |ceiling| {
+                    ceiling.min(candidate.preference)
+                }),
             ));
         }
         let got = match got {
@@ -946,7 +950,6 @@ impl<W: World> Opener<'_, '_, W> {
             )),
         }
     }
-
 
     /// A step's wait, cut to what is left before `deadline`.
     pub(super) fn wait(self, step: Duration, deadline: Option<Instant>) -> Duration {
