@@ -170,6 +170,46 @@ proptest! {
         }
     }
 
+    /// A preset with parallel connections (`parallel:`) paces them: within one attempt, a
+    /// connection to another address never starts sooner than `delay` after the last one to a
+    /// new address began (a plaintext reconnect to the same address is the same slot), and the
+    /// preferences of the connection starts never go back to a better one (a parallel start
+    /// stays at the preference in flight).
+    #[test]
+    fn parallel_connections_are_paced_and_stay_at_their_preference(mut world in spec(false), seed in 0u64..1_000) {
+        // One domain, so the whole trace is one attempt.
+        world.domains.truncate(1);
+        world.client_is = world.client_is.filter(|(domain, _)| *domain == 0);
+        for preset in registry::presets().iter().filter(|preset| preset.settings.parallel.is_some()) {
+            let parallel = preset.settings.parallel.expect("filtered");
+            let run = run_with(&world, seed, &preset.settings.name);
+            let scenario = world.scenario("generated world");
+            let mut last: Option<(mxsim_model::time::Instant, IpAddr)> = None;
+            for (at, address, _) in run.trace.connection_attempts() {
+                if let Some((before, previous)) = last {
+                    if previous == address {
+                        continue;
+                    }
+                    prop_assert!(at.since(before) >= parallel.delay, "{}: {} started {} after {}\nworld:\n{}", preset.settings.name, address, at.since(before), previous, write(&scenario));
+                }
+                last = Some((at, address));
+            }
+            // The preferences of the connection starts never go back to a better one.
+            let preferences: std::collections::BTreeMap<String, u16> = world.domains[0]
+                .hosts
+                .iter()
+                .enumerate()
+                .map(|(index, host)| (Spec::host_name(0, index), host.preference))
+                .collect();
+            let mut seen: Option<u16> = None;
+            for (_, _, host) in run.trace.connection_attempts() {
+                let Some(&preference) = preferences.get(host.as_str()) else { continue };
+                prop_assert!(seen.is_none_or(|seen| preference >= seen), "{}: went back to preference {} after {:?}\nworld:\n{}", preset.settings.name, preference, seen, write(&scenario));
+                seen = Some(preference);
+            }
+        }
+    }
+
     /// Over seeds, every host of the best preference is tried first at least once
     /// (equal-preference randomisation, RFC 5321 §5.1 MUST).
     #[test]

@@ -9,6 +9,7 @@
 //! It is ordinary client code: it sees the world only through the model's traits and chooses
 //! its own timeouts, each through `World::timeout` (virtual under the simulator's paused clock).
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::IpAddr;
@@ -93,6 +94,7 @@ async fn deliver<W: World>(settings: &Settings, world: &W, job: Job<'_>) -> Vec<
         }
     }
     for (domain, pending) in one_domain.into_iter().chain(domains) {
+        let ceiling = Cell::new(None);
         let mut attempt = Attempt {
             settings,
             world,
@@ -101,7 +103,7 @@ async fn deliver<W: World>(settings: &Settings, world: &W, job: Job<'_>) -> Vec<
             pending,
             last_error: String::new(),
             sessions: 0,
-            ceiling: None,
+            ceiling: &ceiling,
             missing: None,
             same_preference_only: None,
             unasked: false,
@@ -197,8 +199,9 @@ struct Attempt<'a, 'j, W: World> {
     last_error: String,
     /// Sessions that reached MAIL.
     sessions: u32,
-    /// With `same_or_better_after_ehlo`: the best preference that answered EHLO.
-    ceiling: Option<u16>,
+    /// With `same_or_better_after_ehlo`: the best preference that answered EHLO (a cell, so
+    /// that sessions opened in parallel can lower it while the attempt uses another).
+    ceiling: &'a Cell<Option<u16>>,
     /// The last candidate lacked a required keyword: what to do if nothing better follows.
     missing: Option<(Final, String)>,
     /// A `same-preference` keyword search confines the loop to this preference.
@@ -252,47 +255,10 @@ impl<W: World> Attempt<'_, '_, W> {
                 }
             }
         }
-        let mut stopped = false;
-        let mut attempts = 0;
-        while !self.pending.is_empty() {
-            let Some(index) = self.next_candidate(&candidates, &tried) else {
-                break;
-            };
-            tried.mark(index);
-            // A retry record in force skips the address without a connection: it was not
-            // asked, and it does not count as an attempt (Exim: hosts in backoff do not count
-            // towards `hosts_max_try`).
-            if let Some(hint) = self.held(&candidates[index]) {
-                self.unasked = true;
-                self.last_error = format!(
-                    "{}: retry time not reached ({})",
-                    candidates[index].describe(),
-                    hint.reason
-                );
-                continue;
-            }
-            self.current = Some(candidates[index].address);
-            attempts += 1;
-            // The wanted-keyword search may have moved the transaction to another host: a
-            // `next-host` skips the host actually used.
-            let (flow, used) = self.try_candidate(&candidates, index, &mut tried).await;
-            match flow {
-                Flow::NextAddress => {}
-                Flow::NextHost => tried.mark_host(&candidates, &candidates[used].host),
-                Flow::Stop => {
-                    stopped = true;
-                    break;
-                }
-            }
-            if self
-                .settings
-                .limits
-                .sessions
-                .is_some_and(|limit| self.sessions >= limit)
-            {
-                break;
-            }
-        }
+        let (attempts, stopped) = match self.settings.parallel {
+            Some(parallel) => self.walk_parallel(&candidates, &mut tried, parallel).await,
+            None => self.walk(&candidates, &mut tried).await,
+        };
         self.settle_destination(domain, attempts, self.connected);
         if self.pending.is_empty() {
             // Everyone is settled: no reason to write for anyone.
@@ -337,6 +303,53 @@ impl<W: World> Attempt<'_, '_, W> {
         });
     }
 
+    /// The candidate loop, one connection at a time. Returns the connection attempts made and
+    /// whether an action stopped the attempt.
+    async fn walk(&mut self, candidates: &[Candidate], tried: &mut Tried) -> (usize, bool) {
+        let mut stopped = false;
+        let mut attempts = 0;
+        while !self.pending.is_empty() {
+            let Some(index) = self.next_candidate(candidates, tried) else {
+                break;
+            };
+            tried.mark(index);
+            // A retry record in force skips the address without a connection: it was not
+            // asked, and it does not count as an attempt (Exim: hosts in backoff do not count
+            // towards `hosts_max_try`).
+            if let Some(hint) = self.held(&candidates[index]) {
+                self.unasked = true;
+                self.last_error = format!(
+                    "{}: retry time not reached ({})",
+                    candidates[index].describe(),
+                    hint.reason
+                );
+                continue;
+            }
+            self.current = Some(candidates[index].address);
+            attempts += 1;
+            // The wanted-keyword search may have moved the transaction to another host: a
+            // `next-host` skips the host actually used.
+            let (flow, used) = self.try_candidate(candidates, index, tried).await;
+            match flow {
+                Flow::NextAddress => {}
+                Flow::NextHost => tried.mark_host(candidates, &candidates[used].host),
+                Flow::Stop => {
+                    stopped = true;
+                    break;
+                }
+            }
+            if self
+                .settings
+                .limits
+                .sessions
+                .is_some_and(|limit| self.sessions >= limit)
+            {
+                break;
+            }
+        }
+        (attempts, stopped)
+    }
+
     /// The next candidate the loop may use: not tried, within the ceiling and any
     /// same-preference search.
     fn next_candidate(&self, candidates: &[Candidate], tried: &Tried) -> Option<usize> {
@@ -347,6 +360,7 @@ impl<W: World> Attempt<'_, '_, W> {
 
     fn eligible(&self, candidate: &Candidate) -> bool {
         self.ceiling
+            .get()
             .is_none_or(|ceiling| candidate.preference <= ceiling)
             && self
                 .same_preference_only
@@ -537,10 +551,17 @@ impl<W: World> Attempt<'_, '_, W> {
         let ordered = self.order(records);
         let mut hosts: Vec<(Mx, Vec<IpAddr>)> = Vec::with_capacity(ordered.len());
         let mut temporary_failure = false;
-        for record in ordered {
-            let (addresses, temporary) = self.addresses(&record.exchange).await;
-            temporary_failure |= temporary;
-            hosts.push((record, addresses));
+        if self.settings.equal_order == EqualOrder::FewestConnections {
+            for (_, record, (addresses, temporary)) in self.addresses_by_completion(ordered).await {
+                temporary_failure |= temporary;
+                hosts.push((record, addresses));
+            }
+        } else {
+            for record in ordered {
+                let (addresses, temporary) = self.addresses(&record.exchange).await;
+                temporary_failure |= temporary;
+                hosts.push((record, addresses));
+            }
         }
         // The client recognises itself by any of its addresses in the whole list (RFC 5321 §5.1
         // MUST) before any limit cuts hosts or addresses away.
@@ -611,6 +632,28 @@ impl<W: World> Attempt<'_, '_, W> {
         records
     }
 
+    /// Step 9 for `fewest-connections` (OpenSMTPD): each group of equal preference in the order
+    /// its hosts' address lookups completed, ties in DNS order. OpenSMTPD sends them all at once
+    /// (dns.c `dns_dispatch_mx()` starts a `getaddrinfo_async()` per MX record) and mta.c
+    /// (`IMSG_MTA_DNS_HOST`) inserts each resolved host after those of its preference already
+    /// known; here the lookups are made one after the other, as for every policy (the trace
+    /// and the time they take are the sequential ones), and each host is placed by how long its
+    /// own lookups took: the order they would have completed in had they been sent together.
+    async fn addresses_by_completion(
+        &self,
+        records: Vec<Mx>,
+    ) -> Vec<(Duration, Mx, (Vec<IpAddr>, bool))> {
+        let mut timed: Vec<(Duration, Mx, (Vec<IpAddr>, bool))> = Vec::with_capacity(records.len());
+        for record in records {
+            let start = self.world.now();
+            let answer = self.addresses(&record.exchange).await;
+            timed.push((self.world.now().since(start), record, answer));
+        }
+        // A stable sort: equal lookup times keep the sending (DNS) order.
+        timed.sort_by_key(|(took, record, _)| (record.preference, *took));
+        timed
+    }
+
     /// Step 9: a host's addresses, and whether a lookup failed temporarily.
     async fn addresses(&self, host: &Name) -> (Vec<IpAddr>, bool) {
         let families = match self.settings.address_order {
@@ -677,6 +720,7 @@ fn stable_hash(text: &str) -> u64 {
 }
 
 mod memory;
+mod parallel;
 mod session;
 
 /// Which candidates an attempt has used, kept so that every question about them costs what it

@@ -14,8 +14,8 @@ use mxsim_model::yaml::{self, Node, Position, Value};
 
 use crate::settings::{
     Action, ActionMap, AddressOrder, Claim, EqualOrder, Failure, Final, KeywordAction,
-    KeywordPattern, Limits, Memory, NoAddress, ReplyMatch, Reuse, ReuseBy, SelfMx, Settings, Stage,
-    StarttlsRefused, Timeouts, TlsFallback, TlsUse, WantedAction,
+    KeywordPattern, Limits, Memory, NoAddress, Parallel, ReplyMatch, Reuse, ReuseBy, SelfMx,
+    Settings, Stage, StarttlsRefused, Timeouts, TlsFallback, TlsUse, WantedAction,
 };
 
 pub(crate) const TOP_KEYS: &[&str] = &[
@@ -25,6 +25,7 @@ pub(crate) const TOP_KEYS: &[&str] = &[
     "extends",
     "order",
     "limits",
+    "parallel",
     "timeouts",
     "on",
     "helo_fallback",
@@ -50,6 +51,7 @@ pub(crate) const TOP_KEYS: &[&str] = &[
 ];
 pub(crate) const ORDER_KEYS: &[&str] = &["equal_preference", "address_family"];
 pub(crate) const LIMIT_KEYS: &[&str] = &["addresses", "sessions", "hosts", "addresses_per_host"];
+pub(crate) const PARALLEL_KEYS: &[&str] = &["delay", "max"];
 pub(crate) const ACTIONS: &[(&str, Action)] = &[
     ("next-address", Action::NextAddress),
     ("next-host", Action::NextHost),
@@ -82,6 +84,8 @@ struct Patch {
     equal_order: Option<EqualOrder>,
     address_order: Option<AddressOrder>,
     limits: [Option<Option<u32>>; 4],
+    /// `parallel:` as written: `Some(None)` is `none`.
+    parallel: Option<Option<Parallel>>,
     timeouts: [Option<Duration>; 12],
     actions: Vec<(Stage, Failure, Action)>,
     helo_fallback: Option<Vec<ReplyMatch>>,
@@ -261,6 +265,9 @@ fn read(reader: &mut Reader<'_>, root: &Node) -> Option<Patch> {
     }
     if let Some(node) = fields.get("reuse") {
         patch.reuse = read_reuse(reader, node);
+    }
+    if let Some(node) = fields.get("parallel") {
+        patch.parallel = read_parallel(reader, node);
     }
     if let Some(node) = fields.get("claims") {
         // A claim is a rule id of the rules table, or a rule's alias.
@@ -655,6 +662,39 @@ fn read_reuse(reader: &mut Reader<'_>, node: &Node) -> Option<Option<Reuse>> {
     }))
 }
 
+/// `parallel:`: `{delay: DURATION, max: N}`, or `none`.
+fn read_parallel(reader: &mut Reader<'_>, node: &Node) -> Option<Option<Parallel>> {
+    if matches!(&node.value, Value::String(text) if text == "none") {
+        return Some(None);
+    }
+    let fields = reader.fields(node, "parallel", PARALLEL_KEYS)?;
+    let (Some(delay), Some(max)) = (fields.get("delay"), fields.get("max")) else {
+        reader.error_with_help(
+            node.at,
+            "parallel needs `delay` and `max`",
+            "write `parallel: {delay: 2s, max: 3}`, or `parallel: none`",
+        );
+        return None;
+    };
+    let delay = reader.duration(delay, "parallel.delay");
+    let max = match reader.unsigned(max, "parallel.max") {
+        Some(value) if (1..=u64::from(u32::MAX)).contains(&value) => Some(value as u32),
+        Some(_) => {
+            reader.error_with_help(
+                max.at,
+                format!("parallel.max must be a whole number from 1 to {}", u32::MAX),
+                "write `parallel: none` for one connection at a time",
+            );
+            None
+        }
+        None => None,
+    };
+    Some(Some(Parallel {
+        delay: delay?,
+        max: max?,
+    }))
+}
+
 /// `memory:`: each record kind is a schedule, or `none`.
 fn read_memory(reader: &mut Reader<'_>, node: &Node, patch: &mut Patch) {
     let Some(memory) = reader.fields(node, "memory", MEMORY_KEYS) else {
@@ -912,6 +952,9 @@ fn resolve(
         reuse: patch
             .reuse
             .unwrap_or_else(|| base.as_ref().and_then(|base| base.reuse)),
+        parallel: patch
+            .parallel
+            .unwrap_or_else(|| base.as_ref().and_then(|base| base.parallel)),
         same_or_better_after_ehlo: same_or_better_after_ehlo?,
         self_mx: self_mx?,
         implicit_mx_on_nxdomain: implicit_mx_on_nxdomain?,

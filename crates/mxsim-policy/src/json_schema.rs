@@ -10,8 +10,8 @@ use mxsim_model::json::{
 use mxsim_model::rules;
 
 use crate::file::{
-    ACTIONS, KEYWORD_ACTIONS, KEYWORD_RULE_KEYS, LIMIT_KEYS, MEMORY_KEYS, ORDER_KEYS, QUEUE_KEYS,
-    RETRY_KEYS, TOP_KEYS, WANTED_KEYS,
+    ACTIONS, KEYWORD_ACTIONS, KEYWORD_RULE_KEYS, LIMIT_KEYS, MEMORY_KEYS, ORDER_KEYS,
+    PARALLEL_KEYS, QUEUE_KEYS, RETRY_KEYS, TOP_KEYS, WANTED_KEYS,
 };
 use crate::settings::{Stage, Timeouts};
 
@@ -175,6 +175,18 @@ fn top_key(key: &str) -> Json {
                 any_of(vec![def("schedule"), words(&["none"])])
             }),
             "records kept across attempts and messages",
+        ),
+        "parallel" => described(
+            any_of(vec![
+                words(&["none"]),
+                fields(PARALLEL_KEYS, |key| match key {
+                    "delay" => def("duration"),
+                    "max" => obj([("type", s("integer")), ("minimum", Json::Int(1))]),
+                    _ => panic!("parallel key `{key}` has no schema"),
+                })
+                .with("required", strs(PARALLEL_KEYS)),
+            ]),
+            "parallel connection attempts: the next candidate of the same preference starts `delay` after the last, while none is usable",
         ),
         "reuse" => described(
             any_of(vec![

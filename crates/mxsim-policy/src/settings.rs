@@ -19,7 +19,10 @@ pub enum EqualOrder {
     /// By a fixed hash of the host name: the same order every attempt. No preset uses it:
     /// Sendmail's `mxrand` reseeds per delivery process, which `Random` models.
     StableHash,
-    /// Fewest open connections first; with no other traffic, DNS order (OpenSMTPD).
+    /// Fewest open connections first, ties in the order the hosts' address lookups completed
+    /// (lookups sent together, in DNS order; ties in completion keep DNS order): OpenSMTPD,
+    /// whose `mta.c` inserts each resolved host after those of its preference already known
+    /// and whose `mta_find_route()` takes the first route with the fewest connections.
     FewestConnections,
 }
 
@@ -322,6 +325,20 @@ pub enum ReuseBy {
     Domain,
 }
 
+/// Parallel connection attempts (RFC 8305 §5, "Connection Attempt Delay"): while no session
+/// of the attempt is usable yet, the next candidate is started beside the one in flight, without
+/// abandoning it (OpenSMTPD's connector, `mta.c` `mta_connect()`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Parallel {
+    /// How long after the last connection began the next one may start, when none in flight
+    /// has become usable (reached the end of EHLO, and TLS); also the least time between two
+    /// connection starts of the attempt, after a failure too (the pacing of OpenSMTPD's
+    /// `conndelay_relay`).
+    pub delay: Duration,
+    /// At most this many connections in flight at once (not yet usable), the first included.
+    pub max: u32,
+}
+
 /// Limits per delivery attempt; `None` is no limit.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Limits {
@@ -507,6 +524,8 @@ pub struct Settings {
     pub address_order: AddressOrder,
     /// Per-attempt limits.
     pub limits: Limits,
+    /// Parallel connection attempts; `None` tries one connection at a time.
+    pub parallel: Option<Parallel>,
     /// Per-step waits.
     pub timeouts: Timeouts,
     /// What failures do.

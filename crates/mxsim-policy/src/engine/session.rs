@@ -1,20 +1,22 @@
 //! One candidate: open a session (no effect on recipients), search for wanted keywords if the
 //! policy does, then check required keywords and run the transaction.
 
+use std::cell::Cell;
 use std::sync::Arc;
 
 use mxsim_model::outcome::Disposition;
 use mxsim_model::smtp::{Command, Keyword, Reply, ReplyClass, find_keyword};
 use mxsim_model::time::{Duration, Instant};
-use mxsim_model::world::{Connect, Handshake, MailParameters, ReuseKey, Session, World};
+use mxsim_model::world::{Connect, Handshake, Job, MailParameters, ReuseKey, Session, World};
 
 use super::{Attempt, Candidate, Failed, Flow, Got, Last, Opened, Tried, ask, classify};
 use crate::settings::{
-    Failure, KeywordAction, ReuseBy, Stage, StarttlsRefused, TlsFallback, TlsUse, WantedAction,
+    Failure, KeywordAction, ReuseBy, Settings, Stage, StarttlsRefused, TlsFallback, TlsUse,
+    WantedAction,
 };
 
 /// Sends QUIT; the reply does not matter.
-async fn quit<S: Session>(world: &impl World, session: &mut S, limit: Duration) {
+pub(super) async fn quit<S: Session>(world: &impl World, session: &mut S, limit: Duration) {
     let _ = world.timeout(limit, session.quit()).await;
 }
 
@@ -33,7 +35,7 @@ impl<W: World> Attempt<'_, '_, W> {
         }
         let mut plaintext = false;
         loop {
-            match self.open(candidates, index, plaintext, None).await {
+            match self.opener().open(candidates, index, plaintext, None).await {
                 Ok(opened) => {
                     self.connected = true;
                     self.reached(candidates[index].address);
@@ -58,242 +60,8 @@ impl<W: World> Attempt<'_, '_, W> {
         }
     }
 
-    /// Connect, greeting, EHLO (or HELO), and STARTTLS where the policy uses it. Touches no
-    /// recipient; QUITs the server after a refusal where the connection is still open.
-    pub(super) async fn open(
-        &mut self,
-        candidates: &[Candidate],
-        index: usize,
-        plaintext: bool,
-        deadline: Option<Instant>,
-    ) -> Result<Opened<W::Session>, Failed> {
-        let candidate = &candidates[index];
-        let timeouts = self.settings.timeouts;
-        let connect = self
-            .world
-            .timeout(
-                self.wait(timeouts.connect, deadline),
-                self.world.connect(candidate.address, &candidate.host),
-            )
-            .await;
-        let mut session = match connect {
-            Some(Connect::Connected(session)) => session,
-            Some(_) => {
-                return Err(failed(
-                    Stage::Connect,
-                    Failure::Dropped,
-                    format!("{}: connection refused or reset", candidate.describe()),
-                    None,
-                ));
-            }
-            None => {
-                return Err(failed(
-                    Stage::Connect,
-                    Failure::Timeout,
-                    format!("{}: connection timed out", candidate.describe()),
-                    None,
-                ));
-            }
-        };
-        let got = ask(
-            self.world,
-            self.wait(timeouts.greeting, deadline),
-            session.greeting(),
-        )
-        .await;
-        self.judge(
-            &mut session,
-            candidate,
-            Command::Greeting,
-            ReplyClass::Positive,
-            got,
-            deadline,
-        )
-        .await?;
-        let keywords = self.hello(&mut session, candidate, deadline).await?;
-        let tls_required = self.requires_tls();
-        let use_tls = match self.settings.tls {
-            TlsUse::Never => false,
-            TlsUse::WhenRequired => tls_required,
-            TlsUse::Opportunistic => !plaintext || tls_required,
-        };
-        // A client may send STARTTLS for a message that needs TLS even where it is not
-        // advertised, and let the reply decide (mox under MTA-STS enforce or DANE).
-        let offered = find_keyword(&keywords, "STARTTLS").is_some()
-            || (tls_required && self.settings.starttls_unadvertised_sent);
-        if !use_tls || !offered {
-            // STARTTLS advertised but not used satisfies no requirement: only a TLS session does.
-            return Ok(without_tls(session, &keywords, index));
-        }
-        let optional = !tls_required;
-        let got = ask(
-            self.world,
-            self.wait(timeouts.starttls, deadline),
-            session.starttls(),
-        )
-        .await;
-        let refused = matches!(&got, Got::Reply(reply) if reply.class() != ReplyClass::Positive);
-        if optional && refused && self.settings.starttls_refused == StarttlsRefused::Continue {
-            // The server said no to STARTTLS but the session is still there: go on in
-            // plaintext with the keywords already known.
-            return Ok(without_tls(session, &keywords, index));
-        }
-        self.judge(
-            &mut session,
-            candidate,
-            Command::Starttls,
-            ReplyClass::Positive,
-            got,
-            deadline,
-        )
-        .await
-        .map_err(|failed| Failed {
-            // `on-starttls`: a refusal goes to the action map, as when TLS is required.
-            tls_optional: optional
-                && !(refused && self.settings.starttls_refused == StarttlsRefused::OnStarttls),
-            ..failed
-        })?;
-        let handshake = self
-            .world
-            .timeout(self.wait(timeouts.tls, deadline), session.handshake())
-            .await;
-        let failure = match handshake {
-            Some(Handshake::Established) => None,
-            Some(Handshake::Failed) => Some((Failure::Dropped, "TLS handshake failed")),
-            None => Some((Failure::Timeout, "TLS handshake timed out")),
-        };
-        if let Some((failure, what)) = failure {
-            return Err(Failed {
-                tls_optional: optional,
-                ..failed(
-                    Stage::Tls,
-                    failure,
-                    format!("{}: {what}", candidate.describe()),
-                    None,
-                )
-            });
-        }
-        let mut keywords = self
-            .hello(&mut session, candidate, deadline)
-            .await?
-            .to_vec();
-        // STARTTLS is satisfied by the TLS session itself (RFC 3207 §4.2).
-        keywords.push(Keyword::parse("STARTTLS").expect("STARTTLS is a keyword"));
-        Ok(Opened {
-            session,
-            keywords: Arc::from(keywords),
-            index,
-        })
-    }
-
-    /// EHLO, or HELO after an EHLO reply the policy answers with HELO. Returns the keywords.
-    async fn hello<S: Session>(
-        &mut self,
-        session: &mut S,
-        candidate: &Candidate,
-        deadline: Option<Instant>,
-    ) -> Result<Arc<[Keyword]>, Failed> {
-        let got = ask(
-            self.world,
-            self.wait(self.settings.timeouts.ehlo, deadline),
-            session.ehlo(&self.job.client.name),
-        )
-        .await;
-        if matches!(got, Got::Reply(_)) && self.settings.same_or_better_after_ehlo {
-            self.ceiling = Some(self.ceiling.map_or(candidate.preference, |ceiling| {
-                ceiling.min(candidate.preference)
-            }));
-        }
-        let got = match got {
-            Got::Reply(ehlo) if ehlo.reply.class() == ReplyClass::Positive => {
-                return Ok(ehlo.keywords);
-            }
-            Got::Reply(ehlo)
-                if self
-                    .settings
-                    .helo_fallback
-                    .iter()
-                    .any(|rule| rule.matches(ehlo.reply.code))
-                    && ehlo.reply.code.get() != 421 =>
-            {
-                let got = ask(
-                    self.world,
-                    self.wait(self.settings.timeouts.helo, deadline),
-                    session.helo(&self.job.client.name),
-                )
-                .await;
-                self.judge(
-                    session,
-                    candidate,
-                    Command::Helo,
-                    ReplyClass::Positive,
-                    got,
-                    deadline,
-                )
-                .await?;
-                return Ok(Arc::from([]));
-            }
-            Got::Reply(ehlo) => Got::Reply(ehlo.reply),
-            Got::Timeout => Got::Timeout,
-            Got::Closed => Got::Closed,
-        };
-        self.judge(
-            session,
-            candidate,
-            Command::Ehlo,
-            ReplyClass::Positive,
-            got,
-            deadline,
-        )
-        .await
-        .map(|_| Arc::from([]))
-    }
-
-    /// A reply of the expected class, or the failure (after a QUIT where the connection lives).
-    async fn judge<S: Session>(
-        &self,
-        session: &mut S,
-        candidate: &Candidate,
-        command: Command,
-        expected: ReplyClass,
-        got: Got<Reply>,
-        deadline: Option<Instant>,
-    ) -> Result<Reply, Failed> {
-        let stage = Stage::Command(command);
-        let what = command.label();
-        match got {
-            Got::Reply(reply) => match classify(&reply, expected) {
-                Ok(()) => Ok(reply),
-                Err(failure) => {
-                    if reply.code.get() != 421 {
-                        quit(
-                            self.world,
-                            session,
-                            self.wait(self.settings.timeouts.quit, deadline),
-                        )
-                        .await;
-                    }
-                    let reason = format!("{}: {what} answered {reply}", candidate.describe());
-                    Err(failed(stage, failure, reason, Some(reply)))
-                }
-            },
-            Got::Timeout => Err(failed(
-                stage,
-                Failure::Timeout,
-                format!("{}: no reply to {what}", candidate.describe()),
-                None,
-            )),
-            Got::Closed => Err(failed(
-                stage,
-                Failure::Closed,
-                format!("{}: connection lost at {what}", candidate.describe()),
-                None,
-            )),
-        }
-    }
-
     /// Required keywords, SIZE, the wanted-keyword search, then the transaction.
-    async fn use_session(
+    pub(super) async fn use_session(
         &mut self,
         candidates: &[Candidate],
         opened: Opened<W::Session>,
@@ -355,7 +123,7 @@ impl<W: World> Attempt<'_, '_, W> {
 
     /// A cached session to this candidate's address, after a good RSET (Postfix's connection
     /// cache, Exim's waiting messages); `None` when there is none or RSET fails.
-    async fn reuse_for_address(
+    pub(super) async fn reuse_for_address(
         &mut self,
         candidates: &[Candidate],
         index: usize,
@@ -370,10 +138,11 @@ impl<W: World> Attempt<'_, '_, W> {
         // The session answered EHLO when it was opened: it counts for the after-EHLO rule.
         if self.settings.same_or_better_after_ehlo {
             let preference = candidates[index].preference;
-            self.ceiling = Some(
+            self.ceiling.set(Some(
                 self.ceiling
+                    .get()
                     .map_or(preference, |ceiling| ceiling.min(preference)),
-            );
+            ));
         }
         Some(Opened {
             session,
@@ -499,17 +268,24 @@ impl<W: World> Attempt<'_, '_, W> {
             && !(too_big && self.settings.size_exceeded_bounces)
     }
 
-    /// True when the message needs TLS: it requires STARTTLS, or REQUIRETLS and the client
-    /// knows REQUIRETLS (a client that does not know it treats it as any other keyword).
+    /// True when the message needs TLS (see [`Opener::requires_tls`]).
     fn requires_tls(&self) -> bool {
-        let requires = |name: &str| {
-            self.job
-                .message
-                .requires
-                .iter()
-                .any(|keyword| keyword.eq_ignore_ascii_case(name))
-        };
-        requires("STARTTLS") || (requires("REQUIRETLS") && self.settings.knows_requiretls())
+        self.opener().requires_tls()
+    }
+
+    /// A reply of the expected class, or the failure (see [`Opener::judge`]).
+    async fn judge<S: Session>(
+        &self,
+        session: &mut S,
+        candidate: &Candidate,
+        command: Command,
+        expected: ReplyClass,
+        got: Got<Reply>,
+        deadline: Option<Instant>,
+    ) -> Result<Reply, Failed> {
+        self.opener()
+            .judge(session, candidate, command, expected, got, deadline)
+            .await
     }
 
     fn lacks_wanted(&self, keywords: &[Keyword]) -> bool {
@@ -669,7 +445,11 @@ impl<W: World> Attempt<'_, '_, W> {
                 continue;
             }
             tried.mark(index);
-            let Ok(opened) = self.open(candidates, index, false, Some(deadline)).await else {
+            let Ok(opened) = self
+                .opener()
+                .open(candidates, index, false, Some(deadline))
+                .await
+            else {
                 self.unasked = true;
                 continue;
             };
@@ -902,4 +682,293 @@ fn size_limit(keywords: &[Keyword]) -> Option<u64> {
         .and_then(|keyword| keyword.parameter.as_ref())
         .and_then(|text| text.parse::<u64>().ok())
         .filter(|limit| *limit > 0)
+}
+
+/// What opening a session needs, without the attempt's mutable state, so that several
+/// sessions can be opened at once (`parallel:`) while the attempt uses another one.
+pub(super) struct Opener<'a, 'j, W: World> {
+    pub(super) settings: &'a Settings,
+    pub(super) world: &'a W,
+    pub(super) job: Job<'j>,
+    /// The attempt's after-EHLO ceiling, lowered by every EHLO that was answered.
+    pub(super) ceiling: &'a Cell<Option<u16>>,
+}
+
+impl<W: World> Clone for Opener<'_, '_, W> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<W: World> Copy for Opener<'_, '_, W> {}
+
+impl<'a, 'j, W: World> Attempt<'a, 'j, W> {
+    /// What opening a session needs, borrowed from the attempt for as long as it lives.
+    pub(super) fn opener(&self) -> Opener<'a, 'j, W> {
+        Opener {
+            settings: self.settings,
+            world: self.world,
+            job: self.job,
+            ceiling: self.ceiling,
+        }
+    }
+}
+
+impl<W: World> Opener<'_, '_, W> {
+    /// Connect, greeting, EHLO (or HELO), and STARTTLS where the policy uses it. Touches no
+    /// recipient; QUITs the server after a refusal where the connection is still open.
+    pub(super) async fn open(
+        self,
+        candidates: &[Candidate],
+        index: usize,
+        plaintext: bool,
+        deadline: Option<Instant>,
+    ) -> Result<Opened<W::Session>, Failed> {
+        let candidate = &candidates[index];
+        let timeouts = self.settings.timeouts;
+        let connect = self
+            .world
+            .timeout(
+                self.wait(timeouts.connect, deadline),
+                self.world.connect(candidate.address, &candidate.host),
+            )
+            .await;
+        let mut session = match connect {
+            Some(Connect::Connected(session)) => session,
+            Some(_) => {
+                return Err(failed(
+                    Stage::Connect,
+                    Failure::Dropped,
+                    format!("{}: connection refused or reset", candidate.describe()),
+                    None,
+                ));
+            }
+            None => {
+                return Err(failed(
+                    Stage::Connect,
+                    Failure::Timeout,
+                    format!("{}: connection timed out", candidate.describe()),
+                    None,
+                ));
+            }
+        };
+        let got = ask(
+            self.world,
+            self.wait(timeouts.greeting, deadline),
+            session.greeting(),
+        )
+        .await;
+        self.judge(
+            &mut session,
+            candidate,
+            Command::Greeting,
+            ReplyClass::Positive,
+            got,
+            deadline,
+        )
+        .await?;
+        let keywords = self.hello(&mut session, candidate, deadline).await?;
+        let tls_required = self.requires_tls();
+        let use_tls = match self.settings.tls {
+            TlsUse::Never => false,
+            TlsUse::WhenRequired => tls_required,
+            TlsUse::Opportunistic => !plaintext || tls_required,
+        };
+        // A client may send STARTTLS for a message that needs TLS even where it is not
+        // advertised, and let the reply decide (mox under MTA-STS enforce or DANE).
+        let offered = find_keyword(&keywords, "STARTTLS").is_some()
+            || (tls_required && self.settings.starttls_unadvertised_sent);
+        if !use_tls || !offered {
+            // STARTTLS advertised but not used satisfies no requirement: only a TLS session does.
+            return Ok(without_tls(session, &keywords, index));
+        }
+        let optional = !tls_required;
+        let got = ask(
+            self.world,
+            self.wait(timeouts.starttls, deadline),
+            session.starttls(),
+        )
+        .await;
+        let refused = matches!(&got, Got::Reply(reply) if reply.class() != ReplyClass::Positive);
+        if optional && refused && self.settings.starttls_refused == StarttlsRefused::Continue {
+            // The server said no to STARTTLS but the session is still there: go on in
+            // plaintext with the keywords already known.
+            return Ok(without_tls(session, &keywords, index));
+        }
+        self.judge(
+            &mut session,
+            candidate,
+            Command::Starttls,
+            ReplyClass::Positive,
+            got,
+            deadline,
+        )
+        .await
+        .map_err(|failed| Failed {
+            // `on-starttls`: a refusal goes to the action map, as when TLS is required.
+            tls_optional: optional
+                && !(refused && self.settings.starttls_refused == StarttlsRefused::OnStarttls),
+            ..failed
+        })?;
+        let handshake = self
+            .world
+            .timeout(self.wait(timeouts.tls, deadline), session.handshake())
+            .await;
+        let failure = match handshake {
+            Some(Handshake::Established) => None,
+            Some(Handshake::Failed) => Some((Failure::Dropped, "TLS handshake failed")),
+            None => Some((Failure::Timeout, "TLS handshake timed out")),
+        };
+        if let Some((failure, what)) = failure {
+            return Err(Failed {
+                tls_optional: optional,
+                ..failed(
+                    Stage::Tls,
+                    failure,
+                    format!("{}: {what}", candidate.describe()),
+                    None,
+                )
+            });
+        }
+        let mut keywords = self
+            .hello(&mut session, candidate, deadline)
+            .await?
+            .to_vec();
+        // STARTTLS is satisfied by the TLS session itself (RFC 3207 §4.2).
+        keywords.push(Keyword::parse("STARTTLS").expect("STARTTLS is a keyword"));
+        Ok(Opened {
+            session,
+            keywords: Arc::from(keywords),
+            index,
+        })
+    }
+
+    /// EHLO, or HELO after an EHLO reply the policy answers with HELO. Returns the keywords.
+    async fn hello<S: Session>(
+        self,
+        session: &mut S,
+        candidate: &Candidate,
+        deadline: Option<Instant>,
+    ) -> Result<Arc<[Keyword]>, Failed> {
+        let got = ask(
+            self.world,
+            self.wait(self.settings.timeouts.ehlo, deadline),
+            session.ehlo(&self.job.client.name),
+        )
+        .await;
+        if matches!(got, Got::Reply(_)) && self.settings.same_or_better_after_ehlo {
+            self.ceiling.set(Some(
+                self.ceiling.get().map_or(candidate.preference, |ceiling| {
+                    ceiling.min(candidate.preference)
+                }),
+            ));
+        }
+        let got = match got {
+            Got::Reply(ehlo) if ehlo.reply.class() == ReplyClass::Positive => {
+                return Ok(ehlo.keywords);
+            }
+            Got::Reply(ehlo)
+                if self
+                    .settings
+                    .helo_fallback
+                    .iter()
+                    .any(|rule| rule.matches(ehlo.reply.code))
+                    && ehlo.reply.code.get() != 421 =>
+            {
+                let got = ask(
+                    self.world,
+                    self.wait(self.settings.timeouts.helo, deadline),
+                    session.helo(&self.job.client.name),
+                )
+                .await;
+                self.judge(
+                    session,
+                    candidate,
+                    Command::Helo,
+                    ReplyClass::Positive,
+                    got,
+                    deadline,
+                )
+                .await?;
+                return Ok(Arc::from([]));
+            }
+            Got::Reply(ehlo) => Got::Reply(ehlo.reply),
+            Got::Timeout => Got::Timeout,
+            Got::Closed => Got::Closed,
+        };
+        self.judge(
+            session,
+            candidate,
+            Command::Ehlo,
+            ReplyClass::Positive,
+            got,
+            deadline,
+        )
+        .await
+        .map(|_| Arc::from([]))
+    }
+
+    /// A reply of the expected class, or the failure (after a QUIT where the connection lives).
+    pub(super) async fn judge<S: Session>(
+        self,
+        session: &mut S,
+        candidate: &Candidate,
+        command: Command,
+        expected: ReplyClass,
+        got: Got<Reply>,
+        deadline: Option<Instant>,
+    ) -> Result<Reply, Failed> {
+        let stage = Stage::Command(command);
+        let what = command.label();
+        match got {
+            Got::Reply(reply) => match classify(&reply, expected) {
+                Ok(()) => Ok(reply),
+                Err(failure) => {
+                    if reply.code.get() != 421 {
+                        quit(
+                            self.world,
+                            session,
+                            self.wait(self.settings.timeouts.quit, deadline),
+                        )
+                        .await;
+                    }
+                    let reason = format!("{}: {what} answered {reply}", candidate.describe());
+                    Err(failed(stage, failure, reason, Some(reply)))
+                }
+            },
+            Got::Timeout => Err(failed(
+                stage,
+                Failure::Timeout,
+                format!("{}: no reply to {what}", candidate.describe()),
+                None,
+            )),
+            Got::Closed => Err(failed(
+                stage,
+                Failure::Closed,
+                format!("{}: connection lost at {what}", candidate.describe()),
+                None,
+            )),
+        }
+    }
+
+    /// A step's wait, cut to what is left before `deadline`.
+    pub(super) fn wait(self, step: Duration, deadline: Option<Instant>) -> Duration {
+        match deadline {
+            Some(deadline) => step.min(deadline.since(self.world.now())),
+            None => step,
+        }
+    }
+
+    /// True when the message needs TLS: it requires STARTTLS, or REQUIRETLS and the client
+    /// knows REQUIRETLS (a client that does not know it treats it as any other keyword).
+    pub(super) fn requires_tls(self) -> bool {
+        let requires = |name: &str| {
+            self.job
+                .message
+                .requires
+                .iter()
+                .any(|keyword| keyword.eq_ignore_ascii_case(name))
+        };
+        requires("STARTTLS") || (requires("REQUIRETLS") && self.settings.knows_requiretls())
+    }
 }
