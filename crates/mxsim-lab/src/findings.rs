@@ -57,7 +57,7 @@ pub const QUESTIONS: &[Question] = &[
                 "\"… the sender-SMTP MUST randomize them to spread the load across multiple mail exchangers …\"",
             ),
         ],
-        live: "None of these rows has been checked against a real MTA. The repository records one related observation: a live probe of OpenSMTPD 6.8.0p2 always chose the same MX 10 host, also with the DNS answer reversed (`policies/opensmtpd-7.yaml`), which is the order the opensmtpd-7 row uses.",
+        live: "No real MTA knows FOOBAR, so these rows cannot be run live. The order among equal preferences, which decides them, was (`mxsim live`, [live-agreement.md](live-agreement.md), 2026-12-02): real OpenSMTPD 6.8.0p2 takes the preference-10 host whose address lookup completes first (`scenarios/live/equal-preference-lookup-order.yaml`), as the opensmtpd-7 row now does; real Postfix 3.7.11 and Exim 4.96 each made one of the orders their presets draw at random.",
     },
     Question {
         line: "If smtp1 cannot be reached at once, how long may the client wait before going back to smtp2?",
@@ -82,7 +82,7 @@ pub const QUESTIONS: &[Question] = &[
                 "\"An SMTP client process needs to distinguish between a failed TCP connection and a delay in receiving the initial 220 greeting message.\"",
             ),
         ],
-        live: NO_LIVE,
+        live: "No real MTA knows FOOBAR, so these rows cannot be run live. The wait they turn on was (`mxsim live`, [live-agreement.md](live-agreement.md), 2026-12-02): at a host that accepts the connection and never greets, real Postfix 3.7.11 and Exim 4.96 wait out their greeting timeouts (5 minutes by default) before the next host, while real OpenSMTPD 6.8.0p2 opens a second connection to the other preference-10 host 2 seconds later and delivers there (`scenarios/live/silent-greeting.yaml`, `silent-greeting-equal-preference.yaml`); the presets agree with all three.",
     },
     Question {
         line: "Does the answer change when the message is rejected or returned without FOOBAR?",
@@ -159,7 +159,7 @@ pub const QUESTIONS: &[Question] = &[
                 "\"… try the MXs in order until one of the MXs accepts the message, or all the MXs have been tried.\"",
             ),
         ],
-        live: NO_LIVE,
+        live: "No real MTA knows FOOBAR, so these rows cannot be run live. Falling back to the backup after a good EHLO was (`mxsim live`, [live-agreement.md](live-agreement.md), 2026-12-02): after a 452 to MAIL, a 451 to the end of data, a connection dropped at DATA or a lost end-of-data reply at the primary, real Postfix 3.7.11 and Exim 4.96 deliver through the backup, and real OpenSMTPD 6.8.0p2 defers without trying it; when both preference-10 hosts answer 451 to RCPT, Exim delivers through the backup, Postfix defers after the two and never tries it, and OpenSMTPD defers after the first. The presets agree with all three on each case.",
     },
     Question {
         line: "What changes once the message is queued?",
@@ -179,7 +179,7 @@ pub const QUESTIONS: &[Question] = &[
                 "\"The sender MUST delay retrying a particular destination after one attempt has failed. In general, the retry interval SHOULD be at least 30 minutes …\"",
             ),
         ],
-        live: "None of these rows has been checked against a real MTA. The repository records one related queue observation: on real Exim 4.96, a second message skipped the hosts that had just greeted 421, by Exim's retry hints (`scenarios/queue/retry-hints-second-message.yaml`).",
+        live: "None of these rows has been checked against a real MTA. The queue was, on a smaller world (`mxsim live`, [live-agreement.md](live-agreement.md), 2026-12-02): a second message a minute after the first, whose primary refused connections, goes straight to the backup on real Exim 4.96 (its retry hints) and tries the primary again on real Postfix 3.7.11 and OpenSMTPD 6.8.0p2 (`scenarios/live/second-message-after-refusals.yaml`); earlier, on real Exim 4.96, a second message skipped the hosts that had just greeted 421 (`scenarios/queue/retry-hints-second-message.yaml`).",
     },
 ];
 
