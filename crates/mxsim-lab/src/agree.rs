@@ -427,4 +427,27 @@ mod tests {
         );
         assert!(steps.iter().all(|step| !step.starts_with("outcome")));
     }
+
+    /// The predicted length is the latest settling time over every order: a silent greeting at
+    /// the only primary costs OpenSMTPD its 5-minute timeout; beside a second preference-10
+    /// host it opens a parallel connection and settles at 2 s, though the silent connection
+    /// runs on to its timeout; Postfix, drawing the silent host first in one of its orders,
+    /// settles at 5 minutes.
+    #[test]
+    fn the_predicted_length_is_the_latest_settling_time() {
+        let length = |text: &str, preset: &str| {
+            predicted_length(
+                &Runner::new(),
+                &scenario(text),
+                &PolicySpec::Named(preset.to_owned()),
+            )
+        };
+        let alone = "title: t\nmessage:\n  to: [user@foo.example]\ndns:\n  foo.example: {mx: [10 smtp1.foo.example, 20 backup.foo.example]}\nservers:\n  smtp1.foo.example: {greeting: none}\n  backup.foo.example: {}\n";
+        let beside = "title: t\nmessage:\n  to: [user@foo.example]\ndns:\n  foo.example: {mx: [10 smtp1.foo.example, 10 smtp2.foo.example, 20 backup.foo.example]}\nservers:\n  smtp1.foo.example: {greeting: none}\n  smtp2.foo.example: {}\n  backup.foo.example: {}\n";
+        use mxsim_model::time::Duration;
+        assert_eq!(length(alone, "opensmtpd-7"), Duration::minutes(5));
+        assert_eq!(length(beside, "opensmtpd-7"), Duration::seconds(2));
+        assert_eq!(length(beside, "postfix-3.10"), Duration::minutes(5));
+        assert_eq!(length(TWO_PRIMARIES, "rfc5321"), Duration::ZERO);
+    }
 }
