@@ -263,9 +263,10 @@ fn a_destination_record_suspends_delivery_to_the_domain() {
 }
 
 /// `join: domain`: messages submitted together to one domain share one attempt at a time. With
-/// a healthy host (its MX lookup takes 100 ms, so the attempts overlap), the first attempt's session carries every message (one connection, as
-/// OpenSMTPD's relay); without `join`, each of the three messages submitted together opens its
-/// own (the fourth, a second later, takes a parked one).
+/// a healthy host (its MX lookup takes 100 ms, so the attempts overlap), the first attempt's
+/// session carries every message (one connection, as OpenSMTPD's relay); without `join`, each of
+/// the three messages submitted together opens its own (the fourth, a second later, takes a
+/// parked one).
 #[test]
 fn joined_attempts_open_no_more_connections_than_the_leader_alone() {
     let runner = Runner::new();
