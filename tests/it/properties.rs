@@ -210,6 +210,44 @@ proptest! {
         }
     }
 
+    /// `join: domain` (opensmtpd-7) on queue worlds whose messages are all submitted at once, so
+    /// their attempts overlap: the run ends with every recipient settled (no attempt waits
+    /// forever, whatever the leader did), and the connections to one domain's hosts come from one
+    /// attempt at a time (an attempt that joined another never connects while it runs).
+    #[test]
+    fn joined_attempts_take_turns_and_every_message_is_settled(world in spec(true), seed in 0u64..1_000) {
+        let mut scenario = world.scenario("generated world");
+        for message in &mut scenario.messages {
+            message.at = mxsim_model::time::Instant::START;
+        }
+        let text = write(&scenario);
+        let recipients: usize = scenario.messages.iter().map(|message| message.to.len()).sum();
+        let prepared = Arc::new(Prepared::new(Arc::new(scenario)));
+        let policy = registry::get::<SimWorld>("opensmtpd-7").expect("a preset");
+        let run = Runner::new().run(&prepared, policy.as_ref(), Choices::Seed(seed));
+        let stopped = run.trace.events.iter().any(|event| matches!(event.kind, EventKind::RunLimit { .. } | EventKind::BudgetSpent { .. }));
+        prop_assert!(!stopped, "a run limit or budget stopped the run\nworld:\n{}", text);
+        let settled = run.trace.events.iter().filter(|event| matches!(event.kind, EventKind::Outcome { .. })).count();
+        prop_assert_eq!(settled, recipients, "world:\n{}", text);
+        for domain in 0..world.domains.len() {
+            let name = Spec::domain_name(domain);
+            let suffix = format!(".{name}");
+            let mut current = None;
+            let mut done = Vec::new();
+            for event in &run.trace.events {
+                let EventKind::Connecting { host, .. } = &event.kind else { continue };
+                if host.as_str() != name && !host.as_str().ends_with(&suffix) {
+                    continue;
+                }
+                if current != event.attempt {
+                    prop_assert!(!done.contains(&event.attempt), "{name}: attempt {:?} connected again after another's turn\nworld:\n{}", event.attempt, text);
+                    done.push(current);
+                    current = event.attempt;
+                }
+            }
+        }
+    }
+
     /// Over seeds, every host of the best preference is tried first at least once
     /// (equal-preference randomisation, RFC 5321 §5.1 MUST).
     #[test]

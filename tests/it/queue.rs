@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use mxsim_model::outcome::DispositionKind;
+use mxsim_model::trace::EventKind;
 use mxsim_policy::registry;
 use mxsim_sim::{Choices, Prepared, Runner, SimWorld};
 use mxsim_tests::{load_text, queue_load};
@@ -257,6 +258,87 @@ fn a_destination_record_suspends_delivery_to_the_domain() {
         run.outcomes
             .iter()
             .all(|outcome| outcome.disposition.kind() == DispositionKind::Delivered),
+        "{trace}"
+    );
+}
+
+/// `join: domain`: messages submitted together to one domain share one attempt at a time. With
+/// a healthy host (its MX lookup takes 100 ms, so the attempts overlap), the first attempt's
+/// session carries every message (one connection, as OpenSMTPD's relay); without `join`, each of
+/// the three messages submitted together opens its own (the fourth, a second later, takes a
+/// parked one).
+#[test]
+fn joined_attempts_open_no_more_connections_than_the_leader_alone() {
+    let runner = Runner::new();
+    let text = "title: t\nmessages:\n  - {at: 0s, to: [a@foo.example]}\n  - {at: 0s, to: [b@foo.example]}\n  - {at: 0s, to: [c@foo.example]}\n  - {at: 1s, to: [d@foo.example]}\ndns:\n  foo.example: {mx: [10 mx.foo.example], latency: 100ms}\nservers:\n  mx.foo.example: {}\n";
+    let prepared = Arc::new(Prepared::new(load_text(text)));
+    for (join, connections) in [("domain", 1), ("none", 3)] {
+        let policy = policy_from(&format!(
+            "name: join-test\nextends: opensmtpd-7\njoin: {join}\n"
+        ));
+        let run = runner.run(&prepared, &policy, Choices::Seed(0));
+        assert_eq!(
+            run.trace.connection_attempts().count(),
+            connections,
+            "join: {join}\n{}",
+            run.trace
+        );
+        assert_eq!(
+            run.trace.accepted().count(),
+            4,
+            "join: {join}\n{}",
+            run.trace
+        );
+        let joins = run
+            .trace
+            .events
+            .iter()
+            .filter(|event| matches!(event.kind, EventKind::Joined { .. }))
+            .count();
+        // Messages 1 and 2 join message 0's attempt; message 3 comes when all are done and
+        // takes the parked session without waiting.
+        assert_eq!(joins, if join == "domain" { 2 } else { 0 }, "{}", run.trace);
+    }
+}
+
+/// A leader that defers does not strand the attempts that joined it: each goes on in turn with
+/// its own attempt (here skipping the host the leader's failure recorded), defers, and is retried
+/// on the queue's schedule until the host works; every message is delivered, none waits forever.
+#[test]
+fn attempts_joined_to_a_deferring_leader_go_on_and_keep_the_schedule() {
+    let runner = Runner::new();
+    let text = "title: t\nmessages:\n  - {at: 0s, to: [a@foo.example]}\n  - {at: 0s, to: [b@foo.example]}\n  - {at: 0s, to: [c@foo.example]}\ndns:\n  foo.example: {mx: [10 mx.foo.example]}\nservers:\n  mx.foo.example:\n    during: [{from: 0s, until: 10m, connect: refuse}]\n";
+    let prepared = Arc::new(Prepared::new(load_text(text)));
+    let policy = policy_from("name: join-test\nextends: opensmtpd-7\n");
+    let run = runner.run(&prepared, &policy, Choices::Seed(0));
+    let trace = run.trace.to_string();
+    assert_eq!(run.trace.accepted().count(), 3, "{trace}");
+    // The first attempts: one refused connection (the leader's); the two joined attempts skip
+    // the host its retry record holds and defer without connecting.
+    let first_round = run
+        .trace
+        .connection_attempts()
+        .filter(|(at, _, _)| at.since_start() < mxsim_model::time::Duration::minutes(1))
+        .count();
+    assert_eq!(first_round, 1, "{trace}");
+    // Each deferred message is retried 6m40s after its attempt ended (still refused), then at
+    // 26m40s (delivered): never sooner than its schedule.
+    for message in 0..3 {
+        let retries = run
+            .trace
+            .events
+            .iter()
+            .filter(|event| {
+                matches!(event.kind, EventKind::AttemptStarted { message: m, attempt, .. } if m == message && attempt > 1)
+            })
+            .count();
+        assert_eq!(retries, 2, "message {message}\n{trace}");
+    }
+    assert!(
+        !run.trace.events.iter().any(|event| matches!(
+            event.kind,
+            EventKind::RunLimit { .. } | EventKind::BudgetSpent { .. } | EventKind::Horizon { .. }
+        )),
         "{trace}"
     );
 }

@@ -283,6 +283,16 @@ pub enum EventKind {
         /// The host it was opened for.
         host: Name,
     },
+    /// An attempt for a recipient domain found another attempt for that domain in flight and
+    /// waits for it to end before going on (`join: domain`, OpenSMTPD's shared relay).
+    Joined {
+        /// The message that waits.
+        message: usize,
+        /// The recipient domain.
+        domain: Name,
+        /// The message whose attempt is in flight.
+        leader: usize,
+    },
     /// A queued message's attempt began (queue scenarios only).
     AttemptStarted {
         /// Message index.
@@ -593,6 +603,17 @@ fn render(line: &mut String, event: &Event) {
             let _ = write!(
                 line,
                 "{key}: skipped, retry time {until} not reached ({reason})"
+            );
+        }
+        EventKind::Joined {
+            message,
+            domain,
+            leader,
+        } => {
+            column(line, at, "queue");
+            let _ = write!(
+                line,
+                "message {message} joins message {leader}'s attempt in flight to {domain}: waits for it to end"
             );
         }
         EventKind::AttemptStarted {

@@ -157,6 +157,10 @@ pub trait World {
     /// An open connection.
     type Session: Session;
 
+    /// An attempt for a recipient domain in flight: held while the attempt runs, dropped when it
+    /// ends (see [`World::join`]).
+    type InFlight;
+
     /// The current virtual time.
     fn now(&self) -> Instant;
 
@@ -207,6 +211,15 @@ pub trait World {
     /// A session kept under `key` that is still within its time, if any; the world records the
     /// reuse. Whether the server still has it open shows at the next command.
     fn reuse(&self, key: &ReuseKey) -> Option<Reused<Self::Session>>;
+
+    /// Marks message `message`'s attempt for `domain` in flight until the returned value is
+    /// dropped (OpenSMTPD's relay, one per destination domain, shared by every message to it).
+    /// Ready at once when no other attempt for `domain` is in flight; otherwise the world records
+    /// that the message joins the attempt in flight, and the future is ready when that attempt
+    /// and every one that joined before it have ended (first come, first served). An attempt
+    /// holds at most one domain at a time, so waits cannot form a cycle; each wait lasts as long
+    /// as the attempts ahead of it, which the client's own timeouts bound.
+    fn join(&self, domain: &Name, message: usize) -> impl Future<Output = Self::InFlight>;
 }
 
 /// What a cached connection is kept under.

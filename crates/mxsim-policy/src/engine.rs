@@ -23,7 +23,7 @@ use mxsim_model::time::{Duration, Instant};
 use mxsim_model::world::{Job, LocalFuture, OrderLabel, Policy, Response, World};
 
 use crate::settings::{
-    Action, AddressOrder, EqualOrder, Failure, Final, NoAddress, SelfMx, Settings, Stage,
+    Action, AddressOrder, EqualOrder, Failure, Final, Join, NoAddress, SelfMx, Settings, Stage,
 };
 
 /// A policy run by the engine.
@@ -94,6 +94,13 @@ async fn deliver<W: World>(settings: &Settings, world: &W, job: Job<'_>) -> Vec<
         }
     }
     for (domain, pending) in one_domain.into_iter().chain(domains) {
+        // `join: domain`: wait for another attempt for this domain in flight to end, and hold
+        // the domain while this one runs (dropped at the end of this domain's turn, before the
+        // next domain is joined, so no attempt ever waits while holding one).
+        let _in_flight = match settings.join {
+            Join::Domain => Some(world.join(domain, job.message_index).await),
+            Join::None => None,
+        };
         let ceiling = Cell::new(None);
         let mut attempt = Attempt {
             settings,

@@ -13,7 +13,7 @@ use mxsim_model::time::Duration;
 use mxsim_model::yaml::{self, Node, Position, Value};
 
 use crate::settings::{
-    Action, ActionMap, AddressOrder, Claim, EqualOrder, Failure, Final, KeywordAction,
+    Action, ActionMap, AddressOrder, Claim, EqualOrder, Failure, Final, Join, KeywordAction,
     KeywordPattern, Limits, Memory, NoAddress, Parallel, ReplyMatch, Reuse, ReuseBy, SelfMx,
     Settings, Stage, StarttlsRefused, Timeouts, TlsFallback, TlsUse, WantedAction,
 };
@@ -46,6 +46,7 @@ pub(crate) const TOP_KEYS: &[&str] = &[
     "queue",
     "memory",
     "reuse",
+    "join",
     "claims",
     "departures",
 ];
@@ -104,6 +105,7 @@ struct Patch {
     memory: [Option<Option<Schedule>>; 3],
     /// `reuse:` as written: `Some(None)` is `none`.
     reuse: Option<Option<Reuse>>,
+    join: Option<Join>,
     same_or_better_after_ehlo: Option<bool>,
     self_mx: Option<SelfMx>,
     implicit_mx_on_nxdomain: Option<bool>,
@@ -268,6 +270,10 @@ fn read(reader: &mut Reader<'_>, root: &Node) -> Option<Patch> {
     }
     if let Some(node) = fields.get("parallel") {
         patch.parallel = read_parallel(reader, node);
+    }
+    if let Some(node) = fields.get("join") {
+        let choices = [("none", Join::None), ("domain", Join::Domain)];
+        patch.join = reader.choice_of(node, "join", &choices);
     }
     if let Some(node) = fields.get("claims") {
         // A claim is a rule id of the rules table, or a rule's alias.
@@ -955,6 +961,11 @@ fn resolve(
         parallel: patch
             .parallel
             .unwrap_or_else(|| base.as_ref().and_then(|base| base.parallel)),
+        // Optional: `none` unless the file or its base says otherwise.
+        join: patch
+            .join
+            .or(base.as_ref().map(|base| base.join))
+            .unwrap_or_default(),
         same_or_better_after_ehlo: same_or_better_after_ehlo?,
         self_mx: self_mx?,
         implicit_mx_on_nxdomain: implicit_mx_on_nxdomain?,

@@ -199,6 +199,10 @@ fn top_key(key: &str) -> Json {
             ]),
             "the connection cache",
         ),
+        "join" => described(
+            words(&["none", "domain"]),
+            "`domain`: an attempt for a recipient domain with another in flight waits for it, then takes the session it parked, else goes on with its own (OpenSMTPD's shared relay)",
+        ),
         "claims" => {
             let ids: Vec<&str> = rules::RULES
                 .iter()

@@ -325,6 +325,19 @@ pub enum ReuseBy {
     Domain,
 }
 
+/// Whether an attempt for a recipient domain joins another attempt for that domain in flight.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Join {
+    /// Every attempt runs on its own, whatever else is in flight.
+    #[default]
+    None,
+    /// One relay per recipient domain, shared by every message to it (OpenSMTPD's `mta_relay`):
+    /// an attempt for a domain that already has an attempt in flight waits for it to end, then
+    /// takes the session it parked (`reuse:`), if any, else goes on with its own attempt, with
+    /// whatever records the first left.
+    Domain,
+}
+
 /// Parallel connection attempts (RFC 8305 §5, "Connection Attempt Delay"): while no session
 /// of the attempt is usable yet, the next candidate is started beside the one in flight, without
 /// abandoning it (OpenSMTPD's connector, `mta.c` `mta_connect()`).
@@ -565,6 +578,8 @@ pub struct Settings {
     /// The connection cache: after a delivery the session is kept open for another
     /// transaction instead of QUIT; `None` closes it.
     pub reuse: Option<Reuse>,
+    /// Whether an attempt joins another attempt for the same recipient domain in flight.
+    pub join: Join,
     /// After a greeting and a reply to EHLO at preference p, never a host worse than p.
     pub same_or_better_after_ehlo: bool,
     /// What the client does when it finds itself in the MX list.

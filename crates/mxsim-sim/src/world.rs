@@ -17,6 +17,7 @@ use std::future::Future;
 use std::net::IpAddr;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::task::Waker;
 
 use mxsim_model::dns::{DnsAnswer, RecordType};
 use mxsim_model::name::{Mailbox, Name};
@@ -213,6 +214,10 @@ pub(crate) struct State {
     /// The client's connection cache: open connections kept for reuse, with their keywords and
     /// the time after which they are not reused, oldest first.
     parked: BTreeMap<ReuseKey, Vec<Cached>>,
+    /// The recipient domains with an attempt in flight (`World::join`), in the order they began.
+    relays: Vec<Relay>,
+    /// The next ticket handed to an attempt that joins a domain.
+    tickets: u64,
     /// The attempt whose future is being polled, in a queue run: its events carry it.
     pub(crate) attempt: Option<mxsim_model::trace::AttemptId>,
 }
@@ -244,7 +249,167 @@ impl State {
             servers: ServerState::default(),
             hints: BTreeMap::new(),
             parked: BTreeMap::new(),
+            relays: Vec::new(),
+            tickets: 0,
             attempt: None,
+        }
+    }
+}
+
+/// A recipient domain with an attempt in flight: the attempt that holds it and those that joined
+/// it, first come, first served.
+struct Relay {
+    domain: Name,
+    /// The ticket of the attempt in flight.
+    holder: u64,
+    /// Its message.
+    leader: usize,
+    /// The attempts waiting for it: ticket, message, and the waker of their last poll.
+    waiting: Vec<(u64, usize, Waker)>,
+}
+
+impl State {
+    /// Ends the attempt holding `ticket` for `domain`: the first waiting attempt takes over, and
+    /// its waker is returned to be woken once the state is no longer borrowed.
+    fn release(&mut self, domain: &Name, ticket: u64) -> Option<Waker> {
+        let index = self
+            .relays
+            .iter()
+            .position(|relay| relay.domain == *domain)?;
+        let relay = &mut self.relays[index];
+        if relay.holder != ticket {
+            // Still waiting: it leaves the line.
+            relay.waiting.retain(|(waiting, _, _)| *waiting != ticket);
+            return None;
+        }
+        if relay.waiting.is_empty() {
+            self.relays.remove(index);
+            return None;
+        }
+        let (next, message, waker) = relay.waiting.remove(0);
+        relay.holder = next;
+        relay.leader = message;
+        Some(waker)
+    }
+}
+
+/// A recipient domain's attempt in flight (`World::join`); dropping it ends the attempt, and
+/// the next attempt that joined it goes on.
+pub struct InFlight {
+    world: SimWorld,
+    domain: Name,
+    ticket: u64,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let next = self
+            .world
+            .inner
+            .state
+            .borrow_mut()
+            .release(&self.domain, self.ticket);
+        if let Some(waker) = next {
+            waker.wake();
+        }
+    }
+}
+
+/// The future of `World::join`: takes a ticket at its first poll, and is ready when its ticket
+/// holds the domain. Dropped while waiting, it leaves the line (or hands the domain on).
+struct Joining {
+    world: SimWorld,
+    domain: Name,
+    message: usize,
+    ticket: Option<u64>,
+    done: bool,
+}
+
+impl Future for Joining {
+    type Output = InFlight;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        context: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<InFlight> {
+        let this = &mut *self;
+        let inner = &*this.world.inner;
+        let mut state = inner.state.borrow_mut();
+        let ticket = match this.ticket {
+            Some(ticket) => ticket,
+            None => {
+                let ticket = state.tickets;
+                state.tickets += 1;
+                this.ticket = Some(ticket);
+                let relay = state
+                    .relays
+                    .iter_mut()
+                    .find(|relay| relay.domain == this.domain);
+                match relay {
+                    None => {
+                        state.relays.push(Relay {
+                            domain: this.domain.clone(),
+                            holder: ticket,
+                            leader: this.message,
+                            waiting: Vec::new(),
+                        });
+                    }
+                    Some(relay) => {
+                        let leader = relay.leader;
+                        relay
+                            .waiting
+                            .push((ticket, this.message, context.waker().clone()));
+                        drop(state);
+                        inner.record(EventKind::Joined {
+                            message: this.message,
+                            domain: this.domain.clone(),
+                            leader,
+                        });
+                        return std::task::Poll::Pending;
+                    }
+                }
+                ticket
+            }
+        };
+        let Some(relay) = state
+            .relays
+            .iter_mut()
+            .find(|relay| relay.domain == this.domain)
+        else {
+            unreachable!("a domain with a ticket waiting has an attempt in flight");
+        };
+        if relay.holder != ticket {
+            if let Some(entry) = relay.waiting.iter_mut().find(|entry| entry.0 == ticket) {
+                entry.2.clone_from(context.waker());
+            }
+            return std::task::Poll::Pending;
+        }
+        drop(state);
+        this.done = true;
+        std::task::Poll::Ready(InFlight {
+            world: this.world.clone(),
+            domain: this.domain.clone(),
+            ticket,
+        })
+    }
+}
+
+impl Drop for Joining {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let Some(ticket) = self.ticket else {
+            return;
+        };
+        let next = self
+            .world
+            .inner
+            .state
+            .borrow_mut()
+            .release(&self.domain, ticket);
+        if let Some(waker) = next {
+            waker.wake();
         }
     }
 }
@@ -520,6 +685,7 @@ const FAR_FUTURE: std::time::Duration = std::time::Duration::from_secs(86_400 * 
 
 impl World for SimWorld {
     type Session = SimSession;
+    type InFlight = InFlight;
 
     fn now(&self) -> Instant {
         self.inner.now()
@@ -741,6 +907,16 @@ impl World for SimWorld {
                 host,
                 address,
             });
+        }
+    }
+
+    fn join(&self, domain: &Name, message: usize) -> impl Future<Output = InFlight> {
+        Joining {
+            world: self.clone(),
+            domain: domain.clone(),
+            message,
+            ticket: None,
+            done: false,
         }
     }
 

@@ -639,7 +639,10 @@ pub fn svg(trace: &Trace) -> String {
             | EventKind::HintHeld { .. } => {
                 out.push_str(&marker("hint", "circle"));
             }
-            EventKind::Submitted { .. } | EventKind::Retry { .. } | EventKind::Expired { .. } => {
+            EventKind::Submitted { .. }
+            | EventKind::Joined { .. }
+            | EventKind::Retry { .. }
+            | EventKind::Expired { .. } => {
                 out.push_str(&marker("q", "rect"));
             }
             EventKind::Dsn { .. } | EventKind::DsnSuppressed { .. } => {
