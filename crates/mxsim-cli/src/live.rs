@@ -292,37 +292,38 @@ fn too_long(file: &std::path::Path, options: &Options) -> Option<String> {
 
 /// The report of a file not run against an MTA, with the reason.
 fn skipped(file: &std::path::Path, options: &Options, reason: String) -> FileReport {
-    FileReport {
-        file: shown(file),
-        mta: options.mta.key().to_owned(),
-        version: mta::installed(options.mta).unwrap_or_default(),
-        policy: options.policy.clone(),
-        scale: options.scale,
-        header: Vec::new(),
-        notes: Vec::new(),
-        trace: String::new(),
-        verdict: Vec::new(),
-        expectation: "skipped".to_owned(),
-        problems: vec![reason],
-        agreement: None,
+    let mut report = FileReport::blank(file, options);
+    report.expectation = "skipped".to_owned();
+    report.problems.push(reason);
+    report
+}
+
+impl FileReport {
+    /// A report with nothing in it yet, its expectation `error` until the run says otherwise.
+    fn blank(file: &std::path::Path, options: &Options) -> FileReport {
+        FileReport {
+            file: shown(file),
+            mta: options.mta.key().to_owned(),
+            version: mta::installed(options.mta).unwrap_or_default(),
+            policy: options.policy.clone(),
+            scale: options.scale,
+            header: Vec::new(),
+            notes: Vec::new(),
+            trace: String::new(),
+            verdict: Vec::new(),
+            expectation: "error".to_owned(),
+            problems: Vec::new(),
+            agreement: None,
+        }
     }
 }
 
 /// Runs one file against one MTA in fresh namespaces and reads its report back.
 fn run_outside(file: &std::path::Path, options: &Options) -> FileReport {
-    let failed = |problem: String| FileReport {
-        file: shown(file),
-        mta: options.mta.key().to_owned(),
-        version: String::new(),
-        policy: options.policy.clone(),
-        scale: options.scale,
-        header: Vec::new(),
-        notes: Vec::new(),
-        trace: String::new(),
-        verdict: Vec::new(),
-        expectation: "error".to_owned(),
-        problems: vec![problem],
-        agreement: None,
+    let failed = |problem: String| {
+        let mut report = FileReport::blank(file, options);
+        report.problems.push(problem);
+        report
     };
     let output = match mxsim_live::command(file, options).output() {
         Ok(output) => output,
@@ -344,20 +345,7 @@ fn run_inside(file: &std::path::Path, options: &Options) -> Output {
         Ok(loaded) => loaded,
         Err(BadInput { text }) => return bad(text),
     };
-    let mut report = FileReport {
-        file: shown(file),
-        mta: options.mta.key().to_owned(),
-        version: mta::installed(options.mta).unwrap_or_default(),
-        policy: options.policy.clone(),
-        scale: options.scale,
-        header: Vec::new(),
-        notes: Vec::new(),
-        trace: String::new(),
-        verdict: Vec::new(),
-        expectation: "error".to_owned(),
-        problems: Vec::new(),
-        agreement: None,
-    };
+    let mut report = FileReport::blank(file, options);
     let code = match mxsim_live::inside(Arc::clone(&scenario), options) {
         Err(error) => {
             report.problems.push(error);

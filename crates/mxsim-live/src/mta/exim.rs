@@ -43,11 +43,7 @@ pub const RETRY_RULES: &[(char, Duration, Duration, u32)] = &[
 
 /// The default named `key`.
 pub fn default(key: &str) -> Duration {
-    DEFAULTS
-        .iter()
-        .find(|(name, _)| *name == key)
-        .map(|(_, value)| *value)
-        .expect("a known Exim default")
+    super::lookup(DEFAULTS, key)
 }
 
 /// The retry rule, every time scaled: `F,360s,45s; G,2880s,180s,1.5; F,17280s,1080s` at 0.05.
@@ -178,19 +174,7 @@ impl Driver for Exim {
         to: &[Mailbox],
         text: &str,
     ) -> Result<(), String> {
-        let sender = if from.is_null() {
-            "<>".to_owned()
-        } else {
-            from.as_str().to_owned()
-        };
-        let mut arguments = vec![
-            "-odb".to_owned(),
-            "-oi".to_owned(),
-            "-f".to_owned(),
-            sender,
-            "--".to_owned(),
-        ];
-        arguments.extend(to.iter().map(|to| to.as_str().to_owned()));
+        let arguments = super::submission(&["-odb", "-oi"], from, to);
         crate::mta::pipe("exim4", &arguments, text).await
     }
 
@@ -403,18 +387,9 @@ mod tests {
 
     #[test]
     fn every_placeholder_is_filled() {
-        let scenario = mxsim_model::scenario::load(
-            "title: t\nmessage:\n  to: [u@foo.example]\ndns:\n  foo.example: {mx: [10 mx.foo.example]}\nservers:\n  mx.foo.example: {}\n",
-            &|_| true,
-        )
-        .expect("loads");
-        let setup = Setup {
-            scenario: &scenario,
-            work: Path::new("/tmp/mxsim-live"),
-            root: PathBuf::from("/nonexistent"),
-            scale: 0.05,
-        };
-        let text = exim4_conf(&setup, Path::new("/tmp/mxsim-live/exim"));
+        let text = super::super::with_test_setup(0.05, |setup| {
+            exim4_conf(setup, Path::new("/tmp/mxsim-live/exim"))
+        });
         assert!(text.contains("connect_timeout = 15s"), "{text}");
         assert!(text.contains("final_timeout = 30s"), "{text}");
         assert!(

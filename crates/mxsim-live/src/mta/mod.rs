@@ -308,3 +308,46 @@ pub fn sink_domains(scenario: &Scenario) -> Vec<String> {
     }
     sinks
 }
+
+/// The submission command's arguments: `options`, then `-f SENDER --` and the recipients (`<>`
+/// for the null sender).
+pub fn submission(options: &[&str], from: &Mailbox, to: &[Mailbox]) -> Vec<String> {
+    let sender = if from.is_null() {
+        "<>".to_owned()
+    } else {
+        from.as_str().to_owned()
+    };
+    let mut arguments: Vec<String> = options.iter().map(|option| (*option).to_owned()).collect();
+    arguments.extend(["-f".to_owned(), sender, "--".to_owned()]);
+    arguments.extend(to.iter().map(|to| to.as_str().to_owned()));
+    arguments
+}
+
+/// The value named `key` in a driver's table of scaled times; a missing key is our bug.
+pub fn lookup(
+    table: &[(&str, mxsim_model::time::Duration)],
+    key: &str,
+) -> mxsim_model::time::Duration {
+    table
+        .iter()
+        .find(|(name, _)| *name == key)
+        .map(|(_, value)| *value)
+        .unwrap_or_else(|| panic!("no time named {key} in the driver's table"))
+}
+
+/// A one-server scenario and the setup a driver is given for it, for the drivers' tests.
+#[cfg(test)]
+pub fn with_test_setup<T>(scale: f64, test: impl FnOnce(&Setup<'_>) -> T) -> T {
+    let scenario = mxsim_model::scenario::load(
+        "title: t\nmessage:\n  to: [u@foo.example]\ndns:\n  foo.example: {mx: [10 mx.foo.example]}\nservers:\n  mx.foo.example: {}\n",
+        &|_| true,
+    )
+    .expect("loads");
+    let setup = Setup {
+        scenario: &scenario,
+        work: Path::new("/tmp/mxsim-live"),
+        root: PathBuf::from("/nonexistent"),
+        scale,
+    };
+    test(&setup)
+}

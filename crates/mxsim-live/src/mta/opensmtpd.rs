@@ -208,13 +208,7 @@ impl Driver for Opensmtpd {
         to: &[Mailbox],
         text: &str,
     ) -> Result<(), String> {
-        let sender = if from.is_null() {
-            "<>".to_owned()
-        } else {
-            from.as_str().to_owned()
-        };
-        let mut arguments = vec!["-f".to_owned(), sender, "--".to_owned()];
-        arguments.extend(to.iter().map(|to| to.as_str().to_owned()));
+        let arguments = super::submission(&[], from, to);
         self.injected.push(index);
         crate::mta::pipe("sendmail", &arguments, text).await
     }
@@ -361,18 +355,7 @@ mod tests {
 
     #[test]
     fn every_placeholder_is_filled() {
-        let scenario = mxsim_model::scenario::load(
-            "title: t\nmessage:\n  to: [u@foo.example]\ndns:\n  foo.example: {mx: [10 mx.foo.example]}\nservers:\n  mx.foo.example: {}\n",
-            &|_| true,
-        )
-        .expect("loads");
-        let setup = Setup {
-            scenario: &scenario,
-            work: Path::new("/tmp/mxsim-live"),
-            root: PathBuf::from("/nonexistent"),
-            scale: 1.0,
-        };
-        let text = smtpd_conf(&setup);
+        let text = super::super::with_test_setup(1.0, smtpd_conf);
         assert!(text.contains("helo mta.sender.example"), "{text}");
         assert!(
             text.contains("{ mta.sender.example, sender.example }"),

@@ -47,11 +47,7 @@ pub const DEFAULTS: &[(&str, Duration)] = &[
 
 /// The default named `key`.
 pub fn default(key: &str) -> Duration {
-    DEFAULTS
-        .iter()
-        .find(|(name, _)| *name == key)
-        .map(|(_, value)| *value)
-        .expect("a known Postfix default")
+    super::lookup(DEFAULTS, key)
 }
 
 /// The Postfix driver.
@@ -135,13 +131,7 @@ impl Driver for Postfix {
         to: &[Mailbox],
         text: &str,
     ) -> Result<(), String> {
-        let sender = if from.is_null() {
-            "<>".to_owned()
-        } else {
-            from.as_str().to_owned()
-        };
-        let mut arguments = vec!["-i".to_owned(), "-f".to_owned(), sender, "--".to_owned()];
-        arguments.extend(to.iter().map(|to| to.as_str().to_owned()));
+        let arguments = super::submission(&["-i"], from, to);
         crate::mta::pipe("sendmail", &arguments, text).await
     }
 
@@ -286,18 +276,9 @@ mod tests {
 
     #[test]
     fn every_placeholder_is_filled() {
-        let scenario = mxsim_model::scenario::load(
-            "title: t\nmessage:\n  to: [u@foo.example]\ndns:\n  foo.example: {mx: [10 mx.foo.example]}\nservers:\n  mx.foo.example: {}\n",
-            &|_| true,
-        )
-        .expect("loads");
-        let setup = Setup {
-            scenario: &scenario,
-            work: Path::new("/tmp/mxsim-live"),
-            root: PathBuf::from("/nonexistent"),
-            scale: 0.05,
-        };
-        let text = main_cf(&setup, Path::new("/tmp/mxsim-live/postfix.log"));
+        let text = super::super::with_test_setup(0.05, |setup| {
+            main_cf(setup, Path::new("/tmp/mxsim-live/postfix.log"))
+        });
         assert!(text.contains("smtp_helo_timeout = 15s"), "{text}");
         assert!(text.contains("smtp_connect_timeout = 2s"), "{text}");
         assert!(text.contains("myhostname = mta.sender.example"), "{text}");
