@@ -225,26 +225,15 @@ pub trait World {
     /// as the attempts ahead of it, which the client's own timeouts bound.
     fn join(&self, domain: &Name, message: usize) -> impl Future<Output = Self::InFlight>;
 
-    /// Counts an attempt for `domain` busy until the returned value is dropped, and says what it
-    /// may do with an on-demand connection cache (Postfix's queue manager, qmgr_entry.c
-    /// `qmgr_entry_select`): the client keeps, per domain, an in-core queue that lives while an
-    /// attempt for the domain is busy and is forgotten when the last one ends. An attempt that
-    /// starts no later than 1 s after an earlier attempt for the domain ended, while that queue
-    /// lived (back-to-back), turns caching on: it and the later ones may take cached sessions
-    /// and park their own. Caching is turned off for parking (not for taking) when an attempt
-    /// starts neither back-to-back nor beside another busy one. Attempts that merely start
-    /// together never turn it on.
-    fn dispatch(&self, domain: &Name) -> (Self::Busy, OnDemand);
-}
-
-/// What an attempt may do with an on-demand connection cache ([`World::dispatch`]; Postfix's
-/// `DEL_REQ_FLAG_CONN_LOAD` and `DEL_REQ_FLAG_CONN_STORE`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct OnDemand {
-    /// It may take a cached session.
-    pub load: bool,
-    /// It may park its session after a delivery.
-    pub store: bool,
+    /// Counts an attempt for `domain` busy until the returned value is dropped, and says whether
+    /// an on-demand connection cache is on for it: whether it may take cached sessions and park
+    /// its own (Postfix's queue manager, qmgr_entry.c `qmgr_entry_select`, the flags
+    /// `DEL_REQ_FLAG_CONN_LOAD` and `DEL_REQ_FLAG_CONN_STORE`). The client keeps, per domain, an
+    /// in-core queue that lives while an attempt for the domain is busy and is forgotten when the
+    /// last one ends. An attempt that starts no later than 1 s after an earlier attempt for the
+    /// domain ended, while that queue lived (back-to-back), turns caching on for itself and every
+    /// later attempt while the queue lives. Attempts that merely start together never turn it on.
+    fn dispatch(&self, domain: &Name) -> (Self::Busy, bool);
 }
 
 /// What a cached connection is kept under.

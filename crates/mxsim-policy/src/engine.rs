@@ -20,7 +20,7 @@ use mxsim_model::name::{Mailbox, Name};
 use mxsim_model::outcome::{Disposition, RecipientOutcome};
 use mxsim_model::smtp::{Keyword, Reply, ReplyClass};
 use mxsim_model::time::{Duration, Instant};
-use mxsim_model::world::{Job, LocalFuture, OnDemand, OrderLabel, Policy, Response, World};
+use mxsim_model::world::{Job, LocalFuture, OrderLabel, Policy, Response, World};
 
 use crate::settings::{
     Action, AddressOrder, EqualOrder, Failure, Final, Join, NoAddress, SelfMx, Settings, Stage,
@@ -103,18 +103,12 @@ async fn deliver<W: World>(settings: &Settings, world: &W, job: Job<'_>) -> Vec<
         };
         // `reuse: {on_demand: true}`: the attempt counts busy for its domain while it runs, and
         // takes and parks cached sessions only when back-to-back attempts turned caching on.
-        let (_busy, cache) = match settings.reuse {
+        let (_busy, caching) = match settings.reuse {
             Some(reuse) if reuse.on_demand => {
-                let (busy, cache) = world.dispatch(domain);
-                (Some(busy), cache)
+                let (busy, caching) = world.dispatch(domain);
+                (Some(busy), caching)
             }
-            _ => (
-                None,
-                OnDemand {
-                    load: true,
-                    store: true,
-                },
-            ),
+            _ => (None, true),
         };
         let ceiling = Cell::new(None);
         let mut attempt = Attempt {
@@ -135,7 +129,7 @@ async fn deliver<W: World>(settings: &Settings, world: &W, job: Job<'_>) -> Vec<
             domain: domain.clone(),
             reusable: false,
             reused: None,
-            cache,
+            caching,
         };
         attempt.run(domain).await;
     }
@@ -246,8 +240,9 @@ struct Attempt<'a, 'j, W: World> {
     /// The address of a session taken from the cache by domain that did not settle everyone:
     /// the MX walk after it does not try that address again.
     reused: Option<IpAddr>,
-    /// Whether this attempt may take cached sessions and park its own (`reuse.on_demand`).
-    cache: OnDemand,
+    /// Whether this attempt may take cached sessions and park its own (always, unless
+    /// `reuse.on_demand` and the world's `dispatch` said otherwise).
+    caching: bool,
 }
 
 impl<W: World> Attempt<'_, '_, W> {

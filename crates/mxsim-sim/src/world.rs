@@ -27,8 +27,8 @@ use mxsim_model::smtp::{Command, Keyword, Reply};
 use mxsim_model::time::{Duration, Instant};
 use mxsim_model::trace::{Budget, Closer, Event, EventKind, Sent};
 use mxsim_model::world::{
-    Connect, EhloReply, Handshake, Hint, HintKey, MailParameters, OnDemand, OrderLabel, Pick,
-    Response, ReuseKey, Reused, Session, World,
+    Connect, EhloReply, Handshake, Hint, HintKey, MailParameters, OrderLabel, Pick, Response,
+    ReuseKey, Reused, Session, World,
 };
 
 use crate::choice::Chooser;
@@ -305,10 +305,8 @@ struct Destination {
     busy: usize,
     /// When the last attempt ended, if one did while the queue lived.
     last_done: Option<Instant>,
-    /// Whether attempts may take cached sessions (sticky while the queue lives).
-    load: bool,
-    /// Whether attempts may park their sessions.
-    store: bool,
+    /// Whether attempts may take cached sessions and park their own.
+    caching: bool,
 }
 
 /// How long after an attempt ended the next one counts as back-to-back (qmgr_entry.c
@@ -316,9 +314,11 @@ struct Destination {
 const BACK_TO_BACK: Duration = Duration::seconds(1);
 
 impl State {
-    /// An attempt for `domain` starts (qmgr_entry.c `qmgr_entry_select`): what it may do with
-    /// the cache.
-    fn dispatch(&mut self, domain: &Name, now: Instant) -> OnDemand {
+    /// An attempt for `domain` starts (qmgr_entry.c `qmgr_entry_select`): whether caching is on
+    /// for it. Postfix also turns parking off for an attempt that starts neither back-to-back
+    /// nor beside another busy one; here the queue lives only while an attempt is busy (there
+    /// are no attempts queued but not started), so that never happens.
+    fn dispatch(&mut self, domain: &Name, now: Instant) -> bool {
         let index = match self
             .destinations
             .iter()
@@ -330,33 +330,24 @@ impl State {
                     domain: domain.clone(),
                     busy: 0,
                     last_done: None,
-                    load: false,
-                    store: false,
+                    caching: false,
                 });
                 self.destinations.len() - 1
             }
         };
         let destination = &mut self.destinations[index];
         destination.busy += 1;
-        let back_to_back = destination
+        if destination
             .last_done
-            .is_some_and(|done| now <= done.after(BACK_TO_BACK));
-        if !destination.store {
-            if back_to_back {
-                destination.load = true;
-                destination.store = true;
-            }
-        } else if !(destination.busy > 1 || back_to_back) {
-            destination.store = false;
+            .is_some_and(|done| now <= done.after(BACK_TO_BACK))
+        {
+            destination.caching = true;
         }
-        OnDemand {
-            load: destination.load,
-            store: destination.store,
-        }
+        destination.caching
     }
 
     /// An attempt for `domain` ends (qmgr_entry.c `qmgr_entry_done`): the queue notes when, and
-    /// is forgotten when no attempt for it is busy any more.
+    /// is forgotten when no attempt for it is busy any more (qmgr_queue.c `qmgr_queue_done`).
     fn done(&mut self, domain: &Name, now: Instant) {
         let Some(index) = self
             .destinations
@@ -1017,15 +1008,15 @@ impl World for SimWorld {
         }
     }
 
-    fn dispatch(&self, domain: &Name) -> (Busy, OnDemand) {
+    fn dispatch(&self, domain: &Name) -> (Busy, bool) {
         let inner = &*self.inner;
         let now = inner.now();
-        let on_demand = inner.state.borrow_mut().dispatch(domain, now);
+        let caching = inner.state.borrow_mut().dispatch(domain, now);
         let busy = Busy {
             world: self.clone(),
             domain: domain.clone(),
         };
-        (busy, on_demand)
+        (busy, caching)
     }
 
     fn shuffle<T: Clone + Into<Pick>>(&self, label: OrderLabel, items: &mut [T]) {

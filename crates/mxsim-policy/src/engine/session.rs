@@ -130,7 +130,7 @@ impl<W: World> Attempt<'_, '_, W> {
     ) -> Option<Opened<W::Session>> {
         self.settings
             .reuse
-            .filter(|reuse| reuse.by == ReuseBy::Address && self.cache.load)?;
+            .filter(|reuse| reuse.by == ReuseBy::Address && self.caching)?;
         let reused = self
             .world
             .reuse(&ReuseKey::Address(candidates[index].address))?;
@@ -158,7 +158,7 @@ impl<W: World> Attempt<'_, '_, W> {
             .settings
             .reuse
             .is_none_or(|reuse| reuse.by != ReuseBy::Domain)
-            || !self.cache.load
+            || !self.caching
         {
             return false;
         }
@@ -613,7 +613,7 @@ impl<W: World> Attempt<'_, '_, W> {
         }
         // With a connection cache the session is kept for another transaction instead (on
         // demand: only when back-to-back attempts turned caching on).
-        if self.settings.reuse.is_some() && self.cache.store {
+        if self.settings.reuse.is_some() && self.caching {
             self.reusable = true;
         } else {
             quit(self.world, session, timeouts.quit).await;
