@@ -262,6 +262,56 @@ fn a_destination_record_suspends_delivery_to_the_domain() {
     );
 }
 
+/// `reuse: {on_demand: true}` (Postfix's `smtp_connection_cache_on_demand`): a session is
+/// parked only by an attempt that starts back-to-back, within 1 s of the end of another attempt
+/// for its domain while a third is still in flight; a lone message's session, or one whose
+/// attempt merely overlaps another, is closed with QUIT. Without `on_demand` every delivery
+/// parks its session.
+#[test]
+fn on_demand_caching_parks_only_after_back_to_back_attempts() {
+    let runner = Runner::new();
+    // Every reply takes 1 s: message 0's attempt ends at 8 s (after QUIT), message 1's at 9 s;
+    // message 2 starts at 8.5 s, back-to-back with message 0 while message 1 is in flight.
+    let overlapping = "title: t\nmessages:\n  - {at: 0s, to: [a@foo.example]}\n  - {at: 1s, to: [b@foo.example]}\n  - {at: 8500ms, to: [c@foo.example]}\ndns:\n  foo.example: {mx: [10 mx.foo.example]}\nservers:\n  mx.foo.example: {latency: 1s}\n";
+    // A second message well after the first was delivered, within the cache's time.
+    let apart = "title: t\nmessages:\n  - {at: 0s, to: [a@foo.example]}\n  - {at: 5s, to: [b@foo.example]}\ndns:\n  foo.example: {mx: [10 mx.foo.example]}\nservers:\n  mx.foo.example: {}\n";
+    let parked_by = |run: &mxsim_sim::Run| -> Vec<u32> {
+        run.trace
+            .events
+            .iter()
+            .filter(|event| matches!(event.kind, EventKind::Parked { .. }))
+            .filter_map(|event| event.attempt.map(|attempt| attempt.message))
+            .collect()
+    };
+    for (on_demand, overlapping_parked, apart_connections) in
+        [(true, vec![2], 2), (false, vec![0, 1, 2], 1)]
+    {
+        let policy = policy_from(&format!(
+            "name: on-demand-test\nextends: rfc5321\nreuse: {{by: domain, keep: 10s, on_demand: {on_demand}}}\n"
+        ));
+        let prepared = Arc::new(Prepared::new(load_text(overlapping)));
+        let run = runner.run(&prepared, &policy, Choices::Seed(0));
+        assert_eq!(
+            parked_by(&run),
+            overlapping_parked,
+            "on_demand: {on_demand}\n{}",
+            run.trace
+        );
+        assert_eq!(run.trace.accepted().count(), 3, "{}", run.trace);
+        let prepared = Arc::new(Prepared::new(load_text(apart)));
+        let run = runner.run(&prepared, &policy, Choices::Seed(0));
+        assert_eq!(
+            run.trace.connection_attempts().count(),
+            apart_connections,
+            "on_demand: {on_demand}\n{}",
+            run.trace
+        );
+        if on_demand {
+            assert!(parked_by(&run).is_empty(), "{}", run.trace);
+        }
+    }
+}
+
 /// `join: domain`: messages submitted together to one domain share one attempt at a time. With
 /// a healthy host (its MX lookup takes 100 ms, so the attempts overlap), the first attempt's
 /// session carries every message (one connection, as OpenSMTPD's relay); without `join`, each of

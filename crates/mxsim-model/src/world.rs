@@ -161,6 +161,10 @@ pub trait World {
     /// ends (see [`World::join`]).
     type InFlight;
 
+    /// An attempt for a recipient domain counted busy by an on-demand connection cache: held
+    /// while the attempt runs, dropped when it ends (see [`World::dispatch`]).
+    type Busy;
+
     /// The current virtual time.
     fn now(&self) -> Instant;
 
@@ -220,6 +224,16 @@ pub trait World {
     /// holds at most one domain at a time, so waits cannot form a cycle; each wait lasts as long
     /// as the attempts ahead of it, which the client's own timeouts bound.
     fn join(&self, domain: &Name, message: usize) -> impl Future<Output = Self::InFlight>;
+
+    /// Counts an attempt for `domain` busy until the returned value is dropped, and says whether
+    /// an on-demand connection cache is on for it: whether it may take cached sessions and park
+    /// its own (Postfix's queue manager, qmgr_entry.c `qmgr_entry_select`, the flags
+    /// `DEL_REQ_FLAG_CONN_LOAD` and `DEL_REQ_FLAG_CONN_STORE`). The client keeps, per domain, an
+    /// in-core queue that lives while an attempt for the domain is busy and is forgotten when the
+    /// last one ends. An attempt that starts no later than 1 s after an earlier attempt for the
+    /// domain ended, while that queue lived (back-to-back), turns caching on for itself and every
+    /// later attempt while the queue lives. Attempts that merely start together never turn it on.
+    fn dispatch(&self, domain: &Name) -> (Self::Busy, bool);
 }
 
 /// What a cached connection is kept under.

@@ -101,6 +101,15 @@ async fn deliver<W: World>(settings: &Settings, world: &W, job: Job<'_>) -> Vec<
             Join::Domain => Some(world.join(domain, job.message_index).await),
             Join::None => None,
         };
+        // `reuse: {on_demand: true}`: the attempt counts busy for its domain while it runs, and
+        // takes and parks cached sessions only when back-to-back attempts turned caching on.
+        let (_busy, caching) = match settings.reuse {
+            Some(reuse) if reuse.on_demand => {
+                let (busy, caching) = world.dispatch(domain);
+                (Some(busy), caching)
+            }
+            _ => (None, true),
+        };
         let ceiling = Cell::new(None);
         let mut attempt = Attempt {
             settings,
@@ -120,6 +129,7 @@ async fn deliver<W: World>(settings: &Settings, world: &W, job: Job<'_>) -> Vec<
             domain: domain.clone(),
             reusable: false,
             reused: None,
+            caching,
         };
         attempt.run(domain).await;
     }
@@ -230,6 +240,9 @@ struct Attempt<'a, 'j, W: World> {
     /// The address of a session taken from the cache by domain that did not settle everyone:
     /// the MX walk after it does not try that address again.
     reused: Option<IpAddr>,
+    /// Whether this attempt may take cached sessions and park its own (always, unless
+    /// `reuse.on_demand` and the world's `dispatch` said otherwise).
+    caching: bool,
 }
 
 impl<W: World> Attempt<'_, '_, W> {

@@ -642,12 +642,12 @@ fn read_queue(reader: &mut Reader<'_>, node: &Node, patch: &mut Patch) {
     }
 }
 
-/// `reuse:`: `{by: address|domain, keep: DURATION}`, or `none`.
+/// `reuse:`: `{by: address|domain, keep: DURATION, on_demand: BOOL}`, or `none`.
 fn read_reuse(reader: &mut Reader<'_>, node: &Node) -> Option<Option<Reuse>> {
     if matches!(&node.value, Value::String(text) if text == "none") {
         return Some(None);
     }
-    let fields = reader.fields(node, "reuse", &["by", "keep"])?;
+    let fields = reader.fields(node, "reuse", &["by", "keep", "on_demand"])?;
     let (Some(by), Some(keep)) = (fields.get("by"), fields.get("keep")) else {
         reader.error_with_help(
             node.at,
@@ -662,9 +662,14 @@ fn read_reuse(reader: &mut Reader<'_>, node: &Node) -> Option<Option<Reuse>> {
         &[("address", ReuseBy::Address), ("domain", ReuseBy::Domain)],
     );
     let keep = reader.duration(keep, "reuse.keep");
+    let on_demand = match fields.get("on_demand") {
+        Some(node) => reader.boolean(node, "reuse.on_demand"),
+        None => Some(false),
+    };
     Some(Some(Reuse {
         by: by?,
         keep: keep?,
+        on_demand: on_demand?,
     }))
 }
 

@@ -191,8 +191,12 @@ fn top_key(key: &str) -> Json {
         "reuse" => described(
             any_of(vec![
                 words(&["none"]),
-                fields(&["by", "keep"], |key| match key {
+                fields(&["by", "keep", "on_demand"], |key| match key {
                     "by" => words(&["address", "domain"]),
+                    "on_demand" => described(
+                        obj([("type", s("boolean"))]),
+                        "cache only for back-to-back attempts to the domain (Postfix's smtp_connection_cache_on_demand); default false: always cache",
+                    ),
                     _ => def("duration"),
                 })
                 .with("required", strs(&["by", "keep"])),

@@ -312,6 +312,10 @@ pub struct Reuse {
     pub by: ReuseBy,
     /// How long an unused session stays cached.
     pub keep: Duration,
+    /// Caching on demand (Postfix's `smtp_connection_cache_on_demand`): an attempt takes and
+    /// parks sessions only while back-to-back attempts for its domain turned caching on
+    /// (`World::dispatch`); otherwise every session is parked after a delivery.
+    pub on_demand: bool,
 }
 
 /// What a cached session is found by.

@@ -218,6 +218,9 @@ pub(crate) struct State {
     relays: Vec<Relay>,
     /// The next ticket handed to an attempt that joins a domain.
     tickets: u64,
+    /// The recipient domains with an attempt counted busy by an on-demand connection cache
+    /// (`World::dispatch`), in the order their in-core queue began.
+    destinations: Vec<Destination>,
     /// The attempt whose future is being polled, in a queue run: its events carry it.
     pub(crate) attempt: Option<mxsim_model::trace::AttemptId>,
 }
@@ -251,6 +254,7 @@ impl State {
             parked: BTreeMap::new(),
             relays: Vec::new(),
             tickets: 0,
+            destinations: Vec::new(),
             attempt: None,
         }
     }
@@ -290,6 +294,89 @@ impl State {
         relay.holder = next;
         relay.leader = message;
         Some(waker)
+    }
+}
+
+/// A recipient domain's in-core queue for an on-demand connection cache (Postfix's `QMGR_QUEUE`:
+/// `busy_refcount`, `last_done`, `dflags`), kept while an attempt for it is busy.
+struct Destination {
+    domain: Name,
+    /// The attempts busy.
+    busy: usize,
+    /// When the last attempt ended, if one did while the queue lived.
+    last_done: Option<Instant>,
+    /// Whether attempts may take cached sessions and park their own.
+    caching: bool,
+}
+
+/// How long after an attempt ended the next one counts as back-to-back (qmgr_entry.c
+/// `BACK_TO_BACK_DELIVERY`: `queue->last_done + 1 >= event_time()`, in seconds).
+const BACK_TO_BACK: Duration = Duration::seconds(1);
+
+impl State {
+    /// An attempt for `domain` starts (qmgr_entry.c `qmgr_entry_select`): whether caching is on
+    /// for it. Postfix also turns parking off for an attempt that starts neither back-to-back
+    /// nor beside another busy one; here the queue lives only while an attempt is busy (there
+    /// are no attempts queued but not started), so that never happens.
+    fn dispatch(&mut self, domain: &Name, now: Instant) -> bool {
+        let index = match self
+            .destinations
+            .iter()
+            .position(|destination| destination.domain == *domain)
+        {
+            Some(index) => index,
+            None => {
+                self.destinations.push(Destination {
+                    domain: domain.clone(),
+                    busy: 0,
+                    last_done: None,
+                    caching: false,
+                });
+                self.destinations.len() - 1
+            }
+        };
+        let destination = &mut self.destinations[index];
+        destination.busy += 1;
+        if destination
+            .last_done
+            .is_some_and(|done| now <= done.after(BACK_TO_BACK))
+        {
+            destination.caching = true;
+        }
+        destination.caching
+    }
+
+    /// An attempt for `domain` ends (qmgr_entry.c `qmgr_entry_done`): the queue notes when, and
+    /// is forgotten when no attempt for it is busy any more (qmgr_queue.c `qmgr_queue_done`).
+    fn done(&mut self, domain: &Name, now: Instant) {
+        let Some(index) = self
+            .destinations
+            .iter()
+            .position(|destination| destination.domain == *domain)
+        else {
+            return;
+        };
+        let destination = &mut self.destinations[index];
+        destination.busy -= 1;
+        destination.last_done = Some(now);
+        if destination.busy == 0 {
+            self.destinations.remove(index);
+        }
+    }
+}
+
+/// An attempt for a recipient domain counted busy by an on-demand connection cache
+/// (`World::dispatch`); dropping it ends the attempt.
+pub struct Busy {
+    world: SimWorld,
+    domain: Name,
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        let inner = &*self.world.inner;
+        let now = inner.now();
+        inner.state.borrow_mut().done(&self.domain, now);
     }
 }
 
@@ -686,6 +773,7 @@ const FAR_FUTURE: std::time::Duration = std::time::Duration::from_secs(86_400 * 
 impl World for SimWorld {
     type Session = SimSession;
     type InFlight = InFlight;
+    type Busy = Busy;
 
     fn now(&self) -> Instant {
         self.inner.now()
@@ -918,6 +1006,17 @@ impl World for SimWorld {
             ticket: None,
             done: false,
         }
+    }
+
+    fn dispatch(&self, domain: &Name) -> (Busy, bool) {
+        let inner = &*self.inner;
+        let now = inner.now();
+        let caching = inner.state.borrow_mut().dispatch(domain, now);
+        let busy = Busy {
+            world: self.clone(),
+            domain: domain.clone(),
+        };
+        (busy, caching)
     }
 
     fn shuffle<T: Clone + Into<Pick>>(&self, label: OrderLabel, items: &mut [T]) {

@@ -272,6 +272,9 @@ mod tests {
             .as_ref()
             .expect("the preset caches connections");
         assert_eq!(default("cache_time_limit"), reuse.keep);
+        // main.cf keeps `smtp_connection_cache_on_demand = yes`, Postfix's default.
+        assert!(MAIN_CF.contains("smtp_connection_cache_on_demand = yes"));
+        assert!(reuse.on_demand);
     }
 
     #[test]

@@ -130,7 +130,7 @@ impl<W: World> Attempt<'_, '_, W> {
     ) -> Option<Opened<W::Session>> {
         self.settings
             .reuse
-            .filter(|reuse| reuse.by == ReuseBy::Address)?;
+            .filter(|reuse| reuse.by == ReuseBy::Address && self.caching)?;
         let reused = self
             .world
             .reuse(&ReuseKey::Address(candidates[index].address))?;
@@ -158,6 +158,7 @@ impl<W: World> Attempt<'_, '_, W> {
             .settings
             .reuse
             .is_none_or(|reuse| reuse.by != ReuseBy::Domain)
+            || !self.caching
         {
             return false;
         }
@@ -610,8 +611,9 @@ impl<W: World> Attempt<'_, '_, W> {
             }
             Err(failed) => return flow.max(self.fail(failed, &accepted, last)),
         }
-        // With a connection cache the session is kept for another transaction instead.
-        if self.settings.reuse.is_some() {
+        // With a connection cache the session is kept for another transaction instead (on
+        // demand: only when back-to-back attempts turned caching on).
+        if self.settings.reuse.is_some() && self.caching {
             self.reusable = true;
         } else {
             quit(self.world, session, timeouts.quit).await;

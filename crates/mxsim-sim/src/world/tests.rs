@@ -172,3 +172,45 @@ async fn an_ehlo_reply_keeps_its_keywords_when_the_server_closes_after_it() {
         })
     ));
 }
+
+/// Caching on demand follows qmgr_entry.c `qmgr_entry_select`: attempts that start together
+/// never turn it on; one that starts within 1 s of another's end while the domain's queue lives
+/// (another attempt busy) turns it on, for the later ones too; the queue, and so caching, is
+/// forgotten when the last busy attempt ends; each domain has its own.
+#[test]
+fn on_demand_caching_follows_back_to_back_attempts() {
+    use mxsim_model::time::Instant;
+
+    let mut state = super::State::empty();
+    let domain = Name::parse("foo.example").unwrap();
+    let other = Name::parse("bar.example").unwrap();
+    // Two attempts together, then one after both ended: off.
+    assert!(!state.dispatch(&domain, Instant(0)));
+    assert!(!state.dispatch(&domain, Instant(0)));
+    state.done(&domain, Instant(3_000));
+    state.done(&domain, Instant(3_500));
+    assert!(
+        !state.dispatch(&domain, Instant(3_600)),
+        "the queue was forgotten"
+    );
+    // Back-to-back while another is busy: on, and on for the next beside it.
+    assert!(!state.dispatch(&domain, Instant(4_000)));
+    state.done(&domain, Instant(5_000));
+    assert!(!state.dispatch(&other, Instant(5_500)), "another domain");
+    assert!(state.dispatch(&domain, Instant(6_000)), "1 s after an end");
+    assert!(
+        state.dispatch(&domain, Instant(9_000)),
+        "sticky while the queue lives"
+    );
+    for at in [9_500, 9_600, 9_700] {
+        state.done(&domain, Instant(at));
+    }
+    assert!(
+        !state.dispatch(&domain, Instant(9_800)),
+        "forgotten once idle"
+    );
+    // Just over 1 s after an end is not back-to-back.
+    assert!(!state.dispatch(&domain, Instant(9_800)));
+    state.done(&domain, Instant(10_000));
+    assert!(!state.dispatch(&domain, Instant(11_001)));
+}
