@@ -17,6 +17,7 @@ use mxsim_lab::agree::{self, Agreement, Parted, Summary};
 use mxsim_lab::spec::PolicySpec;
 use mxsim_live::{Options, clock::SCALE_RANGE, mta, namespace};
 use mxsim_model::escape;
+use mxsim_model::scenario::Scenario;
 use mxsim_policy::registry;
 use mxsim_sim::Runner;
 use serde::{Deserialize, Serialize};
@@ -167,9 +168,13 @@ pub fn live(
         .iter()
         .map(|note| format!("{note}\n"))
         .collect::<String>();
+    let mut scenarios = Vec::with_capacity(files.len());
     for file in files {
         match files::load(file, &|name| registry::is_known(name)) {
-            Ok((_, text)) => warnings.push_str(&text),
+            Ok((scenario, text)) => {
+                warnings.push_str(&text);
+                scenarios.push(scenario);
+            }
             Err(BadInput { text }) => return bad(text),
         }
     }
@@ -197,8 +202,8 @@ pub fn live(
             scale: if mta.scales() { scale } else { 1.0 },
             retry_at: retry_at.clone(),
         };
-        for file in files {
-            let report = match too_long(file, &options) {
+        for (file, scenario) in files.iter().zip(&scenarios) {
+            let report = match too_long(scenario, &options) {
                 Some(reason) => skipped(file, &options, reason),
                 None => run_outside(file, &options),
             };
@@ -268,15 +273,14 @@ pub fn live(
 /// intervals cannot be scaled (OpenSMTPD 6.8, [`mta::Mta::scales`]).
 pub const REAL_TIME_BUDGET: std::time::Duration = std::time::Duration::from_secs(90);
 
-/// Why `file` is not run against `options.mta`: its MTA runs in real time and the MTA's preset
-/// predicts the run lasts longer than [`REAL_TIME_BUDGET`]. `--retry-at` times count too.
-fn too_long(file: &std::path::Path, options: &Options) -> Option<String> {
+/// Why `scenario` is not run against `options.mta`: its MTA runs in real time and the MTA's
+/// preset predicts the run lasts longer than [`REAL_TIME_BUDGET`]. `--retry-at` times count too.
+fn too_long(scenario: &Arc<Scenario>, options: &Options) -> Option<String> {
     if options.mta.scales() {
         return None;
     }
-    let (scenario, _) = files::load(file, &|name| registry::is_known(name)).ok()?;
     let preset = PolicySpec::Named(options.mta.preset().to_owned());
-    let predicted = agree::predicted_length(&Runner::new(), &scenario, &preset);
+    let predicted = agree::predicted_length(&Runner::new(), scenario, &preset);
     let retries = options.retry_at.iter().copied().max().unwrap_or_default();
     let length = predicted.max(retries);
     let real = mxsim_live::clock::scaled(length, options.scale);
@@ -354,44 +358,38 @@ fn run_inside(file: &std::path::Path, options: &Options) -> Output {
         Ok(run) => {
             report.header = run.header;
             report.notes = run.notes;
-            if let Some(reason) = run.skipped {
-                report.expectation = "skipped".to_owned();
-                report.problems.push(reason);
-                EXIT_OK
-            } else {
-                report.trace = run.trace.to_string();
-                report.verdict = run
-                    .outcomes
-                    .iter()
-                    .map(|outcome| {
-                        format!(
-                            "message {} {}: {}",
-                            outcome.message, outcome.recipient, outcome.disposition
-                        )
-                    })
-                    .collect();
-                let agreement = agree::agree(
-                    &Runner::new(),
-                    &scenario,
-                    &PolicySpec::Named(options.policy.clone()),
-                    &run.trace,
-                    &run.outcomes,
-                );
-                report.agreement = Some(AgreementReport::of(&agreement));
-                match run.violations {
-                    None => {
-                        report.expectation = "none".to_owned();
-                        EXIT_FAILED
-                    }
-                    Some(violations) if violations.is_empty() => {
-                        report.expectation = "holds".to_owned();
-                        EXIT_OK
-                    }
-                    Some(violations) => {
-                        report.expectation = "broken".to_owned();
-                        report.problems = violations.iter().map(ToString::to_string).collect();
-                        EXIT_FAILED
-                    }
+            report.trace = run.trace.to_string();
+            report.verdict = run
+                .outcomes
+                .iter()
+                .map(|outcome| {
+                    format!(
+                        "message {} {}: {}",
+                        outcome.message, outcome.recipient, outcome.disposition
+                    )
+                })
+                .collect();
+            let agreement = agree::agree(
+                &Runner::new(),
+                &scenario,
+                &PolicySpec::Named(options.policy.clone()),
+                &run.trace,
+                &run.outcomes,
+            );
+            report.agreement = Some(AgreementReport::of(&agreement));
+            match run.violations {
+                None => {
+                    report.expectation = "none".to_owned();
+                    EXIT_FAILED
+                }
+                Some(violations) if violations.is_empty() => {
+                    report.expectation = "holds".to_owned();
+                    EXIT_OK
+                }
+                Some(violations) => {
+                    report.expectation = "broken".to_owned();
+                    report.problems = violations.iter().map(ToString::to_string).collect();
+                    EXIT_FAILED
                 }
             }
         }

@@ -62,9 +62,6 @@ pub struct LiveRun {
     pub violations: Option<Vec<Violation>>,
     /// Notes: what the run could not do exactly as the simulator does.
     pub notes: Vec<String>,
-    /// Why the file was not run against this MTA (a case it cannot run in a reasonable real
-    /// time); the trace and outcomes are then empty.
-    pub skipped: Option<String>,
 }
 
 /// Runs `scenario` against `driver` inside the namespace. `Err` is a harness failure (a
@@ -189,7 +186,6 @@ pub fn inside<D: Driver>(
             outcomes,
             violations,
             notes,
-            skipped: None,
         })
     })
 }

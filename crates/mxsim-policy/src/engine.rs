@@ -336,13 +336,7 @@ impl<W: World> Attempt<'_, '_, W> {
             // A retry record in force skips the address without a connection: it was not
             // asked, and it does not count as an attempt (Exim: hosts in backoff do not count
             // towards `hosts_max_try`).
-            if let Some(hint) = self.held(&candidates[index]) {
-                self.unasked = true;
-                self.last_error = format!(
-                    "{}: retry time not reached ({})",
-                    candidates[index].describe(),
-                    hint.reason
-                );
+            if self.skip_held(&candidates[index]) {
                 continue;
             }
             self.current = Some(candidates[index].address);

@@ -30,6 +30,21 @@ impl<W: World> Attempt<'_, '_, W> {
             })
     }
 
+    /// Skips `candidate` when a record in force holds it: it is not asked and the attempt
+    /// notes why (`retry time not reached`). True when it was skipped.
+    pub(super) fn skip_held(&mut self, candidate: &Candidate) -> bool {
+        let Some(hint) = self.held(candidate) else {
+            return false;
+        };
+        self.unasked = true;
+        self.last_error = format!(
+            "{}: retry time not reached ({})",
+            candidate.describe(),
+            hint.reason
+        );
+        true
+    }
+
     /// At the start of a domain's attempt: a destination record in force defers every pending
     /// recipient at once; in a retry (a queue run), a recipient record in force defers that
     /// recipient. True when nothing is left to do.

@@ -140,13 +140,7 @@ impl<W: World> Attempt<'_, '_, W> {
                 tried.mark(index);
                 // A retry record in force skips the address without a connection, as in the
                 // sequential walk: not asked, not an attempt, and no start to pace.
-                if let Some(hint) = self.held(&candidates[index]) {
-                    self.unasked = true;
-                    self.last_error = format!(
-                        "{}: retry time not reached ({})",
-                        candidates[index].describe(),
-                        hint.reason
-                    );
+                if self.skip_held(&candidates[index]) {
                     continue;
                 }
                 attempts += 1;
